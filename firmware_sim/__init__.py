@@ -1,0 +1,1 @@
+"""catuvac.firmware_sim"""

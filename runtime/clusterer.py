@@ -1,0 +1,383 @@
+"""The streaming scene clusterer: audio chunks in, scene events out.
+
+:class:`SceneClusterer` is the object a device simulator owns (silero-vad / openWakeWord
+style): constructed from an exported ONNX model, fed with ``process(chunk, sample_rate)``,
+cleared with ``reset()``. It starts no thread and does no I/O; its state is explicit and
+bounded:
+
+- a :class:`~catuvac.runtime.frontend.StreamingFrontEnd` (< n_fft pending samples),
+- a preallocated ring buffer of raw log-mel frames (n_features × window_frames, float32),
+- frame and sample counters,
+- one :class:`~catuvac.runtime.audio.StreamResampler` per input rate that differs from the
+  model's (created on first use),
+- the :class:`~catuvac.runtime.smoothing.Smoother` state (a K-vector and a few scalars).
+
+Frames are computed once per hop as samples arrive (never by recomputing the window).
+Decisions sit on the stream's frame grid: one when the window first fills (``window_frames``
+frames) and then one every ``decision_frames = max(1, round(decision_interval / hop_seconds))``
+new frames — so the events do not depend on how the audio was chunked. With
+``allow_partial=True`` decisions also run every ``decision_frames`` before the window is full,
+on the frames seen so far tiled cyclically to the window length (the normalization statistics
+of the tiled window equal those of the frames seen), flagged ``partial=True``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from .audio import AudioError, StreamResampler, to_mono_float
+from .frontend import FrontEnd, FrontEndError, normalize_window
+from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError
+from .profiles_map import ProfileMap
+from .smoothing import Smoother, SmoothingConfig
+
+__all__ = ["SceneClusterer", "SceneEvent", "SmoothingConfig", "ClustererError"]
+
+
+class ClustererError(ValueError):
+    """A clusterer argument that cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True, eq=False)
+class SceneEvent:
+    """One decision of the clusterer."""
+
+    time_s: float  # end of the analysed window, seconds of model-rate audio since start/reset
+    cluster: int  # raw argmax id of this window (the model's cluster_id)
+    probs: np.ndarray  # q(y|x) of this window, (K,) float32
+    smoothed: np.ndarray  # exponentially averaged q(y|x), (K,) float64
+    stable: int  # smoothed / hysteresis / dwell decision
+    changed: bool  # stable differs from the previous event's (True on the first event)
+    profile: str | None  # profile of the stable decision (None without a profile map)
+    partial: bool  # decided on a window that was not yet full
+    inference_ms: float  # normalization + ONNX Runtime call, milliseconds
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (probabilities rounded to 6 decimals)."""
+        return {
+            "time_s": round(float(self.time_s), 6),
+            "cluster": int(self.cluster),
+            "probs": [round(float(p), 6) for p in self.probs],
+            "smoothed": [round(float(p), 6) for p in self.smoothed],
+            "stable": int(self.stable),
+            "changed": bool(self.changed),
+            "profile": self.profile,
+            "partial": bool(self.partial),
+            "inference_ms": round(float(self.inference_ms), 4),
+        }
+
+    def same_decision(self, other: "SceneEvent", atol: float = 0.0) -> bool:
+        """Equal apart from ``inference_ms`` (probabilities within ``atol``)."""
+        return (
+            self.time_s == other.time_s
+            and self.cluster == other.cluster
+            and self.stable == other.stable
+            and self.changed == other.changed
+            and self.profile == other.profile
+            and self.partial == other.partial
+            and np.allclose(self.probs, other.probs, rtol=0, atol=atol)
+            and np.allclose(self.smoothed, other.smoothed, rtol=0, atol=atol)
+        )
+
+
+class SceneClusterer:
+    """Streaming acoustic-scene clusterer around an exported catuvac ONNX model.
+
+    Parameters
+    ----------
+    model_path:
+        An ONNX file written by ``catuvac-export`` (its metadata carries the front-end config,
+        window and K; a model without it is refused with :class:`ModelMetadataError`).
+    decision_interval:
+        Seconds between decisions once the window is full (rounded to whole hops).
+    smoothing:
+        Stable-decision parameters; ``None`` = the documented defaults.
+    profile_map:
+        Cluster→profile map (:class:`ProfileMap`, dict or JSON path); ``None`` = no profiles.
+    strict_sample_rate:
+        Reject input at another rate than the model's instead of resampling it.
+    allow_partial:
+        Also decide before the window is full (events flagged ``partial``).
+    num_threads:
+        ONNX Runtime intra-op threads (1 = deterministic and predictable on a device).
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        decision_interval: float = 1.0,  # one decision a second: the paper's/ReSound's cadence scale
+        smoothing: SmoothingConfig | None = None,
+        profile_map: ProfileMap | Mapping[Any, Any] | str | os.PathLike | None = None,
+        strict_sample_rate: bool = False,
+        allow_partial: bool = False,
+        num_threads: int = 1,  # one core, as on a hearing-aid DSP; avoids thread-pool jitter
+    ) -> None:
+        import onnxruntime as ort
+
+        path = os.fspath(model_path)
+        if not os.path.isfile(path):
+            raise ModelMetadataError(f"{path}: model file not found; export one with `catuvac-export`")
+        if not (isinstance(decision_interval, (int, float)) and math.isfinite(decision_interval) and decision_interval > 0):
+            raise ClustererError(f"decision_interval must be a positive number of seconds, got {decision_interval!r}")
+        if int(num_threads) < 1:
+            raise ClustererError(f"num_threads must be ≥ 1, got {num_threads}")
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(num_threads)
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.log_severity_level = 3
+        try:
+            self._sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ModelMetadataError(f"{path}: not a valid ONNX model ({e})") from e
+        info = ModelInfo.from_props(self._sess.get_modelmeta().custom_metadata_map, source=path)
+        self.model_path = path
+        self._info = info
+        cfg = info.frontend
+        try:
+            cfg.require_stats()
+        except FrontEndError as e:
+            raise ModelMetadataError(f"{path}: {e}") from e
+        self._check_graph(path, cfg.n_features, info.window_frames, info.n_clusters)
+
+        self._cfg = cfg
+        self._fe = FrontEnd(cfg)
+        self._stream = self._fe.stream()
+        self._W = int(info.window_frames)
+        self._F = int(cfg.n_features)
+        self._K = int(info.n_clusters)
+        self.decision_frames = max(1, int(round(decision_interval / cfg.hop_seconds)))
+        self.strict_sample_rate = bool(strict_sample_rate)
+        self.allow_partial = bool(allow_partial)
+        self.smoothing = smoothing if smoothing is not None else SmoothingConfig()
+        self.profile_map = ProfileMap.load(profile_map, n_clusters=self._K) if profile_map is not None else None
+
+        # ---- explicit, preallocated state
+        self._ring = np.zeros((self._F, self._W), dtype=np.float32)
+        self._window = np.zeros((self._F, self._W), dtype=np.float32)  # chronological copy at decision time
+        self._input = np.zeros((1, 1, self._F, self._W), dtype=np.float32)
+        self._smoother = Smoother(self._K, self.smoothing)
+        self._resamplers: dict[int, StreamResampler] = {}
+        self.frames_total = 0  # frames pushed into the ring since start/reset
+        self.samples_in = 0  # model-rate samples fed to the front-end since start/reset
+        self.decisions = 0
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def n_clusters(self) -> int:
+        return self._K
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self._cfg.sample_rate)
+
+    @property
+    def window_frames(self) -> int:
+        return self._W
+
+    @property
+    def hop_seconds(self) -> float:
+        return self._cfg.hop_seconds
+
+    @property
+    def decision_interval_s(self) -> float:
+        """The actual interval between decisions (``decision_interval`` rounded to whole hops)."""
+        return self.decision_frames * self._cfg.hop_seconds
+
+    @property
+    def stable(self) -> int | None:
+        """The current stable decision (None before the first decision)."""
+        return self._smoother.stable
+
+    @property
+    def switches(self) -> int:
+        """Stable-decision changes since start/reset, not counting the first decision."""
+        return self._smoother.switches
+
+    @property
+    def time_s(self) -> float:
+        """Model-rate audio fed since start/reset, in seconds."""
+        return self.samples_in / self._cfg.sample_rate
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget everything: the next ``process`` call starts a new stream at time 0."""
+        self._stream.reset()
+        self._ring[:] = 0.0
+        self._smoother.reset()
+        for r in self._resamplers.values():
+            r.reset()
+        self.frames_total = 0
+        self.samples_in = 0
+        self.decisions = 0
+
+    # ------------------------------------------------------------------ streaming
+    def process(self, chunk: np.ndarray, sample_rate: int) -> list[SceneEvent]:
+        """Feed any number of samples; return the events they complete (often none).
+
+        ``chunk``: (frames,) or (frames, channels) of int16 / int32 / uint8 / float32 /
+        float64 (multichannel is averaged to mono). ``sample_rate``: the chunk's rate in Hz
+        (required). The chunk is validated before any state changes: a NaN/Inf sample raises
+        :class:`AudioError` and leaves the clusterer exactly as it was.
+        """
+        sr = self._check_rate(sample_rate)
+        x = to_mono_float(chunk, name="process() chunk")
+        if x.shape[0] == 0:
+            return []
+        if sr != self._cfg.sample_rate:
+            if self.strict_sample_rate:
+                raise AudioError(
+                    f"process() chunk: sample rate {sr} Hz but the model expects {self._cfg.sample_rate} Hz "
+                    "(strict_sample_rate=True); resample the input or create the clusterer with "
+                    "strict_sample_rate=False to resample in the stream"
+                )
+            res = self._resamplers.get(sr)
+            if res is None:
+                res = self._resamplers[sr] = StreamResampler(sr, self._cfg.sample_rate)
+            x = res.process(x)
+            if x.shape[0] == 0:
+                return []
+        self.samples_in += int(x.shape[0])
+        frames = self._stream.process(x)
+        return self._push_frames(frames)
+
+    def process_file(self, path: str | os.PathLike, chunk_size: int = 16000, reset: bool = True) -> list[SceneEvent]:
+        """Replay a file through :meth:`process` (faster than real time); return all events.
+
+        ``reset=True`` starts from a clean state so the events' times are the file's times.
+        """
+        from .sources import FileSource
+
+        if reset:
+            self.reset()
+        events: list[SceneEvent] = []
+        for block, sr in FileSource(path, chunk_size=chunk_size):
+            events.extend(self.process(block, sr))
+        return events
+
+    def iter_file(self, path: str | os.PathLike, chunk_size: int = 16000) -> Iterator[SceneEvent]:
+        """Like :meth:`process_file` but yields events as they come (constant memory)."""
+        from .sources import FileSource
+
+        self.reset()
+        for block, sr in FileSource(path, chunk_size=chunk_size):
+            yield from self.process(block, sr)
+
+    # ------------------------------------------------------------------ internals
+    def _check_rate(self, sample_rate: Any) -> int:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer, float, np.floating)):
+            raise AudioError(
+                f"process(): sample_rate must be the chunk's rate in Hz as an int, got {sample_rate!r}"
+            )
+        if isinstance(sample_rate, (float, np.floating)):
+            if not (math.isfinite(sample_rate) and float(sample_rate).is_integer()):
+                raise AudioError(f"process(): sample_rate must be a whole number of Hz, got {sample_rate!r}")
+        sr = int(sample_rate)
+        if sr <= 0:
+            raise AudioError(f"process(): sample_rate must be positive, got {sr}")
+        return sr
+
+    def _next_decision_at(self) -> int:
+        """Frame count (total) at which the next decision falls."""
+        n, W, E = self.frames_total, self._W, self.decision_frames
+        if n < W:
+            if self.allow_partial:
+                nxt = (n // E + 1) * E
+                return min(nxt, W)
+            return W
+        return W + ((n - W) // E + 1) * E
+
+    def _write(self, frames: np.ndarray) -> None:
+        m = frames.shape[1]
+        W = self._W
+        if m >= W:
+            frames = frames[:, m - W :]
+            start = (self.frames_total + m - W) % W
+            first = W - start
+            self._ring[:, start:] = frames[:, :first]
+            self._ring[:, :start] = frames[:, first:]
+        else:
+            start = self.frames_total % W
+            end = start + m
+            if end <= W:
+                self._ring[:, start:end] = frames
+            else:
+                first = W - start
+                self._ring[:, start:] = frames[:, :first]
+                self._ring[:, : m - first] = frames[:, first:]
+        self.frames_total += m
+
+    def _push_frames(self, frames: np.ndarray) -> list[SceneEvent]:
+        events: list[SceneEvent] = []
+        n = frames.shape[1]
+        i = 0
+        while i < n:
+            nd = self._next_decision_at()
+            m = min(n - i, nd - self.frames_total)
+            self._write(frames[:, i : i + m])
+            i += m
+            if self.frames_total == nd:
+                events.append(self._decide())
+        return events
+
+    def _decide(self) -> SceneEvent:
+        t0 = time.perf_counter()
+        n, W = self.frames_total, self._W
+        partial = n < W
+        if partial:
+            np.take(self._ring[:, :n], np.arange(W) % n, axis=1, out=self._window)
+        else:
+            start = n % W
+            self._window[:, : W - start] = self._ring[:, start:]
+            self._window[:, W - start :] = self._ring[:, :start]
+        self._input[0, 0] = normalize_window(self._window, self._cfg)
+        cluster_id, probs = self._sess.run([OUTPUT_ID, OUTPUT_PROBS], {INPUT_NAME: self._input})
+        inference_ms = (time.perf_counter() - t0) * 1e3
+        q = np.array(probs, dtype=np.float32).reshape(-1)
+        hop, sr = self._cfg.hop_length, self._cfg.sample_rate
+        t = ((n - 1) * hop + self._cfg.n_fft) / sr
+        smoothed, stable, changed = self._smoother.update(q, t)
+        self.decisions += 1
+        return SceneEvent(
+            time_s=t,
+            cluster=int(np.asarray(cluster_id).reshape(-1)[0]),
+            probs=q,
+            smoothed=smoothed,
+            stable=stable,
+            changed=changed,
+            profile=self.profile_map.profile_for(stable) if self.profile_map is not None else None,
+            partial=partial,
+            inference_ms=inference_ms,
+        )
+
+    def _check_graph(self, path: str, n_features: int, window_frames: int, n_clusters: int) -> None:
+        inputs = {i.name: i for i in self._sess.get_inputs()}
+        outputs = {o.name: o for o in self._sess.get_outputs()}
+        if INPUT_NAME not in inputs or len(inputs) != 1:
+            raise ModelMetadataError(
+                f"{path}: expected one input named {INPUT_NAME!r}, found {sorted(inputs)}; re-export the model"
+            )
+        missing = [o for o in (OUTPUT_ID, OUTPUT_PROBS) if o not in outputs]
+        if missing:
+            raise ModelMetadataError(f"{path}: outputs {missing} missing (found {sorted(outputs)}); re-export the model")
+        shape = list(inputs[INPUT_NAME].shape)
+        want = [1, 1, n_features, window_frames]
+        if len(shape) != 4 or any(isinstance(s, int) and s != w for s, w in zip(shape, want)):
+            raise ModelMetadataError(
+                f"{path}: input {INPUT_NAME!r} has shape {shape} but the metadata implies {want}; re-export the model"
+            )
+        pshape = list(outputs[OUTPUT_PROBS].shape)
+        if pshape and isinstance(pshape[-1], int) and pshape[-1] != n_clusters:
+            raise ModelMetadataError(
+                f"{path}: output {OUTPUT_PROBS!r} has {pshape[-1]} clusters but the metadata says {n_clusters}"
+            )

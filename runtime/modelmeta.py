@@ -1,0 +1,136 @@
+"""The contract between an exported ONNX model and the runtime: what its metadata holds.
+
+Every exported model carries, in ONNX ``metadata_props`` (string → string):
+
+==============================  ==========================================================
+key                             value
+==============================  ==========================================================
+``catuvac.format_version``      ``"1"``
+``catuvac.model_type``          ``"cat_uvac"`` (only the categorical model is deployable)
+``catuvac.precision``           ``"fp32"`` or ``"int8"``
+``catuvac.frontend``            :meth:`FrontEndConfig.to_json` (sample rate, STFT, mel,
+                                normalization mode and statistics, window seconds)
+``catuvac.window_seconds``      context window in seconds, e.g. ``"4.0"``
+``catuvac.window_frames``       frames in that window, e.g. ``"132"``
+``catuvac.n_clusters``          K
+``catuvac.checkpoint_sha256``   SHA-256 of the checkpoint file it was exported from
+==============================  ==========================================================
+
+Graph interface: input ``logmel`` float32 ``[1, 1, n_features, window_frames]`` (normalized to
+[0, 1] by the front-end); outputs ``cluster_id`` int64 ``[1]`` (argmax of the logits, τ → 0)
+and ``probs`` float32 ``[1, K]`` (softmax of the logits, q(y|x)).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from .frontend import FrontEndConfig, FrontEndError
+
+__all__ = ["ModelInfo", "ModelMetadataError", "FORMAT_VERSION", "KEYS", "read_model_info", "INPUT_NAME", "OUTPUT_ID", "OUTPUT_PROBS"]
+
+FORMAT_VERSION = "1"
+PREFIX = "catuvac."
+INPUT_NAME = "logmel"
+OUTPUT_ID = "cluster_id"
+OUTPUT_PROBS = "probs"
+KEYS = (
+    "format_version",
+    "model_type",
+    "precision",
+    "frontend",
+    "window_seconds",
+    "window_frames",
+    "n_clusters",
+    "checkpoint_sha256",
+)
+
+
+class ModelMetadataError(ValueError):
+    """An ONNX model that does not carry (valid) catuvac metadata."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    frontend: FrontEndConfig
+    window_seconds: float
+    window_frames: int
+    n_clusters: int
+    model_type: str = "cat_uvac"
+    precision: str = "fp32"
+    checkpoint_sha256: str = ""
+    format_version: str = FORMAT_VERSION
+
+    def to_props(self) -> dict[str, str]:
+        """Metadata as the string map written into the ONNX file."""
+        return {
+            PREFIX + "format_version": self.format_version,
+            PREFIX + "model_type": self.model_type,
+            PREFIX + "precision": self.precision,
+            PREFIX + "frontend": self.frontend.to_json(),
+            PREFIX + "window_seconds": repr(float(self.window_seconds)),
+            PREFIX + "window_frames": str(int(self.window_frames)),
+            PREFIX + "n_clusters": str(int(self.n_clusters)),
+            PREFIX + "checkpoint_sha256": self.checkpoint_sha256,
+        }
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, str], source: str = "model") -> "ModelInfo":
+        missing = [k for k in KEYS if PREFIX + k not in props]
+        if missing:
+            raise ModelMetadataError(
+                f"{source}: not a catuvac model (metadata keys missing: {', '.join(PREFIX + k for k in missing)}); "
+                "export it with `catuvac-export --checkpoint CKPT --out DIR`"
+            )
+        version = props[PREFIX + "format_version"]
+        if version != FORMAT_VERSION:
+            raise ModelMetadataError(
+                f"{source}: model format version {version}, this runtime reads {FORMAT_VERSION}; "
+                "re-export the model with this catuvac version"
+            )
+        try:
+            fe = FrontEndConfig.from_json(props[PREFIX + "frontend"])
+        except (FrontEndError, ValueError, TypeError, KeyError) as e:
+            raise ModelMetadataError(f"{source}: invalid front-end config in metadata: {e}") from e
+        info = cls(
+            frontend=fe,
+            window_seconds=float(props[PREFIX + "window_seconds"]),
+            window_frames=int(props[PREFIX + "window_frames"]),
+            n_clusters=int(props[PREFIX + "n_clusters"]),
+            model_type=props[PREFIX + "model_type"],
+            precision=props[PREFIX + "precision"],
+            checkpoint_sha256=props[PREFIX + "checkpoint_sha256"],
+            format_version=version,
+        )
+        if info.model_type != "cat_uvac":
+            raise ModelMetadataError(
+                f"{source}: model type {info.model_type!r} cannot be deployed; only 'cat_uvac' models are"
+            )
+        expected = fe.frames_for_samples(int(round(info.window_seconds * fe.sample_rate)))
+        if expected != info.window_frames:
+            raise ModelMetadataError(
+                f"{source}: metadata says {info.window_frames} frames for {info.window_seconds} s but the "
+                f"front-end config gives {expected}: the model and its feature config do not match; re-export"
+            )
+        if info.n_clusters < 2:
+            raise ModelMetadataError(f"{source}: n_clusters={info.n_clusters}, need at least 2")
+        return info
+
+
+def read_model_info(path: str | os.PathLike) -> ModelInfo:
+    """Read the catuvac metadata of an ONNX file with onnxruntime (no onnx/torch needed)."""
+    import onnxruntime as ort
+
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise ModelMetadataError(f"{p}: model file not found; export one with `catuvac-export`")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(p, so, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelMetadataError(f"{p}: not a valid ONNX model ({e})") from e
+    return ModelInfo.from_props(sess.get_modelmeta().custom_metadata_map, source=p)

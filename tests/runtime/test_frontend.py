@@ -1,0 +1,139 @@
+"""The shared log-mel front-end: reference check, streaming = batch, normalization, config."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from catuvac.runtime.frontend import (
+    FrontEnd,
+    FrontEndConfig,
+    FrontEndError,
+    NormStats,
+    fit_global_stats,
+    mel_filterbank,
+    normalize_window,
+)
+
+
+def _noise(seconds=3.0, seed=0, sr=16000):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.1 * rng.standard_normal(len(t)) + 0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+def test_paper_settings_and_frame_count():
+    c = FrontEndConfig()
+    assert (c.sample_rate, c.n_fft, c.win_length, c.hop_length, c.n_mels) == (16000, 960, 960, 480, 128)
+    assert c.window_frames == 1 + (64000 - 960) // 480 == 132
+    assert FrontEndConfig.scenes(10.0).window_frames == 332
+    assert FrontEndConfig.audiomnist().window_frames == 122
+
+
+def test_matches_librosa_mel_power_spectrogram():
+    librosa = pytest.importorskip("librosa")
+    x = _noise()
+    ref = librosa.feature.melspectrogram(
+        y=x, sr=16000, n_fft=960, hop_length=480, win_length=960, window="hann",
+        center=False, power=2.0, n_mels=128,
+    )
+    ours = FrontEnd(FrontEndConfig()).power_features(x)
+    assert ours.shape == ref.shape == (128, 99)
+    assert np.max(np.abs(ours - ref) / np.abs(ref)) <= 1e-4
+    fb = librosa.filters.mel(sr=16000, n_fft=960, n_mels=128)
+    np.testing.assert_allclose(mel_filterbank(16000, 960, 128), fb, rtol=1e-4, atol=1e-9)
+
+
+def test_spectrogram_variant_matches_librosa_magnitude_trimmed():
+    librosa = pytest.importorskip("librosa")
+    x = _noise(1.0)
+    c = FrontEndConfig.audiomnist()
+    ref = np.abs(librosa.stft(x, n_fft=512, hop_length=128, win_length=512, window="hann", center=False))[:128]
+    ours = FrontEnd(c).power_features(x)
+    assert ours.shape == (128, 122)
+    assert np.max(np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-6)) <= 1e-4
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=4000), min_size=1, max_size=40), st.sampled_from(["scenes", "audiomnist"]))
+def test_streaming_equals_batch_for_any_chunking(chunks, kind):
+    cfg = FrontEndConfig.scenes() if kind == "scenes" else FrontEndConfig.audiomnist()
+    fe = FrontEnd(cfg)
+    x = _noise(2.0, seed=len(chunks))
+    batch = fe.features(x)
+    s = fe.stream()
+    outs, i = [], 0
+    for n in chunks:
+        outs.append(s.process(x[i : i + n]))
+        i += n
+    outs.append(s.process(x[i:]))
+    streamed = np.concatenate(outs, axis=1)
+    assert streamed.shape == batch.shape
+    assert np.max(np.abs(streamed - batch)) <= 1e-6
+    assert s.frames_emitted == batch.shape[1]
+
+
+def test_stream_reset_restarts():
+    fe = FrontEnd(FrontEndConfig())
+    x = _noise(1.0)
+    s = fe.stream()
+    a = s.process(x)
+    s.reset()
+    np.testing.assert_array_equal(s.process(x), a)
+
+
+def test_window_normalization_range_and_level_invariance():
+    cfg = FrontEndConfig()
+    fe = FrontEnd(cfg)
+    x = _noise(4.0)
+    a = fe.normalize(fe.features(x))
+    b = fe.normalize(fe.features(x * 0.01))
+    assert a.min() == pytest.approx(0.0, abs=1e-6) and a.max() == pytest.approx(1.0, abs=1e-6)
+    # a gain is an additive constant in the log domain: per-window normalization removes it
+    assert np.max(np.abs(a - b)) < 1e-4
+
+
+def test_silence_gives_zeros_without_division_by_zero():
+    cfg = FrontEndConfig()
+    fe = FrontEnd(cfg)
+    with np.errstate(all="raise"):
+        out = fe.normalize(fe.features(np.zeros(64000, np.float32)))
+    assert out.shape == (128, 132) and np.all(out == 0.0)
+
+
+def test_global_normalization_is_level_aware_and_clipped():
+    cfg = FrontEndConfig(normalization="global")
+    fe = FrontEnd(cfg)
+    train = [fe.features(_noise(4.0, seed=s) * g) for s, g in [(1, 1.0), (2, 0.5), (3, 0.1)]]
+    stats = fit_global_stats(train)
+    cfg2 = cfg.with_stats(stats)
+    loud = normalize_window(train[0], cfg2)
+    quiet = normalize_window(train[2], cfg2)
+    assert loud.mean() > quiet.mean() + 0.05
+    assert loud.min() >= 0.0 and loud.max() <= 1.0
+    # statistics survive the JSON round trip (they travel inside checkpoints and ONNX metadata)
+    assert FrontEndConfig.from_json(cfg2.to_json()) == cfg2
+    with pytest.raises(FrontEndError, match="statistics"):
+        normalize_window(train[0], cfg)
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(FrontEndError, match="normalization"):
+        FrontEndConfig(normalization="banana")
+    with pytest.raises(FrontEndError, match="bins"):
+        FrontEndConfig(normalization="global", stats=NormStats((0.0,), (1.0,), 0.0, 1.0))
+    with pytest.raises(FrontEndError, match="unknown"):
+        FrontEndConfig.from_dict({**FrontEndConfig().to_dict(), "surprise": 1})
+    with pytest.raises(FrontEndError, match="mono"):
+        FrontEnd(FrontEndConfig()).features(np.zeros((100, 2)))
+
+
+def test_feature_key_ignores_normalization_but_not_stft():
+    a = FrontEndConfig()
+    assert a.feature_key() == FrontEndConfig(normalization="global").feature_key()
+    assert a.feature_key() == FrontEndConfig(window_seconds=10.0).feature_key()
+    assert a.feature_key() != FrontEndConfig(n_mels=64).feature_key()
+
+
+def test_short_input_has_no_frames():
+    fe = FrontEnd(FrontEndConfig())
+    assert fe.features(np.zeros(500, np.float32)).shape == (128, 0)

@@ -1,0 +1,277 @@
+"""Categorical UVAC (Fiorio, Nikoloska, Aarts) — the networks h, f, g and the loss of eq. (7).
+
+Architecture (section II-B, exact where the paper is exact):
+
+- **h** (q(y|x)): four ``Conv2d`` with 16, 32, 64, 128 output channels, kernel (8, 8), stride
+  (2, 2), padding (3, 3), each followed by ``BatchNorm2d`` and ReLU; two GRU layers of 128
+  units; a linear layer to K logits. π = softmax(logits).
+- **f** (q(z|x, y)): the same body on the channel concatenation of x and y (y expanded over
+  frequency and time: 1 + K input channels), then a linear layer to 2·d_z (mean and
+  log-variance); z = μ + σ·ε.
+- **g** (p(x|y, z)): four ``ConvTranspose2d`` with 64, 32, 16, 1 output channels, same
+  kernel / stride / padding, ReLU after each but the last, sigmoid at the end.
+
+Choices where the paper is silent (and why):
+
+- *GRU read-out*: the conv map (B, 128, F/16, T/16) is read as a sequence over time with
+  128·F/16 features per step; the code of the whole window is the **last output of the top
+  GRU layer**. A GRU is a sequence summarizer; its last state has seen the whole context
+  window, and the same read-out serves a streaming device (one vector per window).
+- *First feature map of g*: the concatenation [y, z] (the channel concatenation of two
+  vectors) goes through one linear layer to a 128 × F/16 × ⌈T/16⌉ map (128 channels mirror
+  the encoder's last conv). Broadcasting [y, z] over a spatial grid, the other reading,
+  gives transposed convolutions a spatially constant input that cannot rebuild time-frequency
+  structure. The decoder's output (16× the map) is cropped to the input size (F, T).
+- *d_z* = 16: the paper leaves it open; a small continuous latent keeps the cluster
+  information in y (a large z can explain the input alone and leave y unused).
+- *Loss normalization*: log p(x|y,z) is the Bernoulli log-likelihood **summed** over the
+  (masked) time-frequency bins and averaged over the batch; both KL terms are per example,
+  averaged over the batch — eq. (7) per example, as in Kingma et al.
+
+At evaluation (and in the exported model) y is the argmax of h's logits (τ → 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ModelConfig", "ConvGRUEncoder", "Decoder", "CatUVAC", "cat_uvac_loss", "conv_out", "ModelConfigError"]
+
+
+class ModelConfigError(ValueError):
+    pass
+
+
+def conv_out(n: int, kernel: int = 8, stride: int = 2, padding: int = 3, layers: int = 4) -> int:
+    """Size after ``layers`` convolutions (PyTorch's floor formula)."""
+    for _ in range(layers):
+        n = (n + 2 * padding - kernel) // stride + 1
+    return n
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that determines the network's shape. Saved in the checkpoint to rebuild it."""
+
+    model_type: str = "cat_uvac"  # "cat_uvac" (this paper) or "uvac" (Gaussian-mixture baseline)
+    n_clusters: int = 10  # K: paper uses 10 (= labels) and 5 (merged) for scenes
+    n_features: int = 128  # input height: 128 mel bins (paper)
+    n_frames: int = 132  # input width: 4 s at hop 480 → 132 frames
+    latent_dim: int = 16  # d_z: paper silent; small so that y carries the cluster (see module doc)
+    conv_channels: tuple[int, ...] = (16, 32, 64, 128)  # paper
+    kernel: int = 8  # paper: (8, 8)
+    stride: int = 2  # paper: (2, 2)
+    padding: int = 3  # paper: (3, 3)
+    gru_hidden: int = 128  # paper: both GRU layers have 128 output nodes
+    gru_layers: int = 2  # paper
+    decoder_channels: tuple[int, ...] = (64, 32, 16, 1)  # paper
+
+    def __post_init__(self) -> None:
+        if self.model_type not in ("cat_uvac", "uvac"):
+            raise ModelConfigError(f"model_type must be 'cat_uvac' or 'uvac', got {self.model_type!r}")
+        if self.n_clusters < 2:
+            raise ModelConfigError(f"need at least 2 clusters, got {self.n_clusters}")
+        n_layers = len(self.conv_channels)
+        if self.feature_map_height < 1 or self.encoder_steps < 1:
+            raise ModelConfigError(
+                f"input {self.n_features}×{self.n_frames} is too small for {n_layers} stride-{self.stride} "
+                f"convolutions (needs at least {2 ** n_layers} bins and frames)"
+            )
+
+    @property
+    def feature_map_height(self) -> int:
+        return conv_out(self.n_features, self.kernel, self.stride, self.padding, len(self.conv_channels))
+
+    @property
+    def encoder_steps(self) -> int:
+        return conv_out(self.n_frames, self.kernel, self.stride, self.padding, len(self.conv_channels))
+
+    @property
+    def decoder_grid(self) -> tuple[int, int]:
+        """(height, width) of g's first map: upsampled 2^L times it covers the input."""
+        up = self.stride ** len(self.decoder_channels)
+        return -(-self.n_features // up), -(-self.n_frames // up)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["conv_channels"] = list(self.conv_channels)
+        d["decoder_channels"] = list(self.decoder_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ModelConfigError(f"unknown model config fields {sorted(unknown)}: checkpoint from a newer catuvac?")
+        d = dict(d)
+        for k in ("conv_channels", "decoder_channels"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+class ConvGRUEncoder(nn.Module):
+    """Four Conv2d+BN+ReLU, two GRU layers; returns the top layer's last output (B, gru_hidden)."""
+
+    def __init__(self, in_channels: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for c_out in cfg.conv_channels:
+            layers += [
+                nn.Conv2d(c_in, c_out, cfg.kernel, cfg.stride, cfg.padding),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
+            c_in = c_out
+        self.conv = nn.Sequential(*layers)
+        self.gru = nn.GRU(
+            input_size=cfg.conv_channels[-1] * cfg.feature_map_height,
+            hidden_size=cfg.gru_hidden,
+            num_layers=cfg.gru_layers,
+            batch_first=True,
+        )
+
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, F, T) → GRU input sequence (B, T', C'·F')."""
+        h = self.conv(x)
+        b, c, f, t = h.shape
+        return h.permute(0, 3, 1, 2).reshape(b, t, c * f)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(self.sequence(x))
+        return out[:, -1]
+
+
+class Decoder(nn.Module):
+    """g: [y, z] → linear → (128, F/16, ⌈T/16⌉) → four ConvTranspose2d → sigmoid, cropped to (F, T)."""
+
+    def __init__(self, in_dim: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        gh, gw = cfg.decoder_grid
+        self.c0 = cfg.conv_channels[-1]
+        self.grid = (gh, gw)
+        self.fc = nn.Linear(in_dim, self.c0 * gh * gw)
+        layers: list[nn.Module] = []
+        c_in = self.c0
+        for i, c_out in enumerate(cfg.decoder_channels):
+            layers.append(nn.ConvTranspose2d(c_in, c_out, cfg.kernel, cfg.stride, cfg.padding))
+            if i < len(cfg.decoder_channels) - 1:
+                layers.append(nn.ReLU(inplace=True))
+            c_in = c_out
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        h = self.fc(v).view(-1, self.c0, *self.grid)
+        out = self.deconv(h)
+        return torch.sigmoid(out[:, :, : self.cfg.n_features, : self.cfg.n_frames])
+
+
+class CatUVAC(nn.Module):
+    """The categorical UVAC: h (y|x), f (z|x,y), g (x|y,z)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.model_type != "cat_uvac":
+            raise ModelConfigError(f"CatUVAC needs model_type='cat_uvac', got {cfg.model_type!r}")
+        self.cfg = cfg
+        k = cfg.n_clusters
+        self.h_body = ConvGRUEncoder(1, cfg)
+        self.h_out = nn.Linear(cfg.gru_hidden, k)
+        self.f_body = ConvGRUEncoder(1 + k, cfg)
+        self.f_out = nn.Linear(cfg.gru_hidden, 2 * cfg.latent_dim)
+        self.g = Decoder(k + cfg.latent_dim, cfg)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """h: (B, 1, F, T) in [0, 1] → (B, K) logits; π = softmax(logits) = q(y|x)."""
+        return self.h_out(self.h_body(x))
+
+    def encode_z(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, _, fdim, tdim = x.shape
+        y_map = y[:, :, None, None].expand(b, y.shape[1], fdim, tdim)
+        out = self.f_out(self.f_body(torch.cat([x, y_map], dim=1)))
+        mu, logvar = out.chunk(2, dim=1)
+        return mu, logvar
+
+    def forward(self, x: torch.Tensor, tau: float = 1.0, hard_eval: bool | None = None) -> dict[str, torch.Tensor]:
+        """Training: y ~ GumbelSoftmax(log π, τ), z ~ q(z|x,y). Eval: y = one_hot(argmax), z = μ."""
+        logits = self.logits(x)
+        log_pi = F.log_softmax(logits, dim=1)
+        use_hard = (not self.training) if hard_eval is None else hard_eval
+        if use_hard:
+            y = F.one_hot(logits.argmax(dim=1), self.cfg.n_clusters).to(x.dtype)
+        else:
+            y = F.gumbel_softmax(log_pi, tau=tau, hard=False)
+        mu, logvar = self.encode_z(x, y)
+        if self.training:
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        else:
+            z = mu
+        x_hat = self.g(torch.cat([y, z], dim=1))
+        return {"logits": logits, "log_pi": log_pi, "y": y, "mu": mu, "logvar": logvar, "z": z, "x_hat": x_hat}
+
+
+def cat_uvac_loss(
+    out: Mapping[str, torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None, lam: float
+) -> dict[str, torch.Tensor]:
+    """Negative ELBO of eq. (7), averaged over the batch.
+
+    recon = −log p(x|y,z): Bernoulli (BCE) summed over time-frequency bins, frames outside the
+    activity mask (B, T) ignored; kl_z = KL(N(μ, σ²) ‖ N(0, I)); kl_y = KL(π ‖ uniform(K)).
+    loss = recon + λ·(kl_z + kl_y).
+    """
+    x_hat = out["x_hat"]
+    bce = F.binary_cross_entropy(x_hat, x, reduction="none")  # (B, 1, F, T)
+    if mask is not None:
+        bce = bce * mask[:, None, None, :]
+    recon = bce.flatten(1).sum(1)
+    mu, logvar = out["mu"], out["logvar"]
+    kl_z = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+    log_pi = out["log_pi"]
+    k = log_pi.shape[1]
+    kl_y = (log_pi.exp() * (log_pi + math.log(k))).sum(1)
+    loss = recon + lam * (kl_z + kl_y)
+    return {"loss": loss.mean(), "recon": recon.mean(), "kl_z": kl_z.mean(), "kl_y": kl_y.mean()}
+
+
+# --------------------------------------------------------------------------- common model protocol
+# Every trainable model (CatUVAC here, UVAC in uvac.py) offers the same three methods so that
+# the trainer, the evaluator and the exporter do not special-case model types:
+#   step_loss(x, mask, lam, tau) -> dict of scalar tensors ("loss" is minimized)
+#   infer(x) -> {"cluster": LongTensor (B,), <representation name>: FloatTensor (B, D), ...}
+#   representations -> names of the spaces infer() returns for the geometry metrics
+
+
+def _cat_step_loss(self: CatUVAC, x: torch.Tensor, mask: torch.Tensor | None, lam: float, tau: float) -> dict[str, torch.Tensor]:
+    return cat_uvac_loss(self(x, tau=tau), x, mask, lam)
+
+
+@torch.no_grad()
+def _cat_infer(self: CatUVAC, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    logits = self.logits(x)
+    cluster = logits.argmax(dim=1)
+    y = F.one_hot(cluster, self.cfg.n_clusters).to(x.dtype)
+    mu, _ = self.encode_z(x, y)
+    return {"cluster": cluster, "q_y": F.softmax(logits, dim=1), "z_mean": mu}
+
+
+CatUVAC.step_loss = _cat_step_loss  # type: ignore[attr-defined]
+CatUVAC.infer = _cat_infer  # type: ignore[attr-defined]
+CatUVAC.representations = ("q_y", "z_mean")  # type: ignore[attr-defined]
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """Rebuild a model from its config (the checkpoint stores the config as plain data)."""
+    if cfg.model_type == "cat_uvac":
+        return CatUVAC(cfg)
+    from .uvac import UVAC  # the Gaussian-mixture baseline
+
+    return UVAC(cfg)

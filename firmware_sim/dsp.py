@@ -35,7 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .plugins import BandFrame, BandLayout, Chain, Param, ParamError, Plugin, PrepareError, StreamSpec
+from .plugins import BandFrame, BandLayout, Chain, Param, Plugin, PrepareError, StreamSpec
 
 __all__ = [
     "DEFAULT_BAND_EDGES_HZ",

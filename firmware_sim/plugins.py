@@ -144,7 +144,11 @@ class Param:
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
             return self
-        return obj._values.get(self.name, self.default)
+        v = obj._values.get(self.name, self.default)
+        if isinstance(v, np.ndarray) and v.flags.writeable:
+            v = v.view()
+            v.setflags(write=False)  # change parameters through set_param / assignment only
+        return v
 
     def __set__(self, obj: "Plugin", value: Any) -> None:
         obj.set_param(self.name, value)

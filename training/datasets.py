@@ -59,8 +59,9 @@ Splits (seeded by ``seed``, always by *group* so related windows never straddle 
       (the paper draws them at random).
     - US8K: group = ``fsID`` (slices of one Freesound recording stay together, the same
       leakage guard as the official folds); 80 / 10 / 10 % stratified by class.
-    - TAU2019: group = ``identifier`` (all segments of one recording location stay together,
-      as in the official DCASE setup); 80 / 10 / 10 % stratified by scene.
+    - TAU2019: group = (``scene_label``, ``identifier``) (all segments recorded at one location
+      stay together, as in the official DCASE setup; an identifier like ``barcelona-0`` names a
+      location within a scene); 80 / 10 / 10 % stratified by scene.
     - builtin, folder: group = file; 80 / 10 / 10 % stratified by label when there are labels.
     ``split_sizes`` overrides the default: three fractions summing to 1, or three group
     counts summing to the number of groups. With ≥ 3 groups, val and test get at least one
@@ -414,8 +415,10 @@ def _read_tau2019(root: Path) -> tuple[list[_Entry], list[str], list[tuple[str, 
         if not r["filename"] or not r["scene_label"]:
             skipped.append((f"{meta}:{i + 2}", "bad metadata row (empty filename or scene_label)"))
             continue
+        # identifiers ("barcelona-0") are location ids *within* a scene: group by both
         ident = r.get("identifier") or r["filename"]
-        entries.append(_Entry(root / r["filename"], r["filename"], index[r["scene_label"]], f"id:{ident}"))
+        group = f"id:{r['scene_label']}/{ident}"
+        entries.append(_Entry(root / r["filename"], r["filename"], index[r["scene_label"]], group))
     return entries, scenes, skipped
 
 

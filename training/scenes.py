@@ -44,6 +44,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import scipy.fft
+import scipy.io.wavfile
 import scipy.ndimage
 import scipy.signal
 import soundfile as sf
@@ -754,8 +755,11 @@ def _day_rngs(seed: int, n_segments: int) -> tuple[np.random.Generator, list[np.
 
 
 def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
+    # scipy's writer, not libsndfile's: libsndfile adds a PEAK chunk with a timestamp to float
+    # WAVs, which would break "same seed → identical bytes". Output: IEEE-float WAV (soundfile
+    # reports subtype FLOAT), read back bit-exactly by soundfile / librosa / scipy.
     tmp = path.with_name(path.name + ".part")
-    sf.write(str(tmp), x, sr, subtype=WAV_SUBTYPE, format="WAV")
+    scipy.io.wavfile.write(tmp, sr, np.ascontiguousarray(x, dtype=np.float32))
     os.replace(tmp, path)
 
 
@@ -794,7 +798,6 @@ def generate_corpus(
     manifest = out / "manifest.json"
     manifest.unlink(missing_ok=True)  # from here on the folder reads as incomplete
     sr = int(sample_rate)
-    t0 = time.perf_counter()
 
     plan_rng, _, xf_rng = _day_rngs(seed, 0)
     plan = _plan_day(day_minutes * 60.0, plan_rng, sr)
@@ -829,8 +832,7 @@ def generate_corpus(
         "day_seconds": len(day) / sr,
         "day_segments": len(timeline),
         "wav_subtype": WAV_SUBTYPE,
-        "generation_seconds": round(time.perf_counter() - t0, 3),
-    }
+    }  # no timings or paths: the manifest is bit-identical for the same seed, like the audio
     tmp = manifest.with_name("manifest.json.part")
     tmp.write_text(json.dumps(info, indent=1) + "\n")
     os.replace(tmp, manifest)

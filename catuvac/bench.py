@@ -1,0 +1,418 @@
+"""``catuvac-bench``: the figures an edge engineer asks for, measured on this machine in one run.
+
+- decision latency p50/p95/p99 of PyTorch fp32 eager (when a checkpoint and torch are there),
+  ONNX Runtime fp32 and ONNX Runtime int8, for the model's window, on real log-mel windows
+  of the built-in "day" recording, all on the same number of threads (1 unless asked);
+- front-end cost per hop, DSP cost per block and the whole-chain real-time factor (the
+  firmware simulation with the clusterer embedded, on the "day" recording);
+- model bytes, parameter count and multiply-accumulates per decision, counted from the ONNX
+  graph (Conv, ConvTranspose, MatMul, Gemm nodes with inferred shapes), not typed in;
+- scene-change-to-profile-switch delay and spurious switches per hour against the day's truth;
+- peak memory (max RSS) of this process.
+
+Every figure is stored with its unit, plus the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["main", "graph_stats", "latency_percentiles", "machine_info", "run_bench"]
+
+
+# --------------------------------------------------------------------------- graph accounting
+def graph_stats(path: str | os.PathLike) -> dict[str, Any]:
+    """Parameters, weight bytes and MACs per inference counted from an ONNX graph.
+
+    MACs: Conv = output elements × (C_in / groups) × kernel area; ConvTranspose = input
+    elements × (C_out / groups) × kernel area; MatMul = output elements × inner dimension;
+    Gemm = M × N × K. Elementwise ops, softmax and argmax are not multiply-accumulates.
+    For a QDQ (int8) graph the weight initializers are int8 and are dequantized in front of
+    the same ops, so its MACs equal the fp32 graph's.
+    """
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    model = onnx.load(os.fspath(path))
+    inferred = shape_inference.infer_shapes(model)
+    g = inferred.graph
+    shapes: dict[str, list[int]] = {}
+    for vi in list(g.value_info) + list(g.input) + list(g.output):
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim]
+        shapes[vi.name] = dims
+    inits = {t.name: t for t in g.initializer}
+    for name, t in inits.items():
+        shapes[name] = list(t.dims)
+    # values produced by DequantizeLinear(int8 weight) have the weight's shape
+    for node in g.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in shapes:
+            shapes.setdefault(node.output[0], shapes[node.input[0]])
+
+    def shp(name: str) -> list[int] | None:
+        s = shapes.get(name)
+        return s if s and all(d > 0 for d in s) else None
+
+    macs = 0
+    per_op: dict[str, int] = {}
+    unknown: list[str] = []
+    for node in g.node:
+        op = node.op_type
+        n = 0
+        if op in ("Conv", "ConvTranspose"):
+            w = shp(node.input[1])
+            ref = shp(node.output[0]) if op == "Conv" else shp(node.input[0])
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            if w is None or ref is None:
+                unknown.append(node.name or op)
+                continue
+            if op == "Conv":
+                n = int(np.prod(ref)) * (w[1]) * int(np.prod(w[2:]))
+            else:
+                n = int(np.prod(ref)) * (w[1]) * int(np.prod(w[2:]))
+        elif op == "MatMul":
+            a, out = shp(node.input[0]), shp(node.output[0])
+            if a is None or out is None:
+                unknown.append(node.name or op)
+                continue
+            n = int(np.prod(out)) * a[-1]
+        elif op == "Gemm":
+            a, out = shp(node.input[0]), shp(node.output[0])
+            trans_a = next((x.i for x in node.attribute if x.name == "transA"), 0)
+            if a is None or out is None:
+                unknown.append(node.name or op)
+                continue
+            k = a[0] if trans_a else a[-1]
+            n = int(np.prod(out)) * k
+        if n:
+            macs += n
+            per_op[op] = per_op.get(op, 0) + n
+    params = 0
+    weight_bytes = 0
+    for t in g.initializer:
+        arr = numpy_helper.to_array(t)
+        if arr.ndim >= 1 and arr.size > 1:  # scalars and shape constants are not parameters
+            params += int(arr.size)
+        weight_bytes += int(arr.nbytes)
+    return {
+        "macs_per_decision": int(macs),
+        "macs_by_op": per_op,
+        "ops_with_unknown_shape": unknown,
+        "params": int(params),
+        "initializer_bytes": int(weight_bytes),
+        "file_bytes": int(os.path.getsize(path)),
+    }
+
+
+def latency_percentiles(samples_ms: list[float]) -> dict[str, Any]:
+    a = np.asarray(samples_ms, dtype=float)
+    return {
+        "p50": float(np.percentile(a, 50)),
+        "p95": float(np.percentile(a, 95)),
+        "p99": float(np.percentile(a, 99)),
+        "mean": float(a.mean()),
+        "n": int(len(a)),
+        "unit": "ms",
+    }
+
+
+def _time_calls(fn: Callable[[int], Any], n: int, warmup: int) -> list[float]:
+    for i in range(warmup):
+        fn(i)
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and not cpu.strip(" x86_64"):
+                    cpu = line.split(":", 1)[1].strip()
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                if line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    import onnxruntime as ort
+
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads_used": threads,
+        "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}),
+        "avx512": "avx512f" in flags,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnxruntime": ort.__version__,
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def _sibling_models(model: Path) -> dict[str, Path]:
+    """The fp32 and int8 files next to the given one (export writes both into one folder)."""
+    d = model.parent
+    found = {}
+    for name, key in (("encoder.onnx", "fp32"), ("encoder.int8.onnx", "int8")):
+        if (d / name).exists():
+            found[key] = d / name
+    if not found:
+        found["int8" if "int8" in model.name else "fp32"] = model
+    return found
+
+
+def _day_windows(model_path: Path, day_wav: Path, n: int) -> tuple[np.ndarray, Any]:
+    """Real normalized windows from the day recording, as the runtime would feed them."""
+    from catuvac.runtime.audio import load_audio
+    from catuvac.runtime.frontend import FrontEnd, normalize_window
+    from catuvac.runtime.modelmeta import read_model_info
+
+    info = read_model_info(model_path)
+    fe = FrontEnd(info.frontend)
+    feats = fe.features(load_audio(day_wav, info.frontend.sample_rate))
+    w = info.window_frames
+    if feats.shape[1] < w:
+        raise SystemExit(f"{day_wav}: shorter than the model's {info.window_seconds}-s window")
+    starts = np.linspace(0, feats.shape[1] - w, num=min(n, feats.shape[1] - w + 1)).astype(int)
+    wins = np.stack([normalize_window(feats[:, s : s + w], info.frontend) for s in starts])
+    return wins[:, None].astype(np.float32), info
+
+
+def run_bench(
+    model: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    day_dir: str | os.PathLike | None = None,
+    threads: int = 1,
+    iterations: int = 200,
+    warmup: int = 10,
+    simulate: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    import onnxruntime as ort
+
+    from catuvac.runtime.clusterer import SceneClusterer
+    from catuvac.runtime.timeline import evaluate_decisions, load_timeline
+
+    model = Path(model)
+    if not model.exists():
+        raise SystemExit(f"{model}: model not found; export one with `catuvac-export --checkpoint CKPT --out DIR --int8`")
+    if day_dir is None:
+        from catuvac.training.scenes import builtin_scenes_dir
+
+        day_dir = builtin_scenes_dir()
+    day_dir = Path(day_dir)
+    day_wav, day_json = day_dir / "day.wav", day_dir / "day.json"
+    if not day_wav.exists() or not day_json.exists():
+        raise SystemExit(f"{day_dir}: no day.wav/day.json; generate them with `catuvac-scenes --out DIR`")
+
+    def log(msg: str) -> None:
+        if progress:
+            print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+    models = _sibling_models(model)
+    wins, info = _day_windows(model, day_wav, 64)
+    res: dict[str, Any] = {"machine": machine_info(threads), "model": str(model), "window_seconds": info.window_seconds,
+                           "window_frames": info.window_frames, "n_clusters": info.n_clusters}
+
+    # ---- decision latency: one decision = one ONNX / torch call on a full window
+    lat: dict[str, Any] = {}
+    raw_ms: dict[str, list[float]] = {}
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    for key in ("fp32", "int8"):
+        if key not in models:
+            continue
+        sess = ort.InferenceSession(str(models[key]), so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        log(f"ORT {key}: {iterations} decisions")
+        ms = _time_calls(lambda i: sess.run(None, {name: wins[i % len(wins)][None]}), iterations, warmup)
+        raw_ms[f"ort_{key}"] = ms
+        lat[f"ort_{key}"] = latency_percentiles(ms)
+    if checkpoint is not None:
+        try:
+            import torch
+
+            from catuvac.training.checkpoint import load_checkpoint
+        except ImportError:
+            log("torch not installed: PyTorch latency skipped")
+        else:
+            torch.set_num_threads(threads)
+            torch.set_flush_denormal(True)
+            ck = load_checkpoint(checkpoint, expect_type="cat_uvac")
+            m = ck.model.eval()
+            tw = torch.from_numpy(wins)
+            if tw.shape[-1] != ck.model_config.n_frames:
+                log("checkpoint window differs from the model's: PyTorch latency skipped")
+            else:
+                log(f"PyTorch fp32 eager: {iterations} decisions")
+                with torch.no_grad():
+                    ms = _time_calls(lambda i: m.logits(tw[i % len(tw)][None]).argmax(1), iterations, warmup)
+                raw_ms["torch_fp32"] = ms
+                lat["torch_fp32"] = latency_percentiles(ms)
+    res["decision_latency_ms"] = lat
+    ratios = {}
+    if "torch_fp32" in lat:
+        for key in ("ort_fp32", "ort_int8"):
+            if key in lat:
+                ratios[f"{key}_speedup_vs_torch_fp32"] = lat["torch_fp32"]["p50"] / lat[key]["p50"]
+    if "ort_fp32" in lat and "ort_int8" in lat:
+        ratios["ort_int8_speedup_vs_ort_fp32"] = lat["ort_fp32"]["p50"] / lat["ort_int8"]["p50"]
+    res["latency_ratios_p50"] = ratios
+
+    # ---- model size and compute, from the graph
+    res["model_bytes"] = {k: os.path.getsize(p) for k, p in models.items()}
+    res["model_bytes"]["unit"] = "bytes"
+    gs = graph_stats(models.get("fp32", model))
+    res["macs_per_decision"] = gs["macs_per_decision"]
+    res["macs_per_second_of_audio"] = gs["macs_per_decision"] / 1.0  # one decision per second by default
+    res["params"] = gs["params"]
+    res["graph"] = {k: v for k, v in gs.items() if k not in ("macs_per_decision", "params")}
+
+    # ---- front-end cost per hop
+    from catuvac.runtime.audio import load_audio
+    from catuvac.runtime.frontend import FrontEnd
+
+    audio = load_audio(day_wav, info.frontend.sample_rate)
+    hop = info.frontend.hop_length
+    stream = FrontEnd(info.frontend).stream()
+    n_hops = min(len(audio) // hop, 4000)
+    t0 = time.perf_counter()
+    for i in range(n_hops):
+        stream.process(audio[i * hop : (i + 1) * hop])
+    fe_ms = (time.perf_counter() - t0) * 1e3 / max(n_hops, 1)
+    res["frontend_ms_per_hop"] = {"value": fe_ms, "hop_ms": 1e3 * hop / info.frontend.sample_rate, "unit": "ms"}
+
+    # ---- decisions on the day recording vs truth (the model given, default smoothing)
+    log("replaying the day recording through the clusterer")
+    clf = SceneClusterer(model, num_threads=threads)
+    events = clf.process_file(day_wav)
+    timeline = load_timeline(day_json)
+    score = evaluate_decisions([e.time_s for e in events], [e.stable for e in events], timeline,
+                               raw=[e.cluster for e in events], duration_s=len(audio) / info.frontend.sample_rate)
+    res["switch_delay_s"] = {k: score["switch_delay_s"][k] for k in ("median", "max", "missed", "unit")}
+    res["spurious_switches_per_hour"] = score["spurious_switches_per_hour"]
+    res["day_recording"] = {k: score[k] for k in ("agreement", "raw_agreement", "n_decisions", "n_switches",
+                                                   "n_true_changes", "spurious_switches", "duration_s", "grace_s")}
+    res["day_recording"]["switch_delays_s"] = score["switch_delay_s"]["values"]
+
+    # ---- whole chain: DSP + embedded clusterer
+    if simulate:
+        import tempfile
+
+        from catuvac.firmware_sim.simulator import simulate as run_sim
+
+        log("firmware simulation of the day recording (DSP + clusterer)")
+        with tempfile.TemporaryDirectory() as tmp:
+            rep = run_sim(day_wav, Path(tmp) / "out.wav", model_path=model, progress=progress)
+        res["dsp_ms_per_block"] = {"p50": rep.get("dsp_ms_per_block_p50"), "p99": rep.get("dsp_ms_per_block_p99"),
+                                   "block_ms": rep.get("block_ms"), "unit": "ms"}
+        res["real_time_factor"] = rep.get("real_time_factor")
+        res["algorithmic_delay_ms"] = rep.get("algorithmic_delay_ms")
+        res["classifier_ms_p99"] = rep.get("classifier_ms_p99")
+    res["peak_memory_mib"] = {"value": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "unit": "MiB"}
+    res["_raw_latency_ms"] = raw_ms
+    return res
+
+
+def plot_latency(raw_ms: dict[str, list[float]], path: str | os.PathLike, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = [k for k in ("torch_fp32", "ort_fp32", "ort_int8") if k in raw_ms]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.violinplot([raw_ms[k] for k in order], showmedians=True)
+    ax.boxplot([raw_ms[k] for k in order], widths=0.15, showfliers=False)
+    ax.set_xticks(range(1, len(order) + 1), [k.replace("_", " ") for k in order])
+    for i, k in enumerate(order, start=1):
+        ax.annotate(f"p50 {np.median(raw_ms[k]):.2f} ms", (i, np.median(raw_ms[k])), xytext=(8, 0),
+                    textcoords="offset points", fontsize=8)
+    ax.set_ylabel("decision latency (ms)")
+    ax.set_title(title or "Decision latency per window")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="catuvac-bench",
+        description="Measure decision latency (PyTorch / ORT fp32 / ORT int8), front-end, DSP and whole-chain cost, "
+        "model size and MACs, and profile-switch behaviour on the built-in day recording. Writes JSON (with units).",
+    )
+    p.add_argument("--model", required=True, help="exported ONNX model (its fp32/int8 sibling in the same folder is measured too)")
+    p.add_argument("--checkpoint", help="checkpoint.pt for the PyTorch fp32 eager figure (needs torch)")
+    p.add_argument("--json", required=True, help="output JSON file")
+    p.add_argument("--plot", help="PNG with the latency distributions side by side")
+    p.add_argument("--day", help="folder with day.wav and day.json (default: the built-in scenes corpus)")
+    p.add_argument("--threads", type=int, default=1, help="threads for ORT and torch (default 1, as on a device)")
+    p.add_argument("--iterations", type=int, default=200, help="timed decisions per engine (default 200)")
+    p.add_argument("--no-sim", action="store_true", help="skip the whole-chain firmware simulation")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads < 1 or args.iterations < 1:
+        print("catuvac-bench: --threads and --iterations must be ≥ 1", file=sys.stderr)
+        return 2
+    try:
+        res = run_bench(args.model, args.checkpoint, args.day, args.threads, args.iterations,
+                        simulate=not args.no_sim, progress=not args.quiet)
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(f"catuvac-bench: {e.code}", file=sys.stderr)
+            return 2
+        raise
+    raw = res.pop("_raw_latency_ms")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(res, indent=2))
+    os.replace(tmp, out)
+    if args.plot:
+        plot_latency(raw, args.plot, title=f"Decision latency, {res['window_seconds']:.0f}-s window, "
+                     f"{args.threads} thread(s), {res['machine']['cpu'][:40]}")
+    lat = res["decision_latency_ms"]
+    print(f"wrote {out}")
+    for k, v in lat.items():
+        print(f"  {k:11s} p50 {v['p50']:.2f} ms  p95 {v['p95']:.2f} ms  p99 {v['p99']:.2f} ms")
+    print(f"  MACs/decision {res['macs_per_decision'] / 1e6:.1f} M, params {res['params'] / 1e6:.2f} M")
+    sd = res["switch_delay_s"]
+    print(f"  switch delay median {sd['median']} s, max {sd['max']} s; spurious {res['spurious_switches_per_hour']:.1f}/h")
+    if "real_time_factor" in res:
+        print(f"  real-time factor (DSP + clusterer) {res['real_time_factor']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""``make demo``: the whole product on its built-in data, end to end, in one output folder.
+
+1. generate the built-in scenes (cached; ``catuvac-scenes``),
+2. train Cat. UVAC with the ``quick`` preset (``catuvac-train``; K = number of classes),
+3. export fp32 + int8 ONNX (``catuvac-export --int8``),
+4. fit a cluster → profile map (each cluster's majority scene on the *training* split → the
+   profile a fitter would choose for that scene; written to ``profile_map.json``),
+5. replay the built-in "day" recording through the firmware simulation with the runtime
+   embedded (``catuvac-sim``), and score the runtime's stable decisions against the day's
+   ground-truth timeline,
+6. print a summary and write ``summary.json`` + PNGs.
+
+A second run reuses every finished step (checkpoint of the full number of epochs, exported
+models of that checkpoint); an interrupted training resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["run_demo", "main", "SCENE_TO_PROFILE"]
+
+# What a fitter would pick for each built-in scene (profiles shipped in firmware_sim/default_profiles.json).
+SCENE_TO_PROFILE = {
+    "quiet_room": "quiet",
+    "speech_quiet": "quiet",
+    "babble": "speech-in-noise",
+    "street_traffic": "noisy-transport",
+    "in_vehicle": "noisy-transport",
+    "music": "music",
+    "wind": "wind",
+}
+
+
+def _log(msg: str) -> None:
+    print(f"[demo] {msg}", file=sys.stderr, flush=True)
+
+
+def _train(out: Path, seed: int, epochs: int | None, progress: bool) -> Path:
+    import torch
+
+    from catuvac.training.checkpoint import load_checkpoint
+    from catuvac.training.train import make_config, train
+
+    overrides: dict[str, Any] = {"seed": seed}
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    cfg = make_config("quick", **overrides)
+    ckpt = out / "checkpoint.pt"
+    if ckpt.exists():
+        done = load_checkpoint(ckpt)
+        if done.epoch >= cfg.epochs and (out / "metrics.json").exists():
+            _log(f"reusing trained model {ckpt} ({done.epoch} epochs)")
+            return ckpt
+        _log(f"resuming training from epoch {done.epoch}")
+        train(cfg, out, resume=True, progress=progress)
+        return ckpt
+    _log(f"training Cat. UVAC, preset 'quick' ({cfg.epochs} epochs, K={cfg.n_clusters}) → {out}")
+    torch.manual_seed(seed)
+    train(cfg, out, progress=progress)
+    return ckpt
+
+
+def _export(ckpt: Path, out: Path, progress: bool) -> dict[str, Any]:
+    from catuvac.export.exporter import export_model
+    from catuvac.training.checkpoint import file_sha256
+
+    report_path = out / "export_report.json"
+    if report_path.exists() and (out / "encoder.int8.onnx").exists():
+        rep = json.loads(report_path.read_text())
+        if rep.get("checkpoint_sha256") == file_sha256(ckpt):
+            _log(f"reusing exported models in {out}")
+            return rep
+    _log(f"exporting fp32 + int8 ONNX → {out}")
+    return export_model(ckpt, out, int8=True, progress=progress)
+
+
+def _fit_profile_map(ckpt: Path, out_path: Path) -> dict[str, str]:
+    """Each cluster → the profile of its majority scene on the training split (a fitter's job)."""
+    import torch
+
+    from catuvac.runtime.frontend import normalize_window
+    from catuvac.training.checkpoint import load_checkpoint
+    from catuvac.training.datasets import load_dataset
+
+    ck = load_checkpoint(ckpt, expect_type="cat_uvac")
+    data = load_dataset(ck.train_config.get("data", "builtin:scenes"), frontend=ck.frontend,
+                        seed=int(ck.train_config.get("split_seed", 0)), progress=False)
+    tr = data.subset("train")
+    x = torch.from_numpy(normalize_window(tr.x, ck.frontend)[:, None])
+    with torch.no_grad():
+        ids = torch.cat([ck.model.logits(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)]).numpy()
+    names = tr.label_names or []
+    mapping: dict[str, str] = {}
+    for k in range(ck.model_config.n_clusters):
+        members = tr.labels[ids == k] if tr.labels is not None else np.array([], int)
+        if len(members):
+            scene = names[int(np.bincount(members).argmax())]
+            mapping[str(k)] = SCENE_TO_PROFILE.get(scene, "quiet")
+        else:
+            mapping[str(k)] = "quiet"  # an unused cluster: the gentlest program
+    out_path.write_text(json.dumps(mapping, indent=2))
+    return mapping
+
+
+def _plot_timeline(events: list[Any], timeline: list[Any], mapping: dict[str, str], score: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted({s.label for s in timeline})
+    c2l = score["cluster_to_label"]
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    for s in timeline:
+        ax.plot([s.start_s, s.end_s], [labels.index(s.label)] * 2, color="0.7", lw=10, solid_capstyle="butt")
+    t = [e.time_s for e in events]
+    def pos(cluster: int) -> float:
+        lab = c2l.get(str(cluster))
+        return labels.index(lab) if lab in labels else float("nan")
+
+    ax.step(t, [pos(e.cluster) for e in events], where="post", color="tab:orange", lw=0.8, alpha=0.7, label="raw cluster (mapped)")
+    ax.step(t, [pos(e.stable) for e in events], where="post", color="tab:blue", lw=2, label="stable decision (mapped)")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("time (s)")
+    ax.set_title(f"Day recording: truth (grey) vs runtime — agreement {score['agreement']:.0%}, "
+                 f"switch delay median {score['switch_delay_s']['median']} s, spurious {score['spurious_switches']}")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | None = None, simulate: bool = True,
+             progress: bool = True) -> dict[str, Any]:
+    from catuvac.runtime.clusterer import SceneClusterer
+    from catuvac.runtime.timeline import evaluate_decisions, load_timeline
+    from catuvac.training.scenes import builtin_scenes_dir
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _log("built-in scenes (generated once, then cached)")
+    corpus = builtin_scenes_dir(seed=0)
+    ckpt = _train(out / "train", seed, epochs, progress)
+    export = _export(ckpt, out / "model", progress)
+    model = out / "model" / "encoder.int8.onnx"
+    pmap = _fit_profile_map(ckpt, out / "profile_map.json")
+
+    _log("runtime on the day recording (stable decisions vs ground truth)")
+    clf = SceneClusterer(model, profile_map=pmap)
+    events = clf.process_file(corpus / "day.wav")
+    timeline = load_timeline(corpus / "day.json")
+    score = evaluate_decisions([e.time_s for e in events], [e.stable for e in events], timeline,
+                               raw=[e.cluster for e in events])
+    with open(out / "day_events.jsonl", "w") as f:
+        for e in events:
+            f.write(json.dumps(e.to_dict()) + "\n")
+    _plot_timeline(events, timeline, pmap, score, out / "day_timeline.png")
+
+    sim: dict[str, Any] | None = None
+    if simulate:
+        from catuvac.firmware_sim.simulator import simulate as run_sim
+
+        _log("firmware simulation: DSP chain with the runtime embedded")
+        sim = run_sim(corpus / "day.wav", out / "sim" / "day_processed.wav", model_path=model, cluster_map=pmap,
+                      report_path=out / "sim" / "report.json", plot_path=out / "sim" / "simulation.png", progress=progress)
+
+    metrics = json.loads((out / "train" / "metrics.json").read_text())
+    summary: dict[str, Any] = {
+        "output_folder": str(out.resolve()),
+        "corpus": str(corpus),
+        "checkpoint": str(ckpt),
+        "models": {"fp32": str(out / "model" / "encoder.onnx"), "int8": str(model)},
+        "clusters": export.get("n_clusters", clf.n_clusters),
+        "metrics_test_split": metrics,
+        "export": {k: export.get(k) for k in ("fp32_bytes", "int8_bytes", "agreement_fp32", "agreement_int8", "n_windows")},
+        "profile_map": pmap,
+        "day": {k: score[k] for k in ("agreement", "raw_agreement", "n_decisions", "n_switches", "n_true_changes",
+                                      "spurious_switches", "spurious_switches_per_hour", "cluster_to_label")},
+        "day_switch_delay_s": score["switch_delay_s"],
+        "decision_latency_ms_p50": float(np.median([e.inference_ms for e in events])),
+        "seconds": time.perf_counter() - t0,
+    }
+    if sim is not None:
+        summary["simulation"] = {k: sim.get(k) for k in ("algorithmic_delay_ms", "real_time_factor", "dsp_ms_per_block_p50",
+                                                         "dsp_ms_per_block_p99", "classifier_ms_p99", "blocks")}
+        summary["simulation"]["profile_switches"] = len(sim.get("profile_switches", []))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    _print_summary(summary, events, timeline, score, pmap)
+    return summary
+
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], score: dict[str, Any], pmap: dict[str, str]) -> None:
+    m = s["metrics_test_split"]
+    lines = ["", "=" * 72, "catuvac demo — built-in scenes, quick preset", "=" * 72]
+    lines.append(f"clusters found: {s['clusters']}   (cluster → scene on the day: "
+                 + ", ".join(f"{k}→{v}" for k, v in sorted(score["cluster_to_label"].items(), key=lambda kv: int(kv[0]))) + ")")
+    lines.append("test-split metrics:            accuracy   NMI    silhouette (space)")
+    for meth in ("labels", "kmeans", "cat_uvac"):
+        if meth in m:
+            e = m[meth]
+            sp = next(iter(e.get("spaces", {}).items()), (None, {}))
+            lines.append(f"  {meth:10s}                   {_fmt(e.get('accuracy'))}   {_fmt(e.get('nmi'))}  "
+                         f"{_fmt(sp[1].get('silhouette'))} ({sp[0]})")
+    ex = s["export"]
+    lines.append(f"models: fp32 {ex['fp32_bytes'] / 1e6:.2f} MB, int8 {ex['int8_bytes'] / 1e6:.2f} MB "
+                 f"(ratio {ex['int8_bytes'] / ex['fp32_bytes']:.2f}); int8 agrees with PyTorch on {ex['agreement_int8']:.1%} of {ex['n_windows']} windows")
+    d = s["day"]
+    lines.append(f"day recording: stable decision agrees with truth {d['agreement']:.1%} (raw argmax {d['raw_agreement']:.1%}); "
+                 f"switch delay median {_fmt(s['day_switch_delay_s']['median'], '.1f')} s, max {_fmt(s['day_switch_delay_s']['max'], '.1f')} s; "
+                 f"{d['spurious_switches']} spurious switch(es)")
+    lines.append("profile timeline (truth → profile chosen):")
+    for seg in timeline:
+        mid = [e for e in events if seg.start_s + 6 <= e.time_s < seg.end_s]
+        prof = max({e.profile for e in mid}, key=lambda p: sum(e.profile == p for e in mid)) if mid else "–"
+        lines.append(f"  {seg.start_s:6.1f}–{seg.end_s:6.1f} s  {seg.label:15s} → {prof}")
+    if "simulation" in s:
+        si = s["simulation"]
+        lines.append(f"firmware sim: algorithmic delay {si['algorithmic_delay_ms']:.2f} ms, real-time factor {si['real_time_factor']:.4f}, "
+                     f"DSP {si['dsp_ms_per_block_p50']:.3f} ms/block p50, classifier p99 {si['classifier_ms_p99']:.1f} ms, "
+                     f"{si['profile_switches']} profile switches")
+    lines.append(f"decision latency (int8, 1 thread) p50 {s['decision_latency_ms_p50']:.1f} ms")
+    lines.append(f"everything is in {s['output_folder']}: train/ (checkpoint, metrics, plots), model/ (ONNX, export report), "
+                 "sim/ (processed audio, report, plot), day_timeline.png, summary.json")
+    lines.append(f"took {s['seconds']:.0f} s")
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m catuvac.demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--epochs", type=int, help="override the quick preset's epochs")
+    p.add_argument("--no-sim", action="store_true", help="skip the firmware simulation")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    a = p.parse_args(argv)
+    try:
+        run_demo(a.out, a.seed, a.epochs, simulate=not a.no_sim, progress=not a.quiet)
+    except (ValueError, OSError) as e:
+        print(f"demo: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

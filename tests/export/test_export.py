@@ -1,0 +1,344 @@
+"""catuvac-export: the explicit GRU, fp32 / int8 ONNX against PyTorch on real windows, the
+metadata contract, the report, bad input and atomic output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from catuvac.export import exporter as ex
+from catuvac.export.cli import main as cli_main
+from catuvac.export.exporter import AgreementError, ExportError, WindowData, export_model, int8_weight_summary, ort_session, run_onnx
+from catuvac.export.graph import ExplicitGRU, HEncoderExport, fold_conv_bn
+from catuvac.runtime.frontend import normalize_window
+from catuvac.runtime.modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, read_model_info
+from catuvac.training.checkpoint import file_sha256, save_checkpoint
+from catuvac.training.model import ModelConfig, build_model
+
+REPORT_KEYS = ("fp32_bytes", "int8_bytes", "agreement_fp32", "agreement_int8", "max_abs_prob_diff_fp32", "n_windows")
+
+
+def _split(windows: np.ndarray) -> WindowData:
+    # even windows calibrate, odd ones verify (all classes in both: 4 clips per class, in order)
+    return WindowData(calibration=windows[0::2], verification=windows[1::2], source="test windows")
+
+
+def _torch_probs(model, windows: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return torch.softmax(model.logits(torch.from_numpy(windows[:, None])), dim=1).numpy()
+
+
+def _listing(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, checkpoint, windows):
+    out = tmp_path_factory.mktemp("export")
+    report = export_model(checkpoint, out, int8=True, calibration=_split(windows), progress=False)
+    return out, report
+
+
+# --------------------------------------------------------------------------- the torch module
+def test_explicit_gru_matches_nn_gru():
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(input_size=1024, hidden_size=128, num_layers=2, batch_first=True)
+    explicit = ExplicitGRU(gru)
+    for t in (8, 20, 1):  # 4-s and 10-s windows give 8 and 20 steps
+        x = torch.randn(3, t, 1024)
+        with torch.no_grad():
+            ref, _ = gru(x)
+            got = explicit(x)
+        assert got.shape == (3, 128)
+        assert (got - ref[:, -1]).abs().max().item() <= 1e-5
+
+
+def test_export_module_matches_model_and_folds_bn(model, windows):
+    bn = model.h_body.conv[1]
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))  # BN is not the identity
+    module = HEncoderExport(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in module.modules())
+    x = torch.from_numpy(windows[:, None])
+    with torch.no_grad():
+        ref = model.logits(x)
+        got = module.logits(x)
+        ids, probs = module(x[:1])
+    assert (got - ref).abs().max().item() <= 1e-5
+    assert ids.dtype == torch.int64 and ids.shape == (1,) and probs.shape == (1, 7)
+    # a fused conv equals conv → BN (eval) on its own too
+    conv, bn = model.h_body.conv[0], model.h_body.conv[1]
+    with torch.no_grad():
+        assert (fold_conv_bn(conv, bn)(x[:2]) - bn(conv(x[:2]))).abs().max().item() <= 1e-5
+
+
+# --------------------------------------------------------------------------- fp32
+def test_fp32_onnx_matches_pytorch_on_real_windows(exported, model, windows):
+    out, report = exported
+    sess = ort_session(out / "encoder.onnx")
+    ids, probs = run_onnx(sess, windows)
+    ref = _torch_probs(model, windows)
+    assert np.abs(probs - ref).max() <= 1e-4
+    np.testing.assert_array_equal(ids, ref.argmax(1))
+    assert len(set(ids.tolist())) >= 4  # the decisions really vary: the comparison means something
+    assert report["agreement_fp32"] == 1.0
+    assert report["max_abs_prob_diff_fp32"] <= 1e-4
+
+
+def test_graph_interface_and_checker(exported):
+    out, _ = exported
+    for name in ("encoder.onnx", "encoder.int8.onnx"):
+        m = onnx.load(out / name)
+        onnx.checker.check_model(m, full_check=True)
+        ops = {n.op_type for n in m.graph.node}
+        assert not ops & {"GRU", "Loop", "Scan", "BatchNormalization"}, ops
+        (inp,) = m.graph.input
+        assert inp.name == INPUT_NAME
+        assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        assert [d.dim_value for d in inp.type.tensor_type.shape.dim] == [1, 1, 128, 132]
+        outs = {o.name: o.type.tensor_type for o in m.graph.output}
+        assert outs[OUTPUT_ID].elem_type == onnx.TensorProto.INT64
+        assert [d.dim_value for d in outs[OUTPUT_ID].shape.dim] == [1]
+        assert outs[OUTPUT_PROBS].elem_type == onnx.TensorProto.FLOAT
+        assert [d.dim_value for d in outs[OUTPUT_PROBS].shape.dim] == [1, 7]
+
+
+def test_metadata_round_trip(exported, checkpoint, frontend):
+    out, report = exported
+    for name, precision in (("encoder.onnx", "fp32"), ("encoder.int8.onnx", "int8")):
+        info = read_model_info(out / name)
+        assert info.precision == precision
+        assert info.frontend == frontend  # the full front-end config, stats and all
+        assert info.window_seconds == 4.0 and info.window_frames == 132
+        assert info.n_clusters == 7 and info.model_type == "cat_uvac" and info.format_version == "1"
+        assert info.checkpoint_sha256 == file_sha256(checkpoint) == report["checkpoint_sha256"]
+
+
+# --------------------------------------------------------------------------- int8
+def test_int8_size_weights_and_accuracy(exported, model, windows):
+    out, report = exported
+    fp32_bytes, int8_bytes = (out / "encoder.onnx").stat().st_size, (out / "encoder.int8.onnx").stat().st_size
+    assert report["fp32_bytes"] == fp32_bytes and report["int8_bytes"] == int8_bytes
+    assert int8_bytes / fp32_bytes <= 0.30
+    s = int8_weight_summary(out / "encoder.int8.onnx")
+    # conv: all but the first (kept float by design, 4 KB); Gemm: 2 GRU input projections,
+    # 2 × 7 recurrent steps (step 0 has h = 0) and the output layer — all int8
+    assert s["weight_dtype_by_op"]["Conv"] == {"int8": 3, "float32": 1}
+    assert s["weight_dtype_by_op"]["Gemm"] == {"int8": 17}
+    assert s["int8_fraction_of_weight_bytes"] >= 0.90
+    assert report["int8_fraction_of_weight_bytes"] == pytest.approx(s["int8_fraction_of_weight_bytes"])
+    ids, probs = run_onnx(ort_session(out / "encoder.int8.onnx"), windows)
+    ref = _torch_probs(model, windows)
+    assert np.abs(probs - ref).max() <= 0.05  # 8-bit: measured ~0.005 on these windows
+    assert np.mean(ids == ref.argmax(1)) >= 0.95
+
+
+def test_report_keys_and_values(exported, windows):
+    out, report = exported
+    on_disk = json.loads((out / "export_report.json").read_text())
+    assert on_disk == json.loads(json.dumps(report))
+    for k in REPORT_KEYS:
+        assert k in on_disk
+    assert on_disk["n_windows"] == len(windows[1::2])
+    assert on_disk["n_calibration_windows"] == len(windows[0::2])
+    assert on_disk["passed"] is True and on_disk["errors"] == []
+    assert 0.0 <= on_disk["agreement_int8"] <= 1.0
+    assert on_disk["opset"] == 17 and "dynamo=False" in on_disk["exporter"]
+    assert on_disk["calibration_method"] in ("minmax", "percentile")
+    assert _listing(out) == ["encoder.int8.onnx", "encoder.onnx", "export_report.json"]  # no temp leftovers
+
+
+def test_agreement_computation():
+    ref = np.array([0, 1, 2, 3])
+    p = np.eye(4, dtype=np.float32)
+    q = p.copy()
+    q[3] = [0.0, 0.0, 0.6, 0.4]
+    a, d = ex._agreement(ref, p, np.array([0, 1, 2, 2]), q)
+    assert a == 0.75 and d == pytest.approx(0.6)
+
+
+def test_agreement_failure_exit_code_and_report(tmp_path, checkpoint, windows, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "encoder.int8.onnx").write_bytes(b"stale model of an earlier run")
+    calls = []
+
+    def fake_agreement(ref_ids, ref_probs, ids, probs):
+        calls.append(1)
+        return (1.0, 0.0) if len(calls) == 1 else (0.5, 0.3)  # fp32 fine, int8 bad
+
+    monkeypatch.setattr(ex, "_agreement", fake_agreement)
+    with pytest.raises(AgreementError, match=r"agreement_int8 = 0\.5000 < --min-agreement 0\.99") as e:
+        export_model(checkpoint, out, int8=True, calibration=_split(windows), calibration_method="minmax", progress=False)
+    assert e.value.exit_code == 3
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["passed"] is False and report["agreement_int8"] == 0.5
+    assert _listing(out) == ["encoder.onnx", "export_report.json"]  # int8 not published, stale one gone
+
+
+def test_fp32_mismatch_publishes_only_the_report(tmp_path, checkpoint, windows, monkeypatch):
+    (tmp_path / "encoder.onnx").write_bytes(b"stale")
+    monkeypatch.setattr(ex, "_agreement", lambda *a: (0.5, 0.2))
+    with pytest.raises(AgreementError, match="fp32 model disagrees with PyTorch"):
+        export_model(checkpoint, tmp_path, calibration=_split(windows), progress=False)
+    assert _listing(tmp_path) == ["export_report.json"]
+    assert json.loads((tmp_path / "export_report.json").read_text())["files"] == {"fp32": None, "int8": None}
+
+
+def test_auto_calibration_falls_back_to_percentile(tmp_path, checkpoint, windows, monkeypatch):
+    results = iter([(1.0, 0.0), (0.9, 0.2), (1.0, 0.01)])  # fp32, int8 MinMax, int8 Percentile
+    monkeypatch.setattr(ex, "_agreement", lambda *a: next(results))
+    report = export_model(checkpoint, tmp_path, int8=True, calibration=_split(windows), progress=False)
+    assert report["calibration_method"] == "percentile"
+    assert set(report["calibration_methods_tried"]) == {"minmax", "percentile"}
+    assert report["agreement_int8"] == 1.0 and report["passed"] is True
+    assert read_model_info(tmp_path / "encoder.int8.onnx").precision == "int8"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder.int8.onnx", "encoder.onnx", "export_report.json"]
+
+
+def test_global_normalization_statistics_travel_in_metadata(tmp_path, model, raw_windows, frontend):
+    from catuvac.runtime.frontend import fit_global_stats
+
+    fe = frontend.with_stats(fit_global_stats(list(raw_windows)))
+    fe = type(fe).from_dict({**fe.to_dict(), "normalization": "global"})
+    ckpt = save_checkpoint(tmp_path / "g.pt", model, model.cfg, fe, {"preset": "test"}, epoch=1)
+    w = normalize_window(raw_windows, fe)
+    report = export_model(ckpt, tmp_path / "o", calibration=_split(w), progress=False)
+    info = read_model_info(tmp_path / "o" / "encoder.onnx")
+    assert info.frontend.normalization == "global" and info.frontend.stats == fe.stats
+    assert report["agreement_fp32"] == 1.0
+
+
+# --------------------------------------------------------------------------- windows
+def test_shorter_window_is_exported_with_a_warning(tmp_path, checkpoint, raw_windows, frontend):
+    fe2 = ex.resolve_window(frontend, 132, 2.0)[0]
+    w = normalize_window(raw_windows[:, :, : fe2.window_frames], fe2)
+    with pytest.warns(UserWarning, match="decisions may be less reliable"):
+        report = export_model(checkpoint, tmp_path, calibration=_split(w), window_seconds=2.0, progress=False)
+    info = read_model_info(tmp_path / "encoder.onnx")
+    assert info.window_seconds == 2.0 and info.window_frames == fe2.window_frames == 65
+    assert info.frontend.window_seconds == 2.0
+    assert report["agreement_fp32"] == 1.0 and report["int8_bytes"] is None
+    assert not (tmp_path / "encoder.int8.onnx").exists()
+
+
+@pytest.mark.parametrize("seconds", [4.5, 10.0])
+def test_longer_window_is_refused(tmp_path, checkpoint, windows, seconds):
+    with pytest.raises(ExportError, match="longer than the window the model was trained for"):
+        export_model(checkpoint, tmp_path / "o", calibration=_split(windows), window_seconds=seconds, progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_too_short_window_is_refused(frontend):
+    with pytest.raises(ExportError, match="too few for the four stride-2 convolutions"):
+        ex.resolve_window(frontend, 132, 0.1)
+    with pytest.raises(ExportError, match="positive"):
+        ex.resolve_window(frontend, 132, -1.0)
+
+
+# --------------------------------------------------------------------------- bad input
+def test_missing_checkpoint(tmp_path, windows):
+    with pytest.raises(ExportError, match="checkpoint not found"):
+        export_model(tmp_path / "nope.pt", tmp_path / "o", calibration=_split(windows), progress=False)
+
+
+def test_corrupt_checkpoint(tmp_path, checkpoint, windows):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(Path(checkpoint).read_bytes()[:5000])  # truncated
+    with pytest.raises(ExportError, match="corrupt"):
+        export_model(bad, tmp_path / "o", calibration=_split(windows), progress=False)
+    bad.write_bytes(os.urandom(2048))
+    with pytest.raises(ExportError, match="corrupt"):
+        export_model(bad, tmp_path / "o", calibration=_split(windows), progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_uvac_checkpoint_is_refused(tmp_path, frontend, windows):
+    cfg = ModelConfig(model_type="uvac", n_clusters=7)
+    path = save_checkpoint(tmp_path / "uvac.pt", build_model(cfg), cfg, frontend, {"data": "builtin:scenes"}, epoch=1)
+    with pytest.raises(ExportError, match="'uvac' checkpoint.*categorical UVAC models only"):
+        export_model(path, tmp_path / "o", calibration=_split(windows), progress=False)
+
+
+def test_checkpoint_without_data_spec_needs_calibration(tmp_path, checkpoint):
+    with pytest.raises(ExportError, match="--calibration SPEC"):
+        export_model(checkpoint, tmp_path / "o", progress=False)
+    assert not (tmp_path / "o").exists()  # the folder it had created is gone again
+
+
+def test_unwritable_output(tmp_path, checkpoint, windows):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(ExportError, match="exists and is not a folder"):
+        export_model(checkpoint, a_file, calibration=_split(windows), progress=False)
+    with pytest.raises(ExportError, match="cannot write there"):
+        export_model(checkpoint, a_file / "sub", calibration=_split(windows), progress=False)
+    assert a_file.read_text() == "x"
+
+
+def test_failure_midway_leaves_nothing(tmp_path, checkpoint, windows, monkeypatch):
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ex, "quantize_int8", boom)
+    out = tmp_path / "o"
+    with pytest.raises(ExportError, match="No space left on device"):
+        export_model(checkpoint, out, int8=True, calibration=_split(windows), progress=False)
+    assert not out.exists()  # not even the fp32 model, which had been written to the temp folder
+
+
+# --------------------------------------------------------------------------- CLI, data specs
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--checkpoint", "--out", "--int8", "--calibration", "--window-seconds", "--min-agreement"):
+        assert flag in text
+
+
+def test_cli_run_with_folder_calibration(tmp_path, checkpoint, audio_folder, monkeypatch, capsys):
+    monkeypatch.setenv("CATUVAC_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "model"
+    rc = cli_main(["--checkpoint", str(checkpoint), "--out", str(out), "--int8", "--calibration", f"folder:{audio_folder}", "--quiet"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    report = json.loads((out / "export_report.json").read_text())
+    assert summary["int8_bytes"] == report["int8_bytes"]
+    assert report["data_source"] == f"folder:{audio_folder}" and report["verification_split"] == "val+test"
+    assert report["n_calibration_windows"] + report["n_windows"] == 28  # 4 s clips: one window each
+    assert report["n_windows"] >= 2
+    assert report["agreement_fp32"] == 1.0 and report["int8_to_fp32_size_ratio"] <= 0.30
+    assert read_model_info(out / "encoder.int8.onnx").precision == "int8"
+
+
+def test_cli_errors_exit_2(tmp_path, checkpoint, capsys):
+    rc = cli_main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    rc = cli_main(["--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"), "--calibration", "nonsense", "--quiet"])
+    assert rc == 2
+    assert "calibration data 'nonsense'" in capsys.readouterr().err
+    rc = cli_main(["--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"), "--window-seconds", "8", "--quiet"])
+    assert rc == 2
+    assert "longer than the window the model was trained for" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the runtime reads it
+def test_runtime_clusterer_runs_the_exported_models(exported, scene_audio, model, windows):
+    """The streaming runtime accepts both files and, on a full 4-s window, returns PyTorch's q(y|x)."""
+    from catuvac.runtime.clusterer import SceneClusterer
+
+    out, _ = exported
+    label, audio = scene_audio[5]
+    ref = _torch_probs(model, windows[5:6])[0]
+    for name, tol in (("encoder.onnx", 1e-4), ("encoder.int8.onnx", 0.05)):
+        clus = SceneClusterer(out / name, decision_interval=1.0)
+        events = clus.process(audio, 16000)
+        assert events, "no decision on a full window"
+        assert np.abs(events[0].probs - ref).max() <= tol

@@ -1,0 +1,147 @@
+"""catuvac-listen: --json on a file, the live view, --list-devices, no-device and error messages."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from catuvac.runtime.cli import LiveView, main
+from catuvac.runtime.clusterer import SceneClusterer
+
+_here = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("rt_fixtures", _here / "conftest.py")
+fx = importlib.util.module_from_spec(_spec)
+assert _spec.loader is not None
+_spec.loader.exec_module(fx)
+_spec2 = importlib.util.spec_from_file_location("rt_sources_tests", _here / "test_sources.py")
+st = importlib.util.module_from_spec(_spec2)
+assert _spec2.loader is not None
+_spec2.loader.exec_module(st)
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    x = np.concatenate([fx.scene_audio(8.0, 0, 4, 16000, seed=21), fx.scene_audio(8.0, 3, 4, 16000, seed=22)])
+    p = tmp_path_factory.mktemp("cli") / "lh.wav"
+    sf.write(p, x, 16000)
+    return p
+
+
+def test_json_on_file(small_model: Path, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prof = tmp_path / "p.json"
+    prof.write_text(json.dumps({"0": "quiet", "3": "noisy"}))
+    assert main(["--model", str(small_model), "--file", str(wav), "--json", "--profiles", str(prof)]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 15  # (16 s − 2 s window) / 0.99 s + 1
+    for d in lines:
+        assert {"time_s", "cluster", "probs", "smoothed", "stable", "changed", "profile", "partial", "inference_ms", "overflows"} <= set(d)
+        assert len(d["probs"]) == 4 and d["overflows"] == 0
+    assert lines[0]["profile"] == "quiet" and lines[-1]["profile"] == "noisy"
+    assert [d["changed"] for d in lines].count(True) == 2
+    ref = SceneClusterer(small_model).process_file(wav)
+    assert [d["stable"] for d in lines] == [e.stable for e in ref]
+    assert "15 decisions" in err and "stable changes 1" in err
+
+
+def test_duration_and_plain_lines(small_model: Path, wav: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(wav), "--duration", "5"]) == 0
+    out, _ = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith("# file")
+    ev = [line for line in lines if line.startswith("t=")]
+    assert len(ev) == 4 and "\x1b[" not in out and "latency=" in ev[0] and "overflows=0" in ev[0]
+
+
+def test_short_file_says_why(small_model: Path, wav: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(wav), "--json", "--duration", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "shorter than the model's 2-s window" in err
+
+
+def test_live_view_redraws_in_place(small_model: Path) -> None:
+    c = SceneClusterer(small_model, profile_map={"0": "quiet"})
+    ev = c.process(fx.scene_audio(4.0, 0, 4, 16000), 16000)
+    buf = io.StringIO()
+    view = LiveView(c, "test source", buf, tty=True)
+    view.show(ev[0], overflows=0)
+    view.show(ev[1], overflows=3)
+    s = buf.getvalue()
+    assert s.count("\x1b[8F") == 1  # cursor back up over the 4 + K lines of the first block
+    assert "profile \x1b[1mquiet" in s and "overflows 3" in s and "█" in s and "latency" in s
+
+
+@pytest.mark.parametrize(
+    "argv, msg",
+    [
+        (["--file", "x.wav"], "--model MODEL is required"),
+        (["--model", "/nonexistent.onnx", "--file", "x.wav"], "model file not found"),
+    ],
+)
+def test_user_errors_exit_2(argv: list[str], msg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_file_and_bad_profiles(small_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(tmp_path / "no.wav")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"9": "x"}')
+    assert main(["--model", str(small_model), "--file", "x.wav", "--profiles", str(bad)]) == 2
+    assert "out of range" in capsys.readouterr().err
+
+
+def test_list_devices(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", st.make_fake_sd([st.MIC, st.SPK], default_in=0))
+    assert main(["--list-devices"]) == 0
+    out = capsys.readouterr().out
+    assert "Fake Mic" in out and "Fake Speaker" not in out and "--device ID" in out
+
+
+def test_no_input_device_message(small_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", st.make_fake_sd([st.SPK]))
+    assert main(["--list-devices"]) == 0
+    assert "no audio input device" in capsys.readouterr().err
+    assert main(["--model", str(small_model)]) == 2
+    err = capsys.readouterr().err
+    assert "no audio input device" in err and "--device ID" in err and "--file PATH" in err
+
+
+def test_microphone_json_with_fake_device(small_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # 40 blocks of 1600 samples = 4 s at 16 kHz, one overflow flagged by the fake PortAudio
+    monkeypatch.setitem(sys.modules, "sounddevice", st.make_fake_sd([st.MIC], default_in=0, blocks=40, overflow_at=(5,)))
+    assert main(["--model", str(small_model), "--json", "--block-size", "1600", "--duration", "4"]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert len(lines) == 3 and all(d["overflows"] == 1 for d in lines)
+    assert "1 input overflow(s)" in err
+
+
+def test_console_script_help() -> None:
+    r = subprocess.run([sys.executable, "-m", "catuvac.runtime.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--list-devices" in r.stdout and "--json" in r.stdout
+
+
+def test_truth_scoring(small_model: Path, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    truth = tmp_path / "truth.json"
+    truth.write_text(json.dumps([{"start_s": 0, "end_s": 8, "label": "low"}, {"start_s": 8, "end_s": 16, "label": "high"}]))
+    rep = tmp_path / "score.json"
+    assert main(["--model", str(small_model), "--file", str(wav), "--json", "--truth", str(truth), "--report", str(rep)]) == 0
+    err = capsys.readouterr().err
+    r = json.loads(rep.read_text())
+    assert r["cluster_to_label"] == {"0": "low", "3": "high"}
+    assert r["n_switches"] == 1 and r["spurious_switches"] == 0
+    assert 2.0 < r["switch_delay_s"]["median"] <= 5.0
+    assert r["agreement"] >= 12 / 15
+    assert "agreement" in err and "switch delay median" in err
+    assert main(["--model", str(small_model), "--file", str(wav), "--truth", str(tmp_path / "none.json")]) == 2

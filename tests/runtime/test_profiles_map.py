@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from catuvac.runtime.clusterer import SceneClusterer
+from catuvac.runtime.profiles_map import DEFAULT_PROFILE, ProfileMap, ProfileMapError
+
+
+def test_dict_and_default() -> None:
+    m = ProfileMap({"0": "quiet", 1: "speech-in-noise"}, n_clusters=4)
+    assert m.profile_for(0) == "quiet" and m.profile_for(1) == "speech-in-noise"
+    assert m.profile_for(3) == DEFAULT_PROFILE == "default"
+    m2 = ProfileMap({"0": "quiet", "default": "general"})
+    assert m2.profile_for(2) == "general"
+    assert m2.as_dict() == {"0": "quiet", "default": "general"}
+    assert m.profiles == ["quiet", "speech-in-noise", "default"]
+
+
+@pytest.mark.parametrize(
+    "mapping, msg",
+    [
+        ({"a": "quiet"}, "not a cluster id"),
+        ({"-1": "quiet"}, "not a cluster id"),
+        ({"0": ""}, "non-empty string"),
+        ({"0": 3}, "non-empty string"),
+        ({"0": "a", 0: "b"}, "listed twice"),
+        ({"7": "x"}, r"out of range: the model has 4 clusters"),
+        ({True: "x"}, "not a cluster id"),
+    ],
+)
+def test_validation_errors(mapping: dict, msg: str) -> None:
+    with pytest.raises(ProfileMapError, match=msg):
+        ProfileMap(mapping, n_clusters=4)
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(ProfileMapError, match="expected an object"):
+        ProfileMap(["quiet"])  # type: ignore[arg-type]
+
+
+def test_file(tmp_path: Path, small_model: Path) -> None:
+    p = tmp_path / "map.json"
+    p.write_text(json.dumps({"0": "quiet", "3": "noisy"}))
+    assert ProfileMap.from_file(p, n_clusters=4).profile_for(3) == "noisy"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ProfileMapError, match="not valid JSON"):
+        ProfileMap.from_file(bad)
+    with pytest.raises(ProfileMapError, match="not found"):
+        ProfileMap.from_file(tmp_path / "missing.json")
+    # the clusterer validates against its K
+    c = SceneClusterer(small_model, profile_map=str(p))
+    assert c.profile_map is not None and c.profile_map.profile_for(0) == "quiet"
+    with pytest.raises(ProfileMapError, match="out of range"):
+        SceneClusterer(small_model, profile_map={"4": "x"})

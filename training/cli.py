@@ -1,0 +1,125 @@
+"""Console entry points: ``catuvac-train`` (here), ``catuvac-eval`` and ``catuvac-table``
+(thin wrappers around :mod:`catuvac.training.evaluate` and :mod:`catuvac.training.table`).
+
+Errors a user can fix (bad data spec, empty data set, K larger than the data, a window longer
+than every clip, a checkpoint of another model type on ``--resume`` …) print one line
+``catuvac-train: error: …`` and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+__all__ = ["build_train_parser", "train_main", "eval_main", "table_main", "config_from_args"]
+
+
+def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
+    from .presets import PRESET_NOTES
+
+    presets = "; ".join(f"{k}: {v}" for k, v in PRESET_NOTES.items())
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Train the categorical UVAC (Fiorio et al.) and write DIR/checkpoint.pt, DIR/metrics.json, "
+            "DIR/train_log.csv, DIR/loss_curves.png and DIR/latent_space.png. Under torchrun "
+            "(torchrun --nproc_per_node N -m catuvac.training ...) it trains with DistributedDataParallel."
+        ),
+        epilog=f"presets — {presets}. Flags override the preset's values.",
+    )
+    p.add_argument("--data", default=None, help="dataset spec: builtin:scenes, us8k:PATH, tau2019:PATH, audiomnist:PATH, folder:PATH (default: the preset's)")
+    p.add_argument("--preset", default="quick", help="paper-audiomnist, paper-us8k, paper-tau2019 or quick (default: quick)")
+    p.add_argument("--clusters", type=int, default=None, dest="n_clusters", help="number of clusters K (default: the preset's)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--epochs", type=int, default=None, help="number of epochs")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch size")
+    p.add_argument("--lambda", type=float, default=None, dest="lam", help="λ: weight of both KL terms (eq. 7)")
+    p.add_argument("--lr-start", type=float, default=None, help="initial Adam learning rate (paper 5e-4)")
+    p.add_argument("--lr-end", type=float, default=None, help="learning rate at the last epoch (paper 5e-5)")
+    p.add_argument("--tau-start", type=float, default=None, help="Gumbel-Softmax τ at the first epoch (paper 1.0)")
+    p.add_argument("--tau-end", type=float, default=None, help="τ at the last epoch (paper 0.5)")
+    p.add_argument("--tau-schedule", choices=("exponential", "linear"), default=None, help="τ annealing shape (per epoch)")
+    p.add_argument("--latent-dim", type=int, default=None, help="d_z (default 16)")
+    p.add_argument("--model-type", choices=("cat_uvac", "uvac"), default=None, help="cat_uvac (default) or the uvac baseline")
+    p.add_argument("--seed", type=int, default=None, help="initialisation / noise / data-order seed (default 0)")
+    p.add_argument("--split-seed", type=int, default=None, help="train/val/test split seed (default 0)")
+    p.add_argument("--window-seconds", type=float, default=None, help="context window (default: the data set's)")
+    p.add_argument("--normalization", choices=("window", "global"), default=None, help="input normalization (default window)")
+    p.add_argument("--max-files", type=int, default=None, help="use a seeded subset of the files")
+    p.add_argument("--device", default=None, help="auto (default: cuda if available), cpu or cuda")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None, help="plain NCHW convolutions on CPU")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder (default $CATUVAC_CACHE/features)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNGs")
+    return p
+
+
+_OVERRIDES = (
+    "data", "n_clusters", "epochs", "batch_size", "lam", "lr_start", "lr_end", "tau_start", "tau_end", "tau_schedule",
+    "latent_dim", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last",
+)
+
+
+def config_from_args(args: argparse.Namespace):  # -> TrainConfig
+    from .train import make_config
+
+    return make_config(args.preset, **{k: getattr(args, k) for k in _OVERRIDES})
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from catuvac.runtime.frontend import FrontEndError
+
+    from .checkpoint import CheckpointError
+    from .datasets import DatasetError
+    from .metrics import MetricsError
+    from .model import ModelConfigError
+    from .train import TrainError
+
+    errs: list[type[BaseException]] = [TrainError, DatasetError, CheckpointError, FrontEndError, ModelConfigError, MetricsError]
+    try:
+        from catuvac.runtime.audio import AudioError
+
+        errs.append(AudioError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errs)
+
+
+def train_main(argv: Sequence[str] | None = None, prog: str = "catuvac-train") -> int:
+    """``catuvac-train``: parse, train, exit 0; user errors → one line on stderr, exit 2."""
+    args = build_train_parser(prog).parse_args(argv)
+    from .train import train
+
+    try:
+        cfg = config_from_args(args)
+        train(cfg, args.out, resume=args.resume, progress=args.progress, cache_dir=args.cache_dir, plots=args.plots)
+    except _user_errors() as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; continue with the same command plus --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    """``catuvac-eval``: see :func:`catuvac.training.evaluate.run_eval`."""
+    from .evaluate import main
+
+    return main(argv)
+
+
+def table_main(argv: Sequence[str] | None = None) -> int:
+    """``catuvac-table``: see :func:`catuvac.training.table.run_table`."""
+    try:
+        from .table import main
+    except ImportError as e:  # pragma: no cover - table.py is written by another module owner
+        print(f"catuvac-table: error: the table module is not available ({e})", file=sys.stderr)
+        return 2
+    return main(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(train_main())

@@ -1,0 +1,89 @@
+"""Training presets: the paper's settings per data set, and ``quick`` for demos and tests.
+
+A preset is a set of :class:`~catuvac.training.train.TrainConfig` field values; command-line
+flags override single fields (``catuvac-train --preset paper-us8k --epochs 50``).
+
+What the paper fixes (section III-D) and every preset keeps unless noted:
+
+- Adam, learning rate 5e-4 decaying exponentially to 5e-5 at the last epoch;
+- Gumbel-Softmax temperature τ annealed monotonically from 1.0 to 0.5;
+- 500 epochs;
+- λ (the weight on both KL terms of eq. 7): 0.5 for AudioMNIST, 2.0 for TAU2019 and US8K
+  (Table I: "Cat. UVAC (λ = 0.5)", "Cat. UVAC (λ = 2.0)").
+
+Our reading of an ambiguous sentence. Right after discussing λ the paper says "For
+AudioMNIST, we use τ = 0.5, while we change it to τ = 2.0 for both TAU2019 and
+UrbanSound8K". Table I labels the same rows with λ = 0.5 and λ = 2.0, and the same section
+says τ is annealed 1.0 → 0.5 (so a fixed τ = 2.0 would contradict it). We read the sentence
+as a typo for λ: λ = 0.5 / 2.0 per data set, τ annealed 1.0 → 0.5 everywhere.
+
+What the paper leaves open (our choices, recorded here):
+
+- batch size 32: a common size for this network; BatchNorm statistics are stable and a
+  4-s batch fits comfortably in memory on a laptop CPU and any GPU;
+- τ schedule "exponential" (geometric interpolation per epoch): monotone like the paper's
+  annealing, and it spends more epochs at the lower (sharper) temperatures than a linear ramp;
+- d_z = 16 (see :mod:`catuvac.training.model`).
+
+``quick`` (``builtin:scenes``, 7 classes, K = 7): sized to finish in a few minutes on two CPU
+cores (the acceptance target is ≤ 10 minutes including the corpus and the features) and to
+give sharp clusters. What changed from the paper's settings and why is in its comments
+below; the network and eq. 7 are untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PRESETS", "PRESET_NOTES", "preset_names", "preset_values"]
+
+_PAPER: dict[str, Any] = {
+    "epochs": 500,  # paper, section III-D
+    "batch_size": 32,  # paper silent; see module docstring
+    "lr_start": 5e-4,  # paper
+    "lr_end": 5e-5,  # paper: reached at the last epoch
+    "tau_start": 1.0,  # paper: "annealed from 1.0 to 0.5"
+    "tau_end": 0.5,  # paper
+    "tau_schedule": "exponential",  # paper: "monotonic reduction"; shape is our choice
+    "latent_dim": 16,  # paper silent; see model.py
+    "n_clusters": 10,  # paper: 10 clusters (= labels) for every data set
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # AudioMNIST: 1-s magnitude spectrogram (front-end chosen by the data spec), λ = 0.5.
+    "paper-audiomnist": {**_PAPER, "lam": 0.5, "data": None, "window_seconds": 1.0},
+    # UrbanSound8K: 4-s window (files are zero-padded to 4 s, activity mask on), λ = 2.0.
+    "paper-us8k": {**_PAPER, "lam": 2.0, "data": None, "window_seconds": 4.0},
+    # TAU2019: 10-s window (the files' length), λ = 2.0.
+    "paper-tau2019": {**_PAPER, "lam": 2.0, "data": None, "window_seconds": 10.0},
+    # Built-in synthetic scenes, minutes on 2 CPU cores.
+    "quick": {
+        **_PAPER,
+        "data": "builtin:scenes",  # generated once into the cache, 7 classes × 40 clips of 4 s
+        "n_clusters": 7,  # one cluster per scene class
+        "window_seconds": 4.0,  # the clips' length (as the paper does for US8K)
+        "epochs": 40,  # ~3 s per epoch of 224 clips on 2 cores; converged well before
+        "batch_size": 16,  # 14 steps per epoch instead of 7: more updates from a small corpus
+        "lam": 2.0,  # the paper's value for scene data sets
+        # lr and τ: the paper's values and schedule, compressed into 40 epochs.
+    },
+}
+
+PRESET_NOTES: dict[str, str] = {
+    "paper-audiomnist": "paper: AudioMNIST, λ=0.5, 500 epochs, 1-s spectrogram, K=10",
+    "paper-us8k": "paper: UrbanSound8K, λ=2.0, 500 epochs, 4-s log-mel window, K=10",
+    "paper-tau2019": "paper: TAU2019, λ=2.0, 500 epochs, 10-s log-mel window, K=10",
+    "quick": "built-in scenes, K=7, minutes on 2 CPU cores (demo, acceptance, tests)",
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """A copy of a preset's field values; ``KeyError`` with the known names if unknown."""
+    try:
+        return dict(PRESETS[name])
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

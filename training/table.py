@@ -1,0 +1,426 @@
+"""Table I of the paper (library behind ``catuvac-table``).
+
+``catuvac-table --data SPEC --clusters 10 5 --runs N`` does, for every K and every run
+``r = 0 … N−1`` (seed ``seed0 + r``):
+
+1. trains UVAC and Cat. UVAC with :func:`catuvac.training.train.train` (the data set's preset,
+   ``model_type`` "uvac" / "cat_uvac", ``n_clusters`` K, ``seed`` = the run's seed; the split
+   seed stays fixed so every run is scored on the same test split);
+2. scores both on the test split, runs K-means (same K, run's seed) on the normalized input
+   features, and the "None (labels)" row;
+3. aggregates mean ± std (sample standard deviation, ddof = 1; none for a single run) over
+   the runs, per K, method, metric and representation.
+
+Outputs in ``out_dir``: ``table.json`` (settings, every run's metrics in the shared shape of
+:mod:`catuvac.training.metrics`, the aggregates), ``table.md`` (printed too) and one folder
+per trained model ``K<k>/run<r>/<model_type>/`` with its checkpoint. A finished checkpoint
+there is reused and an interrupted one resumed, so an aborted table run can be restarted
+with the same command.
+
+Representations. Main table (the paper's layout): the geometry columns are computed on
+``input`` (normalized features) for the labels and K-means rows, ``z_mean`` for UVAC and
+``q_y`` for Cat. UVAC (footnote in the markdown). A second table lists every representation
+(Cat. UVAC on ``z_mean`` too, and the labels on each model's spaces). In a run's metrics the
+labels row names the model spaces ``<model>:<rep>`` (``cat_uvac:q_y``, ``uvac:z_mean`` …)
+because two models share a run.
+
+The labels row on ``input`` does not depend on the run (same test split, same labels), so it
+is computed once and repeated in every run's record. Accuracy / NMI are shown as "–" when K
+differs from the number of classes, as in the paper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from torch import nn
+
+from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
+from .evaluate import METHOD_TITLES, model_outputs
+from .metrics import GEOMETRY_KEYS, labels_row, method_entry, to_jsonable, write_json_atomic
+
+__all__ = [
+    "TableError",
+    "ALL_METHODS",
+    "PRIMARY_SPACE",
+    "default_preset",
+    "aggregate_runs",
+    "format_table_markdown",
+    "run_table",
+    "add_table_args",
+    "table_from_args",
+    "main",
+]
+
+ALL_METHODS = ("labels", "kmeans", "uvac", "cat_uvac")
+MODEL_METHODS = ("uvac", "cat_uvac")
+# representation of the main table's geometry columns (paper layout, one row per method)
+PRIMARY_SPACE = {"labels": INPUT_SPACE, "kmeans": INPUT_SPACE, "uvac": "z_mean", "cat_uvac": "q_y"}
+_RUN_ONLY = ("device", "eval_batch_size", "channels_last")  # train settings that do not change a model
+_DATASET_TITLES = {"audiomnist": "AudioMNIST", "us8k": "UrbanSound8K", "tau2019": "TAU2019"}
+
+
+class TableError(ValueError):
+    """Settings that cannot produce a table; the message says what to change."""
+
+
+def default_preset(data: str) -> str:
+    """The paper's preset for the paper's data sets, ``quick`` for everything else."""
+    from .datasets import parse_data_spec
+
+    kind = parse_data_spec(data).kind
+    return {"audiomnist": "paper-audiomnist", "us8k": "paper-us8k", "tau2019": "paper-tau2019"}.get(kind, "quick")
+
+
+def _dataset_title(data: str) -> str:
+    from .datasets import parse_data_spec
+
+    spec = parse_data_spec(data)
+    if spec.kind in _DATASET_TITLES:
+        return _DATASET_TITLES[spec.kind]
+    if spec.kind == "builtin":
+        return f"builtin:{spec.name}"
+    return spec.path.name if spec.path is not None else str(spec)
+
+
+# --------------------------------------------------------------------------- aggregation
+def _stat(values: Iterable[Any]) -> dict[str, Any]:
+    """mean, sample std (ddof=1; None for fewer than 2 values) and count of the non-null values."""
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    if not v:
+        return {"mean": None, "std": None, "n": 0}
+    a = np.asarray(v, dtype=np.float64)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size >= 2 else None, "n": int(a.size)}
+
+
+def aggregate_runs(run_metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per method: ``{"accuracy": stat, "nmi": stat, "spaces": {rep: {metric: stat}}}``,
+    stat = ``{"mean", "std", "n"}`` over the runs (null values — collapsed clusterings,
+    unlabeled data — are left out and ``n`` says how many counted)."""
+    methods: list[str] = []
+    for m in run_metrics:
+        methods += [k for k in m if k not in methods]
+    out: dict[str, Any] = {}
+    for method in methods:
+        entries = [m[method] for m in run_metrics if method in m]
+        reps: list[str] = []
+        for e in entries:
+            reps += [r for r in e["spaces"] if r not in reps]
+        out[method] = {
+            "accuracy": _stat(e.get("accuracy") for e in entries),
+            "nmi": _stat(e.get("nmi") for e in entries),
+            "spaces": {
+                rep: {k: _stat(e["spaces"].get(rep, {}).get(k) for e in entries) for k in GEOMETRY_KEYS}
+                for rep in reps
+            },
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- markdown
+def _decimals(v: float, digits: int) -> int:
+    """``digits`` decimals like the paper; more (3 significant digits) where that would print 0.00."""
+    if v != 0 and abs(v) < 0.5 * 10**-digits:
+        return 2 - math.floor(math.log10(abs(v)))
+    return digits
+
+
+def _pm(stat: Mapping[str, Any] | None, scale: float = 1.0, digits: int = 2) -> str:
+    if stat is None or stat.get("mean") is None:
+        return "–"
+    m = stat["mean"] * scale
+    d = _decimals(m, digits)  # the std is printed to the mean's precision
+    s = f"{m:.{d}f}"
+    if stat.get("std") is not None:
+        s += f" ± {stat['std'] * scale:.{d}f}"
+    return s
+
+
+def _row(dataset: str, k: int, title: str, space: str | None, agg: Mapping[str, Any], rep: str, show_acc: bool) -> str:
+    g = agg["spaces"].get(rep, {})
+    acc = _pm(agg["accuracy"], 100.0) if show_acc else "–"
+    nmi = _pm(agg["nmi"]) if show_acc else "–"
+    cells = [dataset, str(k), title] + ([space] if space is not None else [])
+    cells += [acc, nmi, _pm(g.get("silhouette")), _pm(g.get("dbi")), _pm(g.get("chi"), 1e-3)]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _method_title(method: str, lam: float | None) -> str:
+    t = METHOD_TITLES.get(method, method)
+    if method == "cat_uvac" and lam is not None:
+        t += f" (λ = {lam:.1f})" if round(lam, 1) == lam else f" (λ = {lam:g})"  # the paper writes λ = 2.0
+    return t
+
+
+def format_table_markdown(table: Mapping[str, Any]) -> str:
+    """Table I (paper layout) + a table over every representation + footnotes."""
+    dataset = table["dataset"]
+    n_classes = table.get("n_classes")
+    runs = table["runs"]
+    lam = table.get("lambda")
+    head = "| Dataset | Clusters | Method | Accuracy (%) ↑ | NMI ↑ | Silhouette ↑ | DBI ↓ | CHI ×10³ ↑ |"
+    lines = [
+        f"**Table I** — clustering metrics on the test split of {dataset}, mean ± std over {runs} run(s).",
+        "",
+        head,
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    first_group = True
+    for group in table["groups"]:
+        k = int(group["clusters"])
+        agg = group["aggregate"]
+        show_acc = n_classes is not None and k == n_classes
+        for method in ALL_METHODS:
+            if method not in agg:
+                continue
+            if method == "labels" and not first_group:
+                continue  # labels as clusters do not depend on K: shown once, like the paper
+            rep = PRIMARY_SPACE[method]
+            lines.append(_row(dataset, k, _method_title(method, lam), None, agg[method], rep, show_acc or method == "labels"))
+        first_group = False
+    lines += [
+        "",
+        "Geometry columns (silhouette, DBI, CHI) are computed on: None (labels) and K-means — the "
+        "normalized input features (`input`); UVAC — the mean of z (`z_mean`); Cat. UVAC — q(y|x) "
+        "(`q_y`). Accuracy and NMI are shown only when the number of clusters equals the number "
+        f"of classes ({n_classes if n_classes is not None else 'no labels'}), as in the paper. "
+        "Mean ± sample standard deviation over the runs; a value averaged over fewer runs (a "
+        "collapsed clustering has no geometry) is marked in table.json (`n`).",
+        "",
+        "**All representations**",
+        "",
+        "| Dataset | Clusters | Method | Space | Accuracy (%) ↑ | NMI ↑ | Silhouette ↑ | DBI ↓ | CHI ×10³ ↑ |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for group in table["groups"]:
+        k = int(group["clusters"])
+        agg = group["aggregate"]
+        show_acc = n_classes is not None and k == n_classes
+        for method in ALL_METHODS:
+            if method not in agg:
+                continue
+            for rep in agg[method]["spaces"]:
+                lines.append(
+                    _row(dataset, k, _method_title(method, lam), f"`{rep}`", agg[method], rep, show_acc or method == "labels")
+                )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- training glue
+def _train_one(cfg: Any, run_dir: Path, data: Any, progress: bool) -> nn.Module:
+    """Train one model (or reuse / resume the checkpoint in ``run_dir``); returns it in eval mode.
+
+    Module-level so that tests can monkeypatch a fast fake trainer.
+    """
+    from .checkpoint import load_checkpoint
+    from .train import CHECKPOINT_NAME, train
+
+    ckpt = run_dir / CHECKPOINT_NAME
+    if ckpt.exists():
+        ck = load_checkpoint(ckpt, expect_type=cfg.model_type)
+        want = {k: v for k, v in cfg.to_dict().items() if k not in _RUN_ONLY}
+        have = {k: ck.train_config.get(k) for k in want}
+        if have != want:
+            diff = "; ".join(f"{k}: {have[k]!r} vs {want[k]!r}" for k in want if have[k] != want[k])
+            raise TableError(f"{ckpt} was trained with other settings ({diff}): use another --out folder")
+        if ck.epoch >= cfg.epochs:
+            return ck.model  # finished earlier: reuse
+        res = train(cfg, run_dir, resume=True, progress=progress, data=data, evaluate=False, plots=False)
+    else:
+        res = train(cfg, run_dir, progress=progress, data=data, evaluate=False, plots=False)
+    res.model.eval()
+    return res.model
+
+
+
+def run_table(
+    data: str,
+    clusters: Sequence[int] = (10, 5),
+    runs: int = 10,
+    preset: str | None = None,
+    epochs: int | None = None,
+    out_dir: "str | Path" = "table_out",
+    seed0: int = 0,
+    methods: Sequence[str] = ALL_METHODS,
+    lam: float | None = None,
+    window_seconds: float | None = None,
+    max_files: int | None = None,
+    split_seed: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Train / evaluate every method for every K and run, aggregate, write table.json and table.md.
+
+    ``preset``: training preset (default: :func:`default_preset` of ``data``); ``epochs``,
+    ``lam``, ``window_seconds``, ``max_files``, ``split_seed``, ``device``: override the
+    preset (``None`` = keep). Returns the table dict written to ``table.json``.
+    """
+    from .train import TrainError, make_config, prepare_data
+
+    clusters = [int(k) for k in clusters]
+    if not clusters or any(k < 2 for k in clusters):
+        raise TableError(f"--clusters needs one or more integers ≥ 2, got {clusters}")
+    if runs < 1:
+        raise TableError(f"--runs must be ≥ 1, got {runs}")
+    bad = [m for m in methods if m not in ALL_METHODS]
+    if bad or not methods:
+        raise TableError(f"unknown method(s) {bad}; choose from {', '.join(ALL_METHODS)}")
+    methods = [m for m in ALL_METHODS if m in methods]
+    preset = preset or default_preset(data)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+
+    def config(model_type: str, k: int, seed: int) -> Any:
+        try:
+            return make_config(
+                preset, data=data, model_type=model_type, n_clusters=k, seed=seed, epochs=epochs, lam=lam,
+                window_seconds=window_seconds, max_files=max_files, split_seed=split_seed, device=device,
+            )
+        except TrainError as e:
+            raise TableError(str(e)) from e
+
+    base = config("cat_uvac", clusters[0], seed0)
+    prepared = prepare_data(base, progress=progress and not quiet)
+    if prepared.n("test") == 0:
+        raise TableError(f"{data}: the test split is empty; use a larger data set")
+    x_test = prepared.x["test"][:, 0].numpy()
+    labels = prepared.labels.get("test")
+    n_test = x_test.shape[0]
+    if n_test < max(clusters) + 1:
+        raise TableError(
+            f"{data}: the test split has {n_test} windows, too few to score {max(clusters)} clusters; "
+            "use more data (e.g. a larger builtin:scenes?n=…) or fewer clusters"
+        )
+    n_classes = len(prepared.label_names) if prepared.label_names is not None and labels is not None else None
+    x_flat = flatten_features(x_test)
+    labels_input = None
+    if "labels" in methods and labels is not None:
+        labels_input = labels_row(labels, {INPUT_SPACE: x_flat}, seed=seed0)["spaces"][INPUT_SPACE]
+
+    records: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
+    total = len(clusters) * runs
+    bar = None
+    if progress and not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="table runs", unit="run", file=sys.stderr, dynamic_ncols=True)
+    for k in clusters:
+        run_metrics: list[dict[str, Any]] = []
+        for r in range(runs):
+            seed = seed0 + r
+            t0 = time.perf_counter()
+            metrics: dict[str, Any] = {}
+            label_spaces: dict[str, Any] = {}
+            for model_type in MODEL_METHODS:
+                if model_type not in methods:
+                    continue
+                cfg = config(model_type, k, seed)
+                model = _train_one(cfg, out / f"K{k}" / f"run{r}" / model_type, prepared, False)
+                outs = model_outputs(model, x_test, batch_size=cfg.eval_batch_size, device="cpu")
+                spaces = {rep: outs[rep] for rep in model.representations}
+                metrics[model_type] = method_entry(outs["cluster"], labels, spaces, seed=seed)
+                label_spaces.update({f"{model_type}:{rep}": v for rep, v in spaces.items()})
+            if "kmeans" in methods:
+                metrics["kmeans"] = kmeans_baseline(x_flat, labels, k, seed=seed)
+            if labels_input is not None:
+                row = labels_row(labels, label_spaces, seed=seed)
+                row["spaces"] = {INPUT_SPACE: dict(labels_input), **row["spaces"]}
+                metrics = {"labels": row, **metrics}
+            metrics = to_jsonable(metrics)
+            run_metrics.append(metrics)
+            records.append({"clusters": k, "run": r, "seed": seed, "seconds": time.perf_counter() - t0, "metrics": metrics})
+            if bar is not None:
+                bar.update(1)
+        groups.append({"clusters": k, "aggregate": aggregate_runs(run_metrics)})
+    if bar is not None:
+        bar.close()
+
+    table: dict[str, Any] = {
+        "dataset": _dataset_title(data),
+        "data": data,
+        "preset": preset,
+        "epochs": base.epochs,
+        "lambda": base.lam,
+        "clusters": clusters,
+        "runs": runs,
+        "seed0": seed0,
+        "split_seed": base.split_seed,
+        "methods": methods,
+        "n_test": n_test,
+        "n_classes": n_classes,
+        "label_names": prepared.label_names,
+        "primary_space": {m: PRIMARY_SPACE[m] for m in methods},
+        "seconds": time.perf_counter() - t_start,
+        "groups": groups,
+        "per_run": records,
+    }
+    table = to_jsonable(table)
+    md = format_table_markdown(table)
+    write_json_atomic(out / "table.json", table)
+    (out / "table.md").write_text(md + "\n", encoding="utf-8")
+    if not quiet:
+        print(md)
+        print(f"\nwritten: {out / 'table.md'}, {out / 'table.json'}")
+    return table
+
+
+# --------------------------------------------------------------------------- CLI glue
+def add_table_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--data", required=True, help="dataset spec, e.g. builtin:scenes, us8k:PATH, tau2019:PATH")
+    parser.add_argument("--clusters", type=int, nargs="+", default=[10, 5], help="numbers of clusters K (default: 10 5, the paper)")
+    parser.add_argument("--runs", type=int, default=10, help="independent runs (seeds) per K (default 10, the paper)")
+    parser.add_argument("--preset", default=None, help="training preset (default: paper-* for the paper's data sets, else quick)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (keep it short)")
+    parser.add_argument("--lambda", dest="lam", type=float, default=None, help="override λ of eq. 7")
+    parser.add_argument("--window-seconds", type=float, default=None, help="override the context window")
+    parser.add_argument("--max-files", type=int, default=None, help="seeded subset of the files (quick runs)")
+    parser.add_argument("--split-seed", type=int, default=None, help="train/val/test split seed (fixed across runs)")
+    parser.add_argument("--seed0", type=int, default=0, help="seed of the first run; run r uses seed0 + r")
+    parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS, help="rows to compute")
+    parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the preset's)")
+    parser.add_argument("--out", dest="out_dir", default="table_out", help="output folder (table.json, table.md, checkpoints)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return parser
+
+
+def table_from_args(args: argparse.Namespace) -> int:
+    from catuvac.runtime.frontend import FrontEndError
+
+    from .checkpoint import CheckpointError
+    from .datasets import DatasetError
+    from .metrics import MetricsError
+    from .train import TrainError
+
+    try:
+        run_table(
+            args.data, clusters=args.clusters, runs=args.runs, preset=args.preset, epochs=args.epochs,
+            out_dir=args.out_dir, seed0=args.seed0, methods=args.methods, lam=args.lam,
+            window_seconds=args.window_seconds, max_files=args.max_files, split_seed=args.split_seed,
+            device=args.device, progress=args.progress,
+        )
+    except (TableError, TrainError, CheckpointError, DatasetError, MetricsError, FrontEndError) as e:
+        print(f"catuvac-table: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="catuvac-table",
+        description="Table I: labels / K-means / UVAC / Cat. UVAC over several seeds, mean ± std (markdown + JSON).",
+    )
+    add_table_args(p)
+    return table_from_args(p.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

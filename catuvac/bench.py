@@ -211,9 +211,8 @@ def run_bench(
     simulate: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
-    import onnxruntime as ort
-
     from catuvac.runtime.clusterer import SceneClusterer
+    from catuvac.runtime.modelmeta import ort_session
     from catuvac.runtime.timeline import evaluate_decisions, load_timeline
 
     model = Path(model)
@@ -240,14 +239,10 @@ def run_bench(
     # ---- decision latency: one decision = one ONNX / torch call on a full window
     lat: dict[str, Any] = {}
     raw_ms: dict[str, list[float]] = {}
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     for key in ("fp32", "int8"):
         if key not in models:
             continue
-        sess = ort.InferenceSession(str(models[key]), so, providers=["CPUExecutionProvider"])
+        sess = ort_session(models[key], threads)
         name = sess.get_inputs()[0].name
         log(f"ORT {key}: {iterations} decisions")
         ms = _time_calls(lambda i: sess.run(None, {name: wins[i % len(wins)][None]}), iterations, warmup)

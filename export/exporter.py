@@ -121,16 +121,7 @@ def _log(progress: bool, msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- ONNX Runtime
-def ort_session(path: str | os.PathLike, threads: int = 1) -> Any:
-    """A CPU InferenceSession with ``threads`` intra-op threads and 1 inter-op thread
-    (1 = the device setting: deterministic, no thread-pool jitter)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads)
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(os.fspath(path), so, providers=["CPUExecutionProvider"])
+from catuvac.runtime.modelmeta import ort_session  # noqa: E402  (one session set-up for every caller)
 
 
 def run_onnx(session: Any, windows: np.ndarray, progress: bool = False, desc: str = "onnx") -> tuple[np.ndarray, np.ndarray]:

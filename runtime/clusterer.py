@@ -33,7 +33,7 @@ import numpy as np
 
 from .audio import AudioError, StreamResampler, to_mono_float
 from .frontend import FrontEnd, FrontEndError, normalize_window
-from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError
+from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
 from .profiles_map import ProfileMap
 from .smoothing import Smoother, SmoothingConfig
 
@@ -118,7 +118,6 @@ class SceneClusterer:
         allow_partial: bool = False,
         num_threads: int = 1,  # one core, as on a hearing-aid DSP; avoids thread-pool jitter
     ) -> None:
-        import onnxruntime as ort
 
         path = os.fspath(model_path)
         if not os.path.isfile(path):
@@ -127,15 +126,7 @@ class SceneClusterer:
             raise ClustererError(f"decision_interval must be a positive number of seconds, got {decision_interval!r}")
         if int(num_threads) < 1:
             raise ClustererError(f"num_threads must be ≥ 1, got {num_threads}")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(num_threads)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.log_severity_level = 3
-        try:
-            self._sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise ModelMetadataError(f"{path}: not a valid ONNX model ({e})") from e
+        self._sess = ort_session(path, threads=int(num_threads))
         info = ModelInfo.from_props(self._sess.get_modelmeta().custom_metadata_map, source=path)
         self.model_path = path
         self._info = info

@@ -52,6 +52,7 @@ __all__ = [
     "FrontEndError",
     "mel_filterbank",
     "fit_global_stats",
+    "clamp_dynamic_range",
     "normalize_window",
 ]
 
@@ -99,6 +100,12 @@ class FrontEndConfig:
     fmax: float | None = None  # None = Nyquist
     power: float = 2.0  # 2 = power spectrum (mel); 1 = magnitude (AudioMNIST spectrogram)
     log_floor: float = 1e-10  # floor before the log: silence gives a finite value, not -inf
+    # Bins more than this far below the window's loudest bin are raised to that floor before
+    # normalization (librosa's top_db): near-silent bins (a band-limited recording, digital
+    # silence) would otherwise sit at the log floor and squash the real content into the top of
+    # [0, 1]. Off by default (the paper uses none; on the built-in scenes an 80-dB clamp made
+    # Cat. UVAC merge more classes); 80 is a typical setting (librosa top_db).
+    dynamic_range_db: float | None = None
     normalization: str = "window"  # "window" (paper, level-invariant) or "global" (level-aware)
     stats: NormStats | None = None  # required for "global"; computed on the training split
     window_seconds: float = 4.0  # context window fed to the network (paper: 4 s US8K, 10 s TAU2019)
@@ -159,6 +166,8 @@ class FrontEndConfig:
             raise FrontEndError(f"win_length must be in (0, n_fft={self.n_fft}], got {self.win_length}")
         if self.kind == "spectrogram" and self.n_mels > self.n_fft // 2 + 1:
             raise FrontEndError(f"cannot keep {self.n_mels} bins of a {self.n_fft}-point spectrum")
+        if self.dynamic_range_db is not None and not self.dynamic_range_db > 0:
+            raise FrontEndError(f"dynamic_range_db must be positive or None, got {self.dynamic_range_db}")
         if self.normalization not in ("window", "global"):
             raise FrontEndError(
                 f"normalization must be 'window' or 'global', got {self.normalization!r}"
@@ -219,7 +228,7 @@ class FrontEndConfig:
     def feature_key(self) -> str:
         """Hash of everything that changes the raw (un-normalized) frames: the feature-cache key."""
         d = self.to_dict()
-        for k in ("normalization", "stats", "window_seconds"):
+        for k in ("normalization", "stats", "window_seconds", "dynamic_range_db"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -331,7 +340,7 @@ def normalize_window(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
 
     Silence (a constant window) maps to all zeros without dividing by zero.
     """
-    x = np.asarray(logmel, dtype=np.float64)
+    x = clamp_dynamic_range(logmel, config)
     eps = 1e-8
     if config.normalization == "window":
         axes = (-2, -1)
@@ -352,13 +361,26 @@ def normalize_window(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def fit_global_stats(logmels: Iterable[np.ndarray]) -> NormStats:
+def clamp_dynamic_range(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
+    """Raise bins more than ``config.dynamic_range_db`` below the window's maximum to that floor."""
+    x = np.asarray(logmel, dtype=np.float64)
+    if config.dynamic_range_db is None or not x.size:
+        return x
+    # natural-log units: power features (power=2) → dB/10·ln10, magnitude (power=1) → dB/20·ln10
+    span = config.dynamic_range_db * np.log(10.0) * config.power / 20.0
+    return np.maximum(x, x.max(axis=(-2, -1), keepdims=True) - span)
+
+
+def fit_global_stats(logmels: Iterable[np.ndarray], config: FrontEndConfig | None = None) -> NormStats:
     """Per-bin mean / std and the global min / max of the standardized values over training features.
 
-    ``logmels``: raw log features, each (n_features, T). Two passes over the data (it is a list
-    in memory for our datasets); float64 accumulation.
+    ``logmels``: raw log features, each one window (n_features, T). With ``config`` the windows
+    are first clamped to its dynamic range, exactly as :func:`normalize_window` will do.
+    Float64 accumulation.
     """
     items = [np.asarray(m, dtype=np.float64) for m in logmels]
+    if config is not None:
+        items = [clamp_dynamic_range(m, config) for m in items]
     if not items:
         raise FrontEndError("cannot compute global statistics from an empty training set")
     n = sum(m.shape[1] for m in items)

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from .frontend import FrontEndConfig, FrontEndError
 
-__all__ = ["ModelInfo", "ModelMetadataError", "FORMAT_VERSION", "KEYS", "read_model_info", "INPUT_NAME", "OUTPUT_ID", "OUTPUT_PROBS"]
+__all__ = ["ModelInfo", "ModelMetadataError", "FORMAT_VERSION", "KEYS", "read_model_info", "ort_session", "INPUT_NAME", "OUTPUT_ID", "OUTPUT_PROBS"]
 
 FORMAT_VERSION = "1"
 PREFIX = "catuvac."
@@ -119,18 +119,30 @@ class ModelInfo:
         return info
 
 
-def read_model_info(path: str | os.PathLike) -> ModelInfo:
-    """Read the catuvac metadata of an ONNX file with onnxruntime (no onnx/torch needed)."""
+def ort_session(path: str | os.PathLike, threads: int = 1) -> Any:
+    """A CPU ONNX Runtime session: ``threads`` intra-op threads, 1 inter-op, sequential.
+
+    One thread is the device setting: deterministic, no thread-pool jitter, no contention
+    with the audio path. Raises :class:`ModelMetadataError` for a missing or invalid file.
+    """
     import onnxruntime as ort
 
     p = os.fspath(path)
-    if not os.path.exists(p):
+    if not os.path.isfile(p):
         raise ModelMetadataError(f"{p}: model file not found; export one with `catuvac-export`")
     so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
+    so.intra_op_num_threads = int(threads)
     so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
     try:
-        sess = ort.InferenceSession(p, so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(p, so, providers=["CPUExecutionProvider"])
     except Exception as e:
         raise ModelMetadataError(f"{p}: not a valid ONNX model ({e})") from e
+
+
+def read_model_info(path: str | os.PathLike) -> ModelInfo:
+    """Read the catuvac metadata of an ONNX file with onnxruntime (no onnx/torch needed)."""
+    p = os.fspath(path)
+    sess = ort_session(p)
     return ModelInfo.from_props(sess.get_modelmeta().custom_metadata_map, source=p)

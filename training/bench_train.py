@@ -150,6 +150,10 @@ def run_benchmark(
                     plan.append(("denormal_input_off", dict(window_seconds=w, device=dev, input_scale=1e-39, flush_denormal=False)))
                     plan.append(("bf16_autocast", dict(window_seconds=w, device=dev, autocast_bf16=True)))
     rows = []
+    # one untimed default case first: oneDNN builds its kernels (and the allocator warms up) on
+    # first use, which otherwise lands in whichever case happens to run first
+    for dev in devices:
+        bench_step(windows[0], batch=batch, device=dev, steps=1, warmup=2)
     it: Any = plan
     if progress:
         from tqdm import tqdm

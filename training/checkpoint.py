@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from catuvac.runtime.fileio import atomic_write
 from catuvac.runtime.frontend import FrontEndConfig
 
 from .model import ModelConfig, build_model
@@ -86,18 +86,7 @@ def save_checkpoint(
     }
     if train_state is not None:
         payload["train_state"] = train_state
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | os.PathLike, expect_type: str | None = None, map_location: str = "cpu") -> LoadedCheckpoint:

@@ -50,6 +50,9 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto (default: cuda if available), cpu or cuda")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None, help="plain NCHW convolutions on CPU")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default $CATUVAC_CACHE/features)")
+    p.add_argument("--h-init", choices=("random", "kmeans"), default=None, help="initialization of h: random, or fitted to K-means clusters first (default: the preset's)")
+    p.add_argument("--h-init-epochs", type=int, default=None, help="epochs of the K-means warm start of h (default 3)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="fp32 (default) or bf16 autocast (faster on CPUs with AMX/AVX512-BF16)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNGs")
@@ -58,7 +61,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
 
 _OVERRIDES = (
     "data", "n_clusters", "epochs", "batch_size", "lam", "lr_start", "lr_end", "tau_start", "tau_end", "tau_schedule",
-    "latent_dim", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last",
+    "latent_dim", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
 )
 
 

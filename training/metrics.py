@@ -41,12 +41,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from catuvac.runtime.fileio import atomic_write_json
 from sklearn.metrics import (
     calinski_harabasz_score,
     davies_bouldin_score,
@@ -213,21 +213,7 @@ def to_jsonable(obj: Any) -> Any:
 
 def write_json_atomic(path: "str | os.PathLike[str]", obj: Any) -> Path:
     """Write strictly valid JSON (no NaN) via a temporary file + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_json(path, to_jsonable(obj), allow_nan=False)
 
 
 def validate_metrics(metrics: Mapping[str, Any]) -> None:

@@ -228,14 +228,15 @@ def cat_uvac_loss(
     activity mask (B, T) ignored; kl_z = KL(N(μ, σ²) ‖ N(0, I)); kl_y = KL(π ‖ uniform(K)).
     loss = recon + λ·(kl_z + kl_y).
     """
-    x_hat = out["x_hat"]
+    x_hat = out["x_hat"].float()  # float32 loss even under bf16 autocast
+    x = x.float()
     bce = F.binary_cross_entropy(x_hat, x, reduction="none")  # (B, 1, F, T)
     if mask is not None:
         bce = bce * mask[:, None, None, :]
     recon = bce.flatten(1).sum(1)
-    mu, logvar = out["mu"], out["logvar"]
+    mu, logvar = out["mu"].float(), out["logvar"].float()
     kl_z = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
-    log_pi = out["log_pi"]
+    log_pi = out["log_pi"].float()
     k = log_pi.shape[1]
     kl_y = (log_pi.exp() * (log_pi + math.log(k))).sum(1)
     loss = recon + lam * (kl_z + kl_y)

@@ -137,3 +137,25 @@ def test_feature_key_ignores_normalization_but_not_stft():
 def test_short_input_has_no_frames():
     fe = FrontEnd(FrontEndConfig())
     assert fe.features(np.zeros(500, np.float32)).shape == (128, 0)
+
+
+def test_dynamic_range_clamp_keeps_content_from_being_squashed():
+    from catuvac.runtime.frontend import clamp_dynamic_range
+
+    cfg = FrontEndConfig(dynamic_range_db=80.0)
+    fe = FrontEnd(cfg)
+    t = np.arange(64000) / 16000
+    noise = 1e-3 * np.random.default_rng(0).standard_normal(len(t))
+    x = ((0.5 * np.sin(2 * np.pi * 440 * t) + noise) * (t < 2.0)).astype(np.float32)  # tone in noise, then digital silence
+    raw = fe.features(x)
+    clamped = clamp_dynamic_range(raw, cfg)
+    span = 80.0 * np.log(10.0) / 10.0  # 80 dB of power in natural-log units
+    assert clamped.min() == pytest.approx(raw.max() - span, abs=1e-4)
+    assert raw.min() < clamped.min()  # the log floor (-230 dB) was below the clamp
+    with_clamp = normalize_window(raw, cfg)
+    without = normalize_window(raw, FrontEndConfig(dynamic_range_db=None))
+    # the sounding frames use more of [0, 1] once the digital-silence floor no longer sets the minimum
+    tone = slice(0, 60)
+    assert np.ptp(with_clamp[:, tone]) == pytest.approx(1.0, abs=1e-6)
+    assert np.ptp(without[:, tone]) < 0.8
+    assert with_clamp[:, tone].std() > 1.4 * without[:, tone].std()

@@ -100,7 +100,8 @@ def graph_stats(path: str | os.PathLike) -> dict[str, Any]:
     weight_bytes = 0
     for t in g.initializer:
         arr = numpy_helper.to_array(t)
-        if arr.ndim >= 1 and arr.size > 1:  # scalars and shape constants are not parameters
+        # parameters: float / 8-bit weight tensors; scalars and integer shape constants are not
+        if arr.ndim >= 1 and arr.size > 1 and arr.dtype.kind in "fiu" and arr.dtype not in (np.int64, np.int32):
             params += int(arr.size)
         weight_bytes += int(arr.nbytes)
     return {

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="activation range calibration; auto = MinMax, then Percentile if MinMax misses --min-agreement (default auto)",
     )
+    p.add_argument("--fully-int8", action="store_true",
+                   help="quantize every conv, the first one too (default: the first conv, 4 KB, stays float: faster and "
+                        "more accurate); falls back to the default if --min-agreement is missed")
     p.add_argument("--max-calibration", type=int, default=128, help="calibration windows used at most (default 128)")
     p.add_argument("--max-verify", type=int, default=256, help="held-out windows verified at most (default 256)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -87,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_calibration=args.max_calibration,
                 max_verify=args.max_verify,
                 progress=not args.quiet,
+                fully_int8=args.fully_int8,
             )
         except AgreementError as e:
             print(f"catuvac-export: error: {e}", file=sys.stderr)

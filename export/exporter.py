@@ -30,6 +30,7 @@ this run's), and :class:`AgreementError` is raised (CLI exit code 3).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -327,7 +328,8 @@ def quantize_int8(
 
             g = onnx.load(os.fspath(pre)).graph
             excluded = [n.name for n in g.node if n.op_type == "Conv" and INPUT_NAME in n.input]
-        with warnings.catch_warnings():
+        # the calibrator prints its progress to stdout: keep stdout for the command's own output
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")
             quantize_static(
                 os.fspath(pre),
@@ -502,6 +504,7 @@ def export_model(
     max_verify: int = DEFAULT_MAX_VERIFY,
     seed: int | None = None,
     progress: bool = True,
+    fully_int8: bool = False,
 ) -> dict[str, Any]:
     """Export h + argmax of a CatUVAC checkpoint; return the report (also written to
     ``out_dir/export_report.json``).
@@ -534,7 +537,8 @@ def export_model(
     out = Path(out_dir)
     created = _prepare_out_dir(out)
     try:
-        return _export(ck, fe, out, int8, calibration, min_agreement, calibration_method, max_calibration, max_verify, seed, progress, t_start)
+        return _export(ck, fe, out, int8, calibration, min_agreement, calibration_method, max_calibration, max_verify, seed, progress, t_start,
+                       fully_int8)
     except BaseException:
         if created:  # a folder this call made and left empty goes too
             try:
@@ -557,6 +561,7 @@ def _export(
     seed: int | None,
     progress: bool,
     t_start: float,
+    fully_int8: bool = False,
 ) -> dict[str, Any]:
     import torch
 
@@ -673,23 +678,35 @@ def _export(
             t0 = time.perf_counter()
             props8 = dataclasses.replace(info, precision="int8").to_props()
             methods = ["minmax", "percentile"] if calibration_method == "auto" else [calibration_method]
+            # Default: the first conv (1 input channel, 4 KB) stays float — measured faster (int8 vs
+            # PyTorch 3.8×/2.9× at 4/10 s, against 3.1×/2.4× fully int8) and more accurate.
+            # fully_int8: every Conv/Gemm in int8; the first-conv-float form is the fallback when
+            # that misses --min-agreement. The report says which was written.
+            if fully_int8:
+                candidates = [(m, False) for m in methods] + [(m, True) for m in methods]
+            else:
+                candidates = [(m, True) for m in methods]
             tried: dict[str, dict[str, float]] = {}
+            nodes_by_key: dict[str, list[str]] = {}
             best: tuple[float, float, str] | None = None
-            for method in methods:
-                _log(progress, f"int8 quantization ({method} calibration on {len(data.calibration)} windows)")
-                cand = tmpdir / f"int8.{method}.onnx"
-                float_nodes = quantize_int8(fp32_tmp, cand, data.calibration, method, props8)
-                ids8, probs8 = run_onnx(ort_session(cand), data.verification, progress, f"verify int8 ({method})")
+            for method, keep_first in candidates:
+                key = method + ("" if keep_first else "+fully_int8")
+                _log(progress, f"int8 quantization ({key} calibration on {len(data.calibration)} windows)")
+                cand = tmpdir / f"int8.{key}.onnx"
+                nodes_by_key[key] = quantize_int8(fp32_tmp, cand, data.calibration, method, props8, float_first_conv=keep_first)
+                ids8, probs8 = run_onnx(ort_session(cand), data.verification, progress, f"verify int8 ({key})")
                 a8, d8 = _agreement(ref_ids, ref_probs, ids8, probs8)
-                tried[method] = {"agreement_int8": a8, "max_abs_prob_diff_int8": d8}
-                _log(progress, f"  {method}: agreement {a8:.4f}, max |Δprob| {d8:.4f}")
-                if best is None or (a8, -d8) > (best[0], -best[1]):
-                    best = (a8, d8, method)
+                tried[key] = {"agreement_int8": a8, "max_abs_prob_diff_int8": d8}
+                _log(progress, f"  {key}: agreement {a8:.4f}, max |Δprob| {d8:.4f}")
+                if best is None or a8 > best[0] or (a8 == best[0] and d8 < best[1]):
+                    best = (a8, d8, key)
                 if a8 >= min_agreement:
                     break
             assert best is not None
-            a8, d8, method = best
-            os.replace(tmpdir / f"int8.{method}.onnx", int8_tmp)
+            a8, d8, best_key = best
+            float_nodes = nodes_by_key[best_key]
+            method = best_key.split("+")[0]
+            os.replace(tmpdir / f"int8.{best_key}.onnx", int8_tmp)
             for m in tried:
                 (tmpdir / f"int8.{m}.onnx").unlink(missing_ok=True)
             summary = int8_weight_summary(int8_tmp)
@@ -705,7 +722,8 @@ def _export(
                     "weights": "int8 (symmetric, per-channel)",
                     "op_types": list(QUANT_OP_TYPES),
                     "weight_dtype_by_op": summary["weight_dtype_by_op"],
-                    "float_nodes": float_nodes,  # the first conv (see quantize_int8)
+                    "float_nodes": float_nodes,  # empty = fully int8; else the first conv (see quantize_int8)
+                    "fully_int8": not float_nodes,
                 },
                 int8_fraction_of_weight_bytes=summary["int8_fraction_of_weight_bytes"],
             )

@@ -126,15 +126,20 @@ def test_int8_size_weights_and_accuracy(exported, model, windows):
     assert report["fp32_bytes"] == fp32_bytes and report["int8_bytes"] == int8_bytes
     assert int8_bytes / fp32_bytes <= 0.30
     s = int8_weight_summary(out / "encoder.int8.onnx")
-    # conv: all but the first (kept float by design, 4 KB); Gemm: 2 GRU input projections,
-    # 2 × 7 recurrent steps (step 0 has h = 0) and the output layer — all int8
-    assert s["weight_dtype_by_op"]["Conv"] == {"int8": 3, "float32": 1}
+    # conv: the first stays float by default (4 KB; all four with --fully-int8);
+    # Gemm: 2 GRU input projections, 2 × 7 recurrent steps (step 0 has h = 0) and the output layer
+    fully = report["quantization"]["fully_int8"]
+    assert s["weight_dtype_by_op"]["Conv"] == ({"int8": 4} if fully else {"int8": 3, "float32": 1})
+    assert fully == (report["quantization"]["float_nodes"] == [])
     assert s["weight_dtype_by_op"]["Gemm"] == {"int8": 17}
     assert s["int8_fraction_of_weight_bytes"] >= 0.90
     assert report["int8_fraction_of_weight_bytes"] == pytest.approx(s["int8_fraction_of_weight_bytes"])
     ids, probs = run_onnx(ort_session(out / "encoder.int8.onnx"), windows)
     ref = _torch_probs(model, windows)
-    assert np.abs(probs - ref).max() <= 0.05  # 8-bit: measured ~0.005 on these windows
+    err = np.abs(probs - ref)
+    # 8-bit: max measured 0.0075 with the first conv in float, 0.056 fully int8 (near-tie windows)
+    assert err.max() <= (0.1 if fully else 0.05)
+    assert np.median(err.max(axis=1)) <= 0.02
     assert np.mean(ids == ref.argmax(1)) >= 0.95
 
 
@@ -342,3 +347,13 @@ def test_runtime_clusterer_runs_the_exported_models(exported, scene_audio, model
         events = clus.process(audio, 16000)
         assert events, "no decision on a full window"
         assert np.abs(events[0].probs - ref).max() <= tol
+
+
+def test_fully_int8_option_quantizes_every_conv(checkpoint, windows, tmp_path):
+    out = tmp_path / "full"
+    report = export_model(checkpoint, out, int8=True, calibration=_split(windows), progress=False, fully_int8=True,
+                          min_agreement=0.0)
+    s = int8_weight_summary(out / "encoder.int8.onnx")
+    assert report["quantization"]["fully_int8"] is True and report["quantization"]["float_nodes"] == []
+    assert s["weight_dtype_by_op"]["Conv"] == {"int8": 4}
+    assert report["int8_bytes"] / report["fp32_bytes"] <= 0.30

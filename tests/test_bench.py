@@ -1,0 +1,79 @@
+"""catuvac-bench: graph accounting pinned on a hand-built graph, and a real (tiny) end-to-end run."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catuvac.bench import graph_stats, latency_percentiles, main
+
+
+def _runtime_conftest():
+    spec = importlib.util.spec_from_file_location("_rt_conftest", Path(__file__).parent / "runtime" / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_graph_stats_counts_conv_and_matmul_macs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")  # 4 output channels, 3×3
+    m = numpy_helper.from_array(np.ones((4 * 8 * 8, 5), np.float32), "m")
+    shape = numpy_helper.from_array(np.array([1, -1], np.int64), "shape")
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Reshape", ["c", "shape"], ["f"]),
+            helper.make_node("MatMul", ["f", "m"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        [w, m, shape],
+    )
+    p = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    s = graph_stats(p)
+    conv = 4 * 8 * 8 * 1 * 3 * 3  # output elements × C_in × kernel area
+    matmul = 5 * 256  # output elements × inner dimension
+    assert s["macs_by_op"] == {"Conv": conv, "MatMul": matmul}
+    assert s["macs_per_decision"] == conv + matmul
+    assert s["params"] == 36 + 1280  # the int64 shape constant is not a parameter
+    assert s["ops_with_unknown_shape"] == []
+
+
+def test_latency_percentiles():
+    r = latency_percentiles(list(range(1, 101)))
+    assert r["p50"] == pytest.approx(50.5) and r["p99"] == pytest.approx(99.01) and r["unit"] == "ms"
+
+
+def test_bench_end_to_end_on_a_tiny_model(tmp_path):
+    from catuvac.training.scenes import generate_corpus
+
+    rt = _runtime_conftest()
+    model = rt.build_test_model(tmp_path / "m.onnx", window_seconds=2.0, n_clusters=4)
+    corpus = generate_corpus(tmp_path / "scenes", seed=3, clips_per_class=1, day_minutes=3.0, progress=False)
+    out = tmp_path / "b.json"
+    assert main(["--model", str(model), "--json", str(out), "--plot", str(tmp_path / "b.png"),
+                 "--day", str(corpus), "--iterations", "5", "--quiet"]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["decision_latency_ms"]) == {"ort_fp32"}  # no int8 sibling, no checkpoint
+    for key in ("p50", "p95", "p99"):
+        assert r["decision_latency_ms"]["ort_fp32"][key] > 0
+    assert r["macs_per_decision"] > 0 and r["params"] > 0
+    assert r["model_bytes"]["fp32"] == model.stat().st_size
+    assert {"median", "max"} <= set(r["switch_delay_s"]) and r["switch_delay_s"]["unit"] == "s"
+    assert r["spurious_switches_per_hour"] >= 0
+    assert 0 < r["real_time_factor"] < 1
+    assert r["algorithmic_delay_ms"] < 10
+    assert r["machine"]["cores"] >= 1 and r["machine"]["onnxruntime"]
+    assert (tmp_path / "b.png").stat().st_size > 10_000
+
+
+def test_bench_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert main(["--model", str(tmp_path / "nope.onnx"), "--json", str(tmp_path / "o.json"), "--quiet"]) == 2
+    assert "catuvac-export" in capsys.readouterr().err

@@ -1,0 +1,29 @@
+"""make demo's driver end to end (1 training epoch instead of 40), and that a second run reuses its outputs."""
+
+import json
+
+import pytest
+
+from catuvac.demo import SCENE_TO_PROFILE, run_demo
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_and_reuse(tmp_path, capsys):
+    out = tmp_path / "demo"
+    s = run_demo(out, epochs=1, progress=False)
+    for rel in ("train/checkpoint.pt", "train/metrics.json", "train/loss_curves.png", "model/encoder.onnx",
+                "model/encoder.int8.onnx", "model/export_report.json", "sim/day_processed.wav", "sim/report.json",
+                "sim/simulation.png", "day_timeline.png", "day_events.jsonl", "profile_map.json", "summary.json"):
+        assert (out / rel).exists(), rel
+    assert s["clusters"] == 7
+    assert set(s["metrics_test_split"]) >= {"cat_uvac", "kmeans", "labels"}
+    assert s["export"]["int8_bytes"] / s["export"]["fp32_bytes"] <= 0.30
+    assert 0.0 <= s["day"]["agreement"] <= 1.0
+    assert s["simulation"]["algorithmic_delay_ms"] < 10
+    assert set(json.loads((out / "profile_map.json").read_text()).values()) <= set(SCENE_TO_PROFILE.values())
+    text = capsys.readouterr().out
+    assert "catuvac demo" in text and str(out.resolve()) in text
+    # second run: nothing is retrained or re-exported
+    mtimes = {p: (out / p).stat().st_mtime_ns for p in ("train/checkpoint.pt", "model/encoder.int8.onnx")}
+    run_demo(out, epochs=1, progress=False, simulate=False)
+    assert {p: (out / p).stat().st_mtime_ns for p in mtimes} == mtimes

@@ -131,8 +131,9 @@ def _plot_timeline(events: list[Any], timeline: list[Any], mapping: dict[str, st
     ax.step(t, [pos(e.stable) for e in events], where="post", color="tab:blue", lw=2, label="stable decision (mapped)")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("time (s)")
+    med = score["switch_delay_s"]["median"]
     ax.set_title(f"Day recording: truth (grey) vs runtime — agreement {score['agreement']:.0%}, "
-                 f"switch delay median {score['switch_delay_s']['median']} s, spurious {score['spurious_switches']}")
+                 f"switch delay median {'–' if med is None else f'{med:.1f}'} s, spurious switches {score['spurious_switches']}")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -69,16 +69,13 @@ def graph_stats(path: str | os.PathLike) -> dict[str, Any]:
         op = node.op_type
         n = 0
         if op in ("Conv", "ConvTranspose"):
+            # weight dim 1 is already per group: C_in/groups (Conv) or C_out/groups (ConvTranspose)
             w = shp(node.input[1])
             ref = shp(node.output[0]) if op == "Conv" else shp(node.input[0])
-            group = next((a.i for a in node.attribute if a.name == "group"), 1)
             if w is None or ref is None:
                 unknown.append(node.name or op)
                 continue
-            if op == "Conv":
-                n = int(np.prod(ref)) * (w[1]) * int(np.prod(w[2:]))
-            else:
-                n = int(np.prod(ref)) * (w[1]) * int(np.prod(w[2:]))
+            n = int(np.prod(ref)) * w[1] * int(np.prod(w[2:]))
         elif op == "MatMul":
             a, out = shp(node.input[0]), shp(node.output[0])
             if a is None or out is None:
@@ -138,27 +135,18 @@ def _time_calls(fn: Callable[[int], Any], n: int, warmup: int) -> list[float]:
 
 
 def machine_info(threads: int) -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and not cpu.strip(" x86_64"):
-                    cpu = line.split(":", 1)[1].strip()
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                if line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    from catuvac.runtime.machine import cpu_info
+
+    cpu = cpu_info()
     import onnxruntime as ort
 
     info: dict[str, Any] = {
-        "cpu": cpu,
+        "cpu": cpu["cpu"],
         "cores": os.cpu_count(),
         "threads_used": threads,
-        "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}),
-        "avx512": "avx512f" in flags,
+        "vnni": cpu["vnni"],
+        "avx512": cpu["avx512f"],
+        "amx_bf16": cpu["amx_bf16"],
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,

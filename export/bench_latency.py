@@ -39,26 +39,10 @@ TARGET_SPEEDUP = 2.5  # issue target: int8 ≥ 2.5× faster than PyTorch fp32
 
 
 def cpu_flags() -> dict[str, Any]:
-    """CPU model and the int8 dot-product extensions (VNNI) from /proc/cpuinfo (Linux)."""
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and model in ("unknown", "", "x86_64"):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "avx2": "avx2" in flags,
-        "avx512f": "avx512f" in flags,
-        "avx512_vnni": "avx512_vnni" in flags,
-        "avx_vnni": "avx_vnni" in flags,
-        "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
-        "logical_cpus": os.cpu_count(),
-    }
+    """CPU model and the int8 dot-product extensions (VNNI): see :func:`catuvac.runtime.machine.cpu_info`."""
+    from catuvac.runtime.machine import cpu_info
+
+    return cpu_info()
 
 
 def scene_windows(frontend: Any, n_per_class: int = 2, seed: int = 0) -> np.ndarray:

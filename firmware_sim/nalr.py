@@ -18,10 +18,11 @@ Audiogram file (JSON)::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from catuvac.runtime.fileio import read_json_file
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -112,14 +113,7 @@ class Audiogram:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Audiogram":
-        p = Path(path)
-        if not p.is_file():
-            raise AudiogramError(f"{p}: audiogram file not found")
-        try:
-            d = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise AudiogramError(f"{p}: not valid JSON ({e})") from e
-        return cls.from_dict(d, source=str(p))
+        return cls.from_dict(read_json_file(path, AudiogramError, "audiogram file"), source=str(Path(path)))
 
     def to_dict(self) -> dict:
         return {

@@ -51,6 +51,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from catuvac.runtime.fileio import read_json_file
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence, Union
 
@@ -298,14 +300,7 @@ class ProfileSet:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ProfileSet":
-        p = Path(path)
-        if not p.is_file():
-            raise ProfileError(f"{p}: profile file not found")
-        try:
-            d = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise ProfileError(f"{p}: not valid JSON ({e})") from e
-        return cls.from_dict(d, str(p))
+        return cls.from_dict(read_json_file(path, ProfileError, "profile file"), str(Path(path)))
 
     @classmethod
     def default(cls) -> "ProfileSet":
@@ -379,12 +374,7 @@ def load_cluster_map(
     if not isinstance(src, Mapping):
         p = Path(src)
         source = str(p)
-        if not p.is_file():
-            raise ProfileError(f"{p}: cluster map file not found")
-        try:
-            src = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise ProfileError(f"{p}: not valid JSON ({e})") from e
+        src = read_json_file(p, ProfileError, "cluster map file")
         if not isinstance(src, Mapping):
             raise ProfileError(f'{p}: expected a JSON object {{"0": "quiet", ...}}')
     out: dict[int, str] = {}

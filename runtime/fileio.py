@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "read_json_file"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -38,3 +38,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, **kw: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, **kw) + "\n")
+
+
+def read_json_file(path: str | os.PathLike, error: type[Exception], what: str, hint: str = "") -> Any:
+    """Parse a JSON file, raising ``error`` with a message naming the file for a missing or invalid one.
+
+    ``what`` names the file's role ("profile file", "audiogram"…); ``hint`` is appended to the
+    invalid-JSON message (e.g. the expected shape).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{p}: {what} not found")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{p}: not valid JSON ({e}){'; ' + hint if hint else ''}") from e

@@ -14,9 +14,10 @@ clusters the map does not list; without it that is :data:`DEFAULT_PROFILE` (``"d
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+
+from catuvac.runtime.fileio import read_json_file
 from typing import Any, Mapping
 
 __all__ = ["ProfileMap", "ProfileMapError", "DEFAULT_PROFILE"]
@@ -55,14 +56,8 @@ class ProfileMap:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, n_clusters: int | None = None) -> "ProfileMap":
-        p = Path(path)
-        if not p.is_file():
-            raise ProfileMapError(f"{p}: profile map file not found")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ProfileMapError(f"{p}: not valid JSON ({e}); expected {{\"0\": \"quiet\", ...}}") from e
-        return cls(data, n_clusters=n_clusters, source=str(p))
+        data = read_json_file(path, ProfileMapError, "profile map file", 'expected {"0": "quiet", ...}')
+        return cls(data, n_clusters=n_clusters, source=str(Path(path)))
 
     @classmethod
     def load(cls, spec: "ProfileMap | Mapping[Any, Any] | str | os.PathLike", n_clusters: int | None = None) -> "ProfileMap":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -44,14 +43,9 @@ TARGET_SAMPLES_PER_S = 150.0  # acceptance: 4-s windows, batch 32, 2 CPU cores
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from catuvac.runtime.machine import cpu_info
+
+    return str(cpu_info()["cpu"])
 
 
 def _sync(device: torch.device) -> None:

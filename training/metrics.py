@@ -38,7 +38,6 @@ method actually assigned (K or fewer — a sign of collapse).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path

@@ -34,7 +34,7 @@ At evaluation (and in the exported model) y is the argmax of h's logits (τ → 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 import torch

@@ -57,11 +57,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from catuvac.runtime.frontend import FrontEndConfig, FrontEndError, fit_global_stats
+from catuvac.runtime.frontend import FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .model import ModelConfig, build_model
-from .presets import PRESETS, preset_values
+from .presets import preset_values
 
 __all__ = [
     "TrainError",

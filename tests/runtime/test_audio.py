@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import soundfile as sf
-from scipy import signal
 
 from catuvac.runtime.audio import AudioError, StreamResampler, load_audio, resample, to_mono_float
 

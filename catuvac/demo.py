@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,14 @@ def _train(out: Path, seed: int, epochs: int | None, progress: bool) -> Path:
     ckpt = out / "checkpoint.pt"
     if ckpt.exists():
         done = load_checkpoint(ckpt)
+        want = {k: v for k, v in asdict(cfg).items() if k != "device"}
+        changed = sorted(k for k, v in want.items() if done.train_config.get(k, v) != v)
+        if changed:  # the preset changed since that run (an upgrade): keep the old run aside, train anew
+            keep = out.with_name(out.name + ".previous")
+            shutil.rmtree(keep, ignore_errors=True)
+            out.rename(keep)
+            _log(f"{ckpt} was trained with other settings ({', '.join(changed)}); moved it to {keep}, retraining")
+            return _train(out, seed, epochs, progress)
         if done.epoch >= cfg.epochs and (out / "metrics.json").exists():
             _log(f"reusing trained model {ckpt} ({done.epoch} epochs)")
             return ckpt

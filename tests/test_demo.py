@@ -27,3 +27,12 @@ def test_demo_end_to_end_and_reuse(tmp_path, capsys):
     mtimes = {p: (out / p).stat().st_mtime_ns for p in ("train/checkpoint.pt", "model/encoder.int8.onnx")}
     run_demo(out, epochs=1, progress=False, simulate=False)
     assert {p: (out / p).stat().st_mtime_ns for p in mtimes} == mtimes
+    # settings changed (as after an upgrade of the preset): the old run is kept aside, not reused
+    s3 = run_demo(out, epochs=2, progress=False, simulate=False)
+    assert (out / "train.previous" / "checkpoint.pt").exists()
+    from catuvac.training.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(out / "train" / "checkpoint.pt")
+    assert ck.epoch == 2 and ck.train_config["epochs"] == 2
+    assert load_checkpoint(out / "train.previous" / "checkpoint.pt").epoch == 1
+    assert s3["clusters"] == 7

@@ -100,6 +100,7 @@ import numpy as np
 
 from catuvac.runtime.audio import AudioError, load_audio
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
+from catuvac.training.scenes import DEFAULT_CLIPS_PER_CLASS
 
 __all__ = [
     "DatasetError",
@@ -176,7 +177,7 @@ class DataSpec:
         return f"{self.kind}:{self.path}"
 
 
-_BUILTIN_OPTIONS = {"seed": 0, "n": 40}  # corpus seed, clips per class (scenes.py defaults)
+_BUILTIN_OPTIONS = {"seed": 0, "n": DEFAULT_CLIPS_PER_CLASS}  # corpus seed, clips per class (scenes.py defaults)
 
 
 def parse_data_spec(spec: "str | DataSpec") -> DataSpec:
@@ -455,7 +456,7 @@ def _read_builtin(spec: DataSpec) -> tuple[list[_Entry], list[str], list[tuple[s
     import importlib
 
     scenes = importlib.import_module("catuvac.training.scenes")  # lazy: generation is heavy
-    root = Path(scenes.builtin_scenes_dir(seed=spec.option("seed", 0), clips_per_class=spec.option("n", 40)))
+    root = Path(scenes.builtin_scenes_dir(seed=spec.option("seed", 0), clips_per_class=spec.option("n", DEFAULT_CLIPS_PER_CLASS)))
     classes = [c for c in getattr(scenes, "SCENE_CLASSES", ()) if (root / c).is_dir()]
     extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in classes)
     names = list(classes) + extra

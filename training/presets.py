@@ -89,6 +89,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         #   K-means init 10 epochs, 80 epochs     acc 71 %, NMI 0.80, sil 0.92 — this preset; on the day
         #                                         recording 80 epochs also switch faster (median 4.5 s
         #                                         vs 5.0 s) with fewer spurious switches (5 vs 8)
+        # Tried 2026-11-25 and not adopted (160 clips per class, `builtin:scenes?n=160`, K-means
+        # init 3 epochs, 20 epochs; 112 test windows):
+        #   1 thread   acc 79 %, sil 0.93, 7 clusters used; day: raw argmax 74.5 %, switch delay
+        #              median 2.9 s, 6 spurious switches, speech-in-quiet never separated from babble
+        #   2 threads  (same settings, other float rounding) acc 60 %, 5 of 7 clusters used —
+        #              too fragile for a demo preset
+        #   K = 10 / 14 (over-clustering): 7 / 8 clusters used, day raw 61.5 % / 63.6 %
+        # Ceiling with the labels (diagnostic only, `python -m catuvac.training.ceiling --data
+        # 'builtin:scenes?n=160' --json …`): the same h trained supervised for 8 epochs gets
+        # 97 % on the test split and 87 % raw agreement on the day, yet with the default
+        # smoothing makes 7 spurious switches (median delay 6.9 s at 1 decision/s); the best
+        # smoothing grid point *fitted on the day* reaches 0 spurious at a 5.5-s median (0.5-s
+        # decisions). Cross-fades and non-stationary scenes fool a 4-s window even with labels.
     },
 }
 

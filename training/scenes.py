@@ -85,6 +85,8 @@ DEFAULT_SAMPLE_RATE = 16000
 WAV_SUBTYPE = "FLOAT"
 # Peak guard: leaves 0.9 dB of headroom for later resampling / filtering overshoot.
 PEAK_LIMIT = 0.9
+# Clips per class of the default corpus (7 × 40 clips of 4 s ≈ 19 min of audio, ~20 s to make).
+DEFAULT_CLIPS_PER_CLASS = 40
 
 # Nominal RMS level of each class in dBFS (re full scale 1.0), roughly the ordering of real
 # sound pressure levels (quiet room ≈ 30 dB SPL … wind on a microphone ≈ 80+ dB SPL).
@@ -766,7 +768,7 @@ def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
 def generate_corpus(
     out_dir: str | os.PathLike,
     seed: int = 0,
-    clips_per_class: int = 40,
+    clips_per_class: int = DEFAULT_CLIPS_PER_CLASS,
     clip_seconds: float = 4.0,
     day_minutes: float = 4.0,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
@@ -864,7 +866,7 @@ def default_cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "catuvac"
 
 
-def builtin_scenes_dir(seed: int = 0, clips_per_class: int = 40, root: Path | None = None) -> Path:
+def builtin_scenes_dir(seed: int = 0, clips_per_class: int = DEFAULT_CLIPS_PER_CLASS, root: Path | None = None) -> Path:
     """The cached built-in corpus (``<root>/scenes-v1-seed<seed>-n<clips_per_class>``), generated once.
 
     Generation goes to a temporary sibling folder that is renamed into place when finished, so

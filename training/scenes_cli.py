@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (created; old clips of this generator in it are replaced)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives bit-identical files (default 0)")
-    p.add_argument("--clips-per-class", type=int, default=40, help="clips per class (default 40: 280 clips, ~19 min of audio)")
+    p.add_argument("--clips-per-class", type=int, default=scenes.DEFAULT_CLIPS_PER_CLASS,
+                   help=f"clips per class (default {scenes.DEFAULT_CLIPS_PER_CLASS}: {len(scenes.SCENE_CLASSES) * scenes.DEFAULT_CLIPS_PER_CLASS} clips of 4 s)")
     p.add_argument("--clip-seconds", type=float, default=4.0, help="clip length in s (default 4: the model's context window)")
     p.add_argument("--day-minutes", type=float, default=4.0, help="length of day.wav in minutes, ≥ 3 (default 4)")
     p.add_argument("--sample-rate", type=int, default=scenes.DEFAULT_SAMPLE_RATE, help="Hz (default 16000, the front-end rate)")

@@ -455,7 +455,7 @@ def _read_folder(root: Path) -> tuple[list[_Entry], list[str] | None, list[tuple
 def _read_builtin(spec: DataSpec) -> tuple[list[_Entry], list[str], list[tuple[str, str]], Path]:
     import importlib
 
-    scenes = importlib.import_module("catuvac.training.scenes")  # lazy: generation is heavy
+    scenes = importlib.import_module("catuvac.training.scenes")  # looked up per call: tests substitute the module
     root = Path(scenes.builtin_scenes_dir(seed=spec.option("seed", 0), clips_per_class=spec.option("n", DEFAULT_CLIPS_PER_CLASS)))
     classes = [c for c in getattr(scenes, "SCENE_CLASSES", ()) if (root / c).is_dir()]
     extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in classes)

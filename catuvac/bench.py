@@ -202,7 +202,8 @@ def run_bench(
 ) -> dict[str, Any]:
     from catuvac.runtime.clusterer import SceneClusterer
     from catuvac.runtime.modelmeta import ort_session
-    from catuvac.runtime.timeline import evaluate_decisions, load_timeline
+    from catuvac.runtime.scoring import score_clusters as evaluate_decisions
+    from catuvac.runtime.timeline import load_timeline
 
     model = Path(model)
     if not model.exists():

@@ -28,18 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from catuvac.runtime.scoring import load_scene_profiles
+
 __all__ = ["run_demo", "main", "SCENE_TO_PROFILE"]
 
-# What a fitter would pick for each built-in scene (profiles shipped in firmware_sim/default_profiles.json).
-SCENE_TO_PROFILE = {
-    "quiet_room": "quiet",
-    "speech_quiet": "quiet",
-    "babble": "speech-in-noise",
-    "street_traffic": "noisy-transport",
-    "in_vehicle": "noisy-transport",
-    "music": "music",
-    "wind": "wind",
-}
+# What a fitter would pick for each built-in scene (the table shipped as runtime/scene_profiles.json).
+SCENE_TO_PROFILE = load_scene_profiles()
 
 
 def _log(msg: str) -> None:
@@ -94,55 +88,37 @@ def _export(ckpt: Path, out: Path, progress: bool) -> dict[str, Any]:
 
 
 def _fit_profile_map(ckpt: Path, out_path: Path) -> dict[str, str]:
-    """Each cluster → the profile of its majority scene on the training split (a fitter's job)."""
-    import torch
+    """Each cluster → the profile of its majority scene on the training split (``catuvac-map``)."""
+    from catuvac.runtime.fileio import atomic_write_json
+    from catuvac.training.mapfit import fit_profile_map, gentlest_profile, training_cluster_ids
 
-    from catuvac.runtime.frontend import normalize_window
-    from catuvac.training.checkpoint import load_checkpoint
-    from catuvac.training.datasets import load_dataset
-
-    ck = load_checkpoint(ckpt, expect_type="cat_uvac")
-    data = load_dataset(ck.train_config.get("data", "builtin:scenes"), frontend=ck.frontend,
-                        seed=int(ck.train_config.get("split_seed", 0)), progress=False)
-    tr = data.subset("train")
-    x = torch.from_numpy(normalize_window(tr.x, ck.frontend)[:, None])
-    with torch.no_grad():
-        ids = torch.cat([ck.model.logits(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)]).numpy()
-    names = tr.label_names or []
-    mapping: dict[str, str] = {}
-    for k in range(ck.model_config.n_clusters):
-        members = tr.labels[ids == k] if tr.labels is not None else np.array([], int)
-        if len(members):
-            scene = names[int(np.bincount(members).argmax())]
-            mapping[str(k)] = SCENE_TO_PROFILE.get(scene, "quiet")
-        else:
-            mapping[str(k)] = "quiet"  # an unused cluster: the gentlest program
-    out_path.write_text(json.dumps(mapping, indent=2))
+    ids, labels, names, k, _ = training_cluster_ids(checkpoint=ckpt, progress=False)
+    mapping = fit_profile_map(ids, labels, names, k, SCENE_TO_PROFILE, gentlest_profile())
+    atomic_write_json(out_path, mapping)
     return mapping
 
 
-def _plot_timeline(events: list[Any], timeline: list[Any], mapping: dict[str, str], score: dict[str, Any], path: Path) -> None:
+def _plot_timeline(events: list[Any], truth: Any, score: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = sorted({s.label for s in timeline})
-    c2l = score["cluster_to_label"]
-    fig, ax = plt.subplots(figsize=(11, 3.8))
-    for s in timeline:
-        ax.plot([s.start_s, s.end_s], [labels.index(s.label)] * 2, color="0.7", lw=10, solid_capstyle="butt")
-    t = [e.time_s for e in events]
-    def pos(cluster: int) -> float:
-        lab = c2l.get(str(cluster))
-        return labels.index(lab) if lab in labels else float("nan")
+    from catuvac.runtime.scoring import profile_segments
 
-    ax.step(t, [pos(e.cluster) for e in events], where="post", color="tab:orange", lw=0.8, alpha=0.7, label="raw cluster (mapped)")
-    ax.step(t, [pos(e.stable) for e in events], where="post", color="tab:blue", lw=2, label="stable decision (mapped)")
-    ax.set_yticks(range(len(labels)), labels)
+    psegs = profile_segments(truth, SCENE_TO_PROFILE)
+    names = sorted({s.label for s in psegs} | {e.profile for e in events})
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    for s in psegs:
+        ax.plot([s.start_s, s.end_s], [names.index(s.label)] * 2, color="0.7", lw=10, solid_capstyle="butt")
+    for e in getattr(truth, "transients", ()):
+        ax.axvline(e.t_s, color="tab:red", lw=0.6, alpha=0.5)
+    t = [e.time_s for e in events]
+    ax.step(t, [names.index(e.profile) for e in events], where="post", color="tab:blue", lw=2, label="decided profile")
+    ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("time (s)")
     med = score["switch_delay_s"]["median"]
-    ax.set_title(f"Day recording: truth (grey) vs runtime — agreement {score['agreement']:.0%}, "
+    ax.set_title(f"Day recording: true profile (grey) vs decided — accuracy {score['profile_accuracy']:.0%}, "
                  f"switch delay median {'–' if med is None else f'{med:.1f}'} s, spurious switches {score['spurious_switches']}")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
@@ -153,7 +129,8 @@ def _plot_timeline(events: list[Any], timeline: list[Any], mapping: dict[str, st
 def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | None = None, simulate: bool = True,
              progress: bool = True) -> dict[str, Any]:
     from catuvac.runtime.clusterer import SceneClusterer
-    from catuvac.runtime.timeline import evaluate_decisions, load_timeline
+    from catuvac.runtime.scoring import score_run
+    from catuvac.runtime.timeline import load_truth
     from catuvac.training.scenes import builtin_scenes_dir
 
     t0 = time.perf_counter()
@@ -169,13 +146,14 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
     _log("runtime on the day recording (stable decisions vs ground truth)")
     clf = SceneClusterer(model, profile_map=pmap)
     events = clf.process_file(corpus / "day.wav")
-    timeline = load_timeline(corpus / "day.json")
-    score = evaluate_decisions([e.time_s for e in events], [e.stable for e in events], timeline,
-                               raw=[e.cluster for e in events])
+    truth = load_truth(corpus / "day.json")
+    timeline = list(truth.segments)
+    score = score_run([e.time_s for e in events], [e.profile for e in events], [e.stable for e in events], truth,
+                      SCENE_TO_PROFILE, raw=[e.cluster for e in events])
     with open(out / "day_events.jsonl", "w") as f:
         for e in events:
             f.write(json.dumps(e.to_dict()) + "\n")
-    _plot_timeline(events, timeline, pmap, score, out / "day_timeline.png")
+    _plot_timeline(events, truth, score, out / "day_timeline.png")
 
     sim: dict[str, Any] | None = None
     if simulate:
@@ -195,9 +173,11 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
         "metrics_test_split": metrics,
         "export": {k: export.get(k) for k in ("fp32_bytes", "int8_bytes", "agreement_fp32", "agreement_int8", "n_windows")},
         "profile_map": pmap,
-        "day": {k: score[k] for k in ("agreement", "raw_agreement", "n_decisions", "n_switches", "n_true_changes",
-                                      "spurious_switches", "spurious_switches_per_hour", "cluster_to_label")},
-        "day_switch_delay_s": score["switch_delay_s"],
+        "decision_rule": clf.decision_rule,
+        "day": {k: score[k] for k in ("profile_accuracy", "n_decisions", "n_switches", "n_true_changes", "missed_changes",
+                                      "spurious_switches", "spurious_switches_per_hour", "transient_switches")},
+        "day_switch_delay_s": {k: v for k, v in score["switch_delay_s"].items() if k != "values"},
+        "day_research_clusters": {k: score["research_clusters"][k] for k in ("agreement", "raw_agreement", "cluster_to_label")},
         "decision_latency_ms_p50": float(np.median([e.inference_ms for e in events])),
         "seconds": time.perf_counter() - t0,
     }
@@ -217,8 +197,8 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
 def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], score: dict[str, Any], pmap: dict[str, str]) -> None:
     m = s["metrics_test_split"]
     lines = ["", "=" * 72, "catuvac demo — built-in scenes, quick preset", "=" * 72]
-    lines.append(f"clusters found: {s['clusters']}   (cluster → scene on the day: "
-                 + ", ".join(f"{k}→{v}" for k, v in sorted(score["cluster_to_label"].items(), key=lambda kv: int(kv[0]))) + ")")
+    lines.append(f"clusters found: {s['clusters']}   (cluster → profile, fitted on the training split: "
+                 + ", ".join(f"{k}→{v}" for k, v in pmap.items() if k.isdigit()) + ")")
     lines.append("test-split metrics:            accuracy   NMI    silhouette (space)")
     for meth in ("labels", "kmeans", "cat_uvac"):
         if meth in m:
@@ -229,15 +209,18 @@ def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], sc
     ex = s["export"]
     lines.append(f"models: fp32 {ex['fp32_bytes'] / 1e6:.2f} MB, int8 {ex['int8_bytes'] / 1e6:.2f} MB "
                  f"(ratio {ex['int8_bytes'] / ex['fp32_bytes']:.2f}); int8 agrees with PyTorch on {ex['agreement_int8']:.1%} of {ex['n_windows']} windows")
-    d = s["day"]
-    lines.append(f"day recording: stable decision agrees with truth {d['agreement']:.1%} (raw argmax {d['raw_agreement']:.1%}); "
-                 f"switch delay median {_fmt(s['day_switch_delay_s']['median'], '.1f')} s, max {_fmt(s['day_switch_delay_s']['max'], '.1f')} s; "
-                 f"{d['spurious_switches']} spurious switch(es)")
+    from catuvac.runtime.scoring import describe
+
+    r = s["day_research_clusters"]
+    lines.append(f"day recording, decision rule {s['decision_rule']!r}: {describe(score)}")
+    lines.append(f"  (research, cluster level: stable cluster agrees with the scene {r['agreement']:.1%}, raw argmax "
+                 f"{r['raw_agreement']:.1%}, Hungarian-matched)")
     lines.append("profile timeline (truth → profile chosen):")
     for seg in timeline:
         mid = [e for e in events if seg.start_s + 6 <= e.time_s < seg.end_s]
         prof = max({e.profile for e in mid}, key=lambda p: sum(e.profile == p for e in mid)) if mid else "–"
-        lines.append(f"  {seg.start_s:6.1f}–{seg.end_s:6.1f} s  {seg.label:15s} → {prof}")
+        want = SCENE_TO_PROFILE.get(seg.label, "?")
+        lines.append(f"  {seg.start_s:6.1f}–{seg.end_s:6.1f} s  {seg.label:15s} → {prof:16s} (right: {want})")
     if "simulation" in s:
         si = s["simulation"]
         lines.append(f"firmware sim: algorithmic delay {si['algorithmic_delay_ms']:.2f} ms, real-time factor {si['real_time_factor']:.4f}, "

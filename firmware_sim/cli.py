@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=int, default=32, help="DSP block in samples at 16 kHz (default 32 = 2 ms)")
     p.add_argument("--crossfade", type=float, default=1.5, help="profile cross-fade time in s (default 1.5)")
     p.add_argument("--decision-interval", type=float, default=1.0, help="clusterer decision interval in s (default 1.0)")
+    p.add_argument("--decision", choices=("hmm", "fixed-lag", "ema"), default=None,
+                   help="the runtime's decision rule (default: the runtime's default, see catuvac.runtime.decisions)")
+    p.add_argument("--truth", help="ground-truth timeline JSON of the input: score the decided profiles into the report")
+    p.add_argument("--scene-profiles", help="with --truth: scene label → profile table (default: the shipped one)")
     p.add_argument("--initial-profile", help="profile before the first stable decision (default: first in the set)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -50,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report_path=args.report, plot_path=args.plot,
             block_size=args.block_size, crossfade_s=args.crossfade,
             decision_interval=args.decision_interval, initial_profile=args.initial_profile,
-            progress=not args.no_progress,
+            progress=not args.no_progress, decision=args.decision,
+            truth=args.truth, scene_profiles=args.scene_profiles,
         )
     except ClassifierUnavailable as e:
         print(f"catuvac-sim: error: {e}", file=sys.stderr)
@@ -63,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps({k: rep.get(k) for k in keys}, indent=2))
     for s in rep["profile_switches"]:
         print(f"  {s['time_s']:8.2f} s  {s['from']} → {s['to']}  (cluster {s['cluster']})")
+    if "score" in rep:
+        from catuvac.runtime.scoring import describe
+
+        print(f"vs {args.truth}: {describe(rep['score'])}")
     print(f"wrote {args.output}, {args.report}" + (f", {args.plot}" if args.plot else ""))
     return 0
 

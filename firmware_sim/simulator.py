@@ -251,12 +251,14 @@ class HearingAidSimulator:
                         )
                     self.cluster_map_origin = "given (checked)"
             st = rec["stable"]
-            if st is None or st == self._stable:
+            if st is None:
+                continue
+            # a classifier that decides profiles itself (the runtime with the map: pooled decisions) is
+            # followed as it is; otherwise its stable cluster is looked up in the map
+            name = rec["profile"] or self.cluster_map.get(st)
+            if not name or (st == self._stable and name == self.switcher.active):
                 continue
             self._stable = st
-            name = self.cluster_map.get(st) or rec["profile"]
-            if not name:
-                continue
             before = self.switcher.active
             if self.switcher.request(name):
                 switches.append(
@@ -399,11 +401,18 @@ def simulate(
     decision_interval: float = 1.0,
     initial_profile: str | None = None,
     progress: bool = True,
+    decision: str | None = None,
+    decision_config: Any = None,
+    truth: str | os.PathLike | None = None,
+    scene_profiles: str | os.PathLike | None = None,
 ) -> dict:
     """Process a recording as the device would; write audio, JSON report and plot; return the report.
 
     ``classifier`` overrides ``model_path`` (any object with the clusterer's ``process``);
-    with neither, the initial profile stays for the whole recording.
+    with neither, the initial profile stays for the whole recording. The model's clusterer gets
+    the cluster map, so it pools q(y|x) per profile and decides with ``decision`` (a rule of
+    :mod:`catuvac.runtime.decisions`). With ``truth`` (a timeline JSON) the report carries the
+    profile-level score of the run (:func:`catuvac.runtime.scoring.score_run`) under ``score``.
     """
     from catuvac.runtime.audio import load_audio
 
@@ -411,8 +420,17 @@ def simulate(
         audiogram = Audiogram.load(audiogram)
     if profiles is not None and not isinstance(profiles, ProfileSet):
         profiles = ProfileSet.load(profiles)
+    truth_tl = table = None
+    if truth is not None:  # read before the (long) run: a bad file fails fast
+        from catuvac.runtime.scoring import load_scene_profiles
+        from catuvac.runtime.timeline import load_truth
+
+        truth_tl, table = load_truth(truth), load_scene_profiles(scene_profiles)
     if classifier is None and model_path is not None:
-        classifier = make_classifier(model_path, decision_interval=decision_interval)
+        kw: dict[str, Any] = {k: v for k, v in (("decision", decision), ("decision_config", decision_config)) if v is not None}
+        if cluster_map is not None:
+            kw["profile_map"] = load_cluster_map(cluster_map, profiles or ProfileSet.default()).to_dict()
+        classifier = make_classifier(model_path, decision_interval=decision_interval, **kw)
     sim = HearingAidSimulator(
         profiles=profiles, cluster_map=cluster_map, classifier=classifier, audiogram=audiogram,
         block_size=block_size, crossfade_s=crossfade_s, initial_profile=initial_profile,
@@ -428,13 +446,20 @@ def simulate(
         "profiles_source": sim.profiles.source,
     })
     rep = res.report()
+    if truth_tl is not None:
+        from catuvac.runtime.scoring import score_run
+
+        ev = res.events
+        rep["score"] = score_run([e["time_s"] for e in ev], [e["profile"] for e in ev] if cluster_map is not None else None,
+                                 [e["stable"] for e in ev], truth_tl, table, raw=[e["cluster"] for e in ev],
+                                 duration_s=res.duration_s)
     if plot_path is not None:
         from .plot import plot_simulation
 
         plot_simulation(x, res, plot_path)
         rep["plot"] = str(plot_path)
     if report_path is not None:
-        p = Path(report_path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(rep, indent=2))
+        from catuvac.runtime.fileio import atomic_write_json
+
+        atomic_write_json(report_path, rep)
     return rep

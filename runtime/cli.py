@@ -1,7 +1,8 @@
 """``catuvac-listen``: live scene clustering from a microphone or a file.
 
     catuvac-listen --model encoder.int8.onnx                     # default microphone, live view
-    catuvac-listen --model M --device 3 --profiles profiles.json
+    catuvac-listen --model M --device 3 --map map.json
+    catuvac-listen --model M --file day.wav --truth day.json --map map.json --report score.json
     catuvac-listen --model M --file day.wav --json > events.jsonl
     catuvac-listen --list-devices
 
@@ -26,7 +27,10 @@ from .audio import AudioError
 from .clusterer import ClustererError, SceneClusterer, SceneEvent
 from .frontend import FrontEndError
 from .modelmeta import ModelMetadataError
+from .decisions import DECISION_RULES, DEFAULT_RULE, DecisionError, decision_config
 from .profiles_map import ProfileMap, ProfileMapError
+from .scoring import ScoringError
+from .timeline import TimelineError
 from .smoothing import SmootherError, SmoothingConfig
 from .sources import NO_DEVICE_HINT, AudioDeviceError, FileSource, MicrophoneSource, import_sounddevice, list_input_devices
 
@@ -39,6 +43,9 @@ USER_ERRORS = (
     ClustererError,
     SmootherError,
     FrontEndError,
+    DecisionError,
+    ScoringError,
+    TimelineError,
 )
 
 
@@ -52,18 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--device", help="input device index or name substring (default: the system's default input)")
     src.add_argument("--file", help="replay an audio file (any format/rate soundfile reads) instead of the microphone")
     p.add_argument("--json", action="store_true", help="print one JSON event per line instead of the live view")
-    p.add_argument("--profiles", help='cluster→profile map, JSON like {"0": "quiet", "1": "speech-in-noise"}')
+    p.add_argument("--map", "--profiles", dest="map", metavar="MAP.json",
+                   help='cluster→profile map, JSON like {"0": "quiet", "1": "speech-in-noise", "default": "quiet"} '
+                   "(catuvac-map writes one); q(y|x) is then pooled per profile before deciding")
     p.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     p.add_argument("--decision-interval", type=float, default=1.0, help="seconds between decisions (default 1.0)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
     p.add_argument("--realtime", action="store_true", help="pace --file playback at real time (default: as fast as possible)")
     p.add_argument("--allow-partial", action="store_true", help="also decide before the first window is full (flagged partial)")
     p.add_argument("--strict-rate", action="store_true", help="refuse input at another rate than the model's instead of resampling")
-    p.add_argument("--truth", help="ground-truth timeline JSON ([{start_s, end_s, label}], e.g. the built-in day.json): "
-                   "score the stable decisions after the run (Hungarian-matched agreement, switch delay, switches per hour)")
+    p.add_argument("--truth", help="ground-truth timeline JSON (e.g. a built-in day.json): score the decided profiles after "
+                   "the run (profile accuracy, switch delay, missed changes, spurious and transient switches; needs --map) "
+                   "and the research cluster figures")
+    p.add_argument("--scene-profiles", metavar="TABLE.json",
+                   help="with --truth: scene label → profile table (default: the shipped one for the built-in scenes)")
     p.add_argument("--report", help="with --truth: also write the score as JSON here")
+    p.add_argument("--decision", choices=DECISION_RULES, default=None,
+                   help=f"decision rule (default {DEFAULT_RULE}; see catuvac.runtime.decisions)")
+    hmm = decision_config("hmm")
+    p.add_argument("--hmm-dwell", type=float, default=None, help=f"hmm/fixed-lag: expected dwell in a scene, s (default {hmm.dwell_s:g})")
+    p.add_argument("--temperature", type=float, default=None, help=f"hmm/fixed-lag: emission temperature (default {hmm.temperature:g})")
+    p.add_argument("--switch-prob", type=float, default=None, help=f"hmm/fixed-lag: belief needed to switch (default {hmm.switch_prob:g})")
+    p.add_argument("--lag", type=float, default=None, help=f"fixed-lag: decide this many seconds late (default {decision_config('fixed-lag').lag_s:g})")
     p.add_argument("--block-size", type=int, default=1024, help="microphone block size in samples (default 1024)")
-    p.add_argument("--ema", type=float, default=None, help=f"EMA time constant, s (default {SmoothingConfig.ema_seconds})")
+    p.add_argument("--ema", type=float, default=None, help=f"ema rule: EMA time constant, s (default {SmoothingConfig.ema_seconds})")
     p.add_argument("--hysteresis", type=float, default=None, help=f"switch margin on smoothed q (default {SmoothingConfig.hysteresis})")
     p.add_argument("--confirm", type=float, default=None, help=f"candidate must lead this long, s (default {SmoothingConfig.confirm_seconds})")
     p.add_argument("--dwell", type=float, default=None, help=f"minimum time between switches, s (default {SmoothingConfig.min_dwell_seconds})")
@@ -107,11 +126,15 @@ class LiveView:
             + ("   (partial window)" if ev.partial else ""),
             f"latency {ev.inference_ms:6.2f} ms (p50 {p50:.2f})   overflows {overflows}   switches {self.c.switches}",
         ]
-        for k, (p, s) in enumerate(zip(ev.probs, ev.smoothed)):
+        states = self.c.states
+        if states is not None:  # pooled: the rule's belief is per profile
+            lines[2] += "   belief " + " ".join(f"{n} {b:.2f}" for n, b in zip(states, ev.smoothed))
+        for k, p in enumerate(ev.probs):
             n = int(round(float(p) * self.BAR))
             mark = "◀ stable" if k == ev.stable else ""
             prof = self.c.profile_map.profile_for(k) if self.c.profile_map is not None else ""
-            lines.append(f" {k:2d} {'█' * n}{'·' * (self.BAR - n)} {p:5.2f} (avg {s:4.2f}) {prof:<16} {mark}")
+            avg = f" (avg {ev.smoothed[k]:4.2f})" if states is None else ""
+            lines.append(f" {k:2d} {'█' * n}{'·' * (self.BAR - n)} {p:5.2f}{avg} {prof:<16} {mark}")
         buf = ""
         if self._lines:
             buf += f"\x1b[{self._lines}F"  # cursor up to the first line of the previous block
@@ -152,6 +175,17 @@ def _smoothing(args: argparse.Namespace) -> SmoothingConfig:
     )
 
 
+def _decision(args: argparse.Namespace) -> tuple[str, object]:
+    ema_flags = any(v is not None for v in (args.ema, args.hysteresis, args.confirm, args.dwell))
+    rule = args.decision or ("ema" if ema_flags else DEFAULT_RULE)
+    if rule == "ema":
+        return rule, _smoothing(args)
+    if ema_flags:
+        raise DecisionError(f"--ema/--hysteresis/--confirm/--dwell belong to the ema rule, not --decision {rule}")
+    return rule, decision_config(rule, dwell_s=args.hmm_dwell, temperature=args.temperature,
+                                 switch_prob=args.switch_prob, lag_s=args.lag)
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.list_devices:
         return _list_devices(out)
@@ -159,24 +193,25 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         raise ClustererError("--model MODEL is required (an ONNX file from catuvac-export); see --help")
     if args.duration is not None and args.duration <= 0:
         raise ClustererError(f"--duration must be positive, got {args.duration}")
+    if args.report and not args.truth:
+        raise ScoringError("--report writes the score against --truth TIMELINE.json; pass --truth too")
+    rule, rule_cfg = _decision(args)
     clusterer = SceneClusterer(
         args.model,
         decision_interval=args.decision_interval,
-        smoothing=_smoothing(args),
-        profile_map=ProfileMap.load(args.profiles) if args.profiles else None,
+        decision=rule,
+        decision_config=rule_cfg,  # type: ignore[arg-type]
+        profile_map=ProfileMap.load(args.map) if args.map else None,
         strict_sample_rate=args.strict_rate,
         allow_partial=args.allow_partial,
     )
-    truth = None
+    truth = table = None
     if args.truth:
-        from .timeline import load_timeline
+        from .scoring import load_scene_profiles
+        from .timeline import load_truth
 
-        try:
-            truth = load_timeline(args.truth)
-        except FileNotFoundError:
-            raise AudioError(f"{args.truth}: timeline file not found") from None
-        except ValueError as e:
-            raise AudioError(str(e)) from None
+        truth = load_truth(args.truth)
+        table = load_scene_profiles(args.scene_profiles)
     mic: MicrophoneSource | None = None
     if args.file:
         fsrc = FileSource(args.file, max_seconds=args.duration)
@@ -201,6 +236,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     times: list[float] = []
     stables: list[int] = []
     raws: list[int] = []
+    profiles: list[str | None] = []
     n_audio = 0.0
     t_proc = 0.0
     t_start = time.perf_counter()
@@ -218,6 +254,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                     times.append(ev.time_s)
                     stables.append(ev.stable)
                     raws.append(ev.cluster)
+                    profiles.append(ev.profile)
                 if args.json:
                     print(_json_line(ev, overflows), file=out, flush=True)
                 else:
@@ -248,22 +285,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
         )
     if truth is not None and lat:
-        from .timeline import evaluate_decisions
+        from .fileio import atomic_write_json
+        from .scoring import describe, score_run
 
-        score = evaluate_decisions(times, stables, truth, raw=raws, duration_s=n_audio)
-        d = score["switch_delay_s"]
-        print(
-            f"{PROG}: vs {args.truth}: agreement {score['agreement']:.3f} (raw {score['raw_agreement']:.3f}, "
-            f"Hungarian-matched), {score['n_switches']} stable changes = {score['switches_per_hour']:.1f}/h, "
-            f"spurious {score['spurious_switches']} = {score['spurious_switches_per_hour']:.1f}/h, switch delay median "
-            f"{d['median']:.2f} s (missed {d['missed']} of {score['n_true_changes']})"
-            if d.get("median") is not None
-            else f"{PROG}: vs {args.truth}: agreement {score['agreement']:.3f}, {score['n_switches']} stable changes, no true change followed",
-            file=sys.stderr,
-        )
+        score = score_run(times, profiles if clusterer.profile_map is not None else None, stables, truth, table,
+                          raw=raws, duration_s=n_audio)
+        score["decision_rule"] = clusterer.decision_rule
+        score["decision_config"] = vars(clusterer.decision_config)
+        print(f"{PROG}: vs {args.truth}: {describe(score)}", file=sys.stderr)
         if args.report:
-            with open(args.report, "w") as f:
-                json.dump(score, f, indent=2)
+            atomic_write_json(args.report, score)
     if mic is not None and overflows:
         print(
             f"{PROG}: warning: {overflows} input overflow(s) ({mic.input_overflows} from PortAudio, "

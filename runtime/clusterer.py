@@ -10,7 +10,9 @@ bounded:
 - frame and sample counters,
 - one :class:`~catuvac.runtime.audio.StreamResampler` per input rate that differs from the
   model's (created on first use),
-- the :class:`~catuvac.runtime.smoothing.Smoother` state (a K-vector and a few scalars).
+- the decision layer (:mod:`catuvac.runtime.decisions`): with a cluster → profile map, q(y|x)
+  is pooled per profile and the rule decides over profiles; its state is a few S-vectors
+  (S = profiles, or clusters without a map) and scalars.
 
 Frames are computed once per hop as samples arrive (never by recomputing the window).
 Decisions sit on the stream's frame grid: one when the window first fills (``window_frames``
@@ -35,7 +37,8 @@ from .audio import AudioError, StreamResampler, to_mono_float
 from .frontend import FrontEnd, FrontEndError, normalize_window
 from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
 from .profiles_map import ProfileMap
-from .smoothing import Smoother, SmoothingConfig
+from .decisions import DEFAULT_RULE, DecisionRule, HmmConfig, ProfilePooling, make_decider
+from .smoothing import SmoothingConfig
 
 __all__ = ["SceneClusterer", "SceneEvent", "SmoothingConfig", "ClustererError"]
 
@@ -51,10 +54,10 @@ class SceneEvent:
     time_s: float  # end of the analysed window, seconds of model-rate audio since start/reset
     cluster: int  # raw argmax id of this window (the model's cluster_id)
     probs: np.ndarray  # q(y|x) of this window, (K,) float32
-    smoothed: np.ndarray  # exponentially averaged q(y|x), (K,) float64
-    stable: int  # smoothed / hysteresis / dwell decision
-    changed: bool  # stable differs from the previous event's (True on the first event)
-    profile: str | None  # profile of the stable decision (None without a profile map)
+    smoothed: np.ndarray  # the decision rule's belief over its states (S,) float64: profiles with a map, else clusters
+    stable: int  # the decided cluster (with a map: the most probable cluster of the decided profile, kept while it holds)
+    changed: bool  # the decision differs from the previous event's (True on the first event)
+    profile: str | None  # the decided profile (None without a profile map)
     partial: bool  # decided on a window that was not yet full
     inference_ms: float  # normalization + ONNX Runtime call, milliseconds
 
@@ -97,9 +100,15 @@ class SceneClusterer:
     decision_interval:
         Seconds between decisions once the window is full (rounded to whole hops).
     smoothing:
-        Stable-decision parameters; ``None`` = the documented defaults.
+        Parameters of the ``"ema"`` rule (passing them selects that rule unless ``decision`` is given).
     profile_map:
         Cluster→profile map (:class:`ProfileMap`, dict or JSON path); ``None`` = no profiles.
+        With a map, q(y|x) is pooled per profile before deciding.
+    decision:
+        Decision rule: ``"hmm"`` (default), ``"fixed-lag"`` or ``"ema"`` (see
+        :mod:`catuvac.runtime.decisions`).
+    decision_config:
+        The rule's parameters (:class:`HmmConfig` or :class:`SmoothingConfig`); ``None`` = its defaults.
     strict_sample_rate:
         Reject input at another rate than the model's instead of resampling it.
     allow_partial:
@@ -117,6 +126,8 @@ class SceneClusterer:
         strict_sample_rate: bool = False,
         allow_partial: bool = False,
         num_threads: int = 1,  # one core, as on a hearing-aid DSP; avoids thread-pool jitter
+        decision: str | None = None,
+        decision_config: HmmConfig | SmoothingConfig | None = None,
     ) -> None:
 
         path = os.fspath(model_path)
@@ -146,14 +157,21 @@ class SceneClusterer:
         self.decision_frames = max(1, int(round(decision_interval / cfg.hop_seconds)))
         self.strict_sample_rate = bool(strict_sample_rate)
         self.allow_partial = bool(allow_partial)
-        self.smoothing = smoothing if smoothing is not None else SmoothingConfig()
         self.profile_map = ProfileMap.load(profile_map, n_clusters=self._K) if profile_map is not None else None
+        self.decision_rule = decision if decision is not None else ("ema" if smoothing is not None else DEFAULT_RULE)
+        if decision_config is None and self.decision_rule == "ema":
+            decision_config = smoothing
+        self._pool = ProfilePooling.from_map(self.profile_map.profile_for, self._K) if self.profile_map else None
+        n_states = self._pool.n_states if self._pool is not None else self._K
+        self._smoother: DecisionRule = make_decider(self.decision_rule, n_states, decision_config, self.decision_interval_s)
+        self.decision_config = getattr(self._smoother, "config")
+        self.smoothing = self.decision_config if isinstance(self.decision_config, SmoothingConfig) else None
+        self._stable: int | None = None
 
         # ---- explicit, preallocated state
         self._ring = np.zeros((self._F, self._W), dtype=np.float32)
         self._window = np.zeros((self._F, self._W), dtype=np.float32)  # chronological copy at decision time
         self._input = np.zeros((1, 1, self._F, self._W), dtype=np.float32)
-        self._smoother = Smoother(self._K, self.smoothing)
         self._resamplers: dict[int, StreamResampler] = {}
         self.frames_total = 0  # frames pushed into the ring since start/reset
         self.samples_in = 0  # model-rate samples fed to the front-end since start/reset
@@ -188,7 +206,12 @@ class SceneClusterer:
     @property
     def stable(self) -> int | None:
         """The current stable decision (None before the first decision)."""
-        return self._smoother.stable
+        return self._stable
+
+    @property
+    def states(self) -> tuple[str, ...] | None:
+        """The profiles the decision runs over (with a map), else ``None`` (it runs over clusters)."""
+        return self._pool.states if self._pool is not None else None
 
     @property
     def switches(self) -> int:
@@ -206,6 +229,7 @@ class SceneClusterer:
         self._stream.reset()
         self._ring[:] = 0.0
         self._smoother.reset()
+        self._stable = None
         for r in self._resamplers.values():
             r.reset()
         self.frames_total = 0
@@ -337,16 +361,24 @@ class SceneClusterer:
         q = np.array(probs, dtype=np.float32).reshape(-1)
         hop, sr = self._cfg.hop_length, self._cfg.sample_rate
         t = ((n - 1) * hop + self._cfg.n_fft) / sr
-        smoothed, stable, changed = self._smoother.update(q, t)
+        if self._pool is not None:
+            belief, state, changed = self._smoother.update(self._pool.pool(q), t)
+            if changed or self._stable is None:
+                self._stable = self._pool.representative(q, state)
+            profile: str | None = self._pool.states[state]
+        else:
+            belief, state, changed = self._smoother.update(q, t)
+            self._stable = state
+            profile = None
         self.decisions += 1
         return SceneEvent(
             time_s=t,
             cluster=int(np.asarray(cluster_id).reshape(-1)[0]),
             probs=q,
-            smoothed=smoothed,
-            stable=stable,
+            smoothed=np.array(belief, dtype=np.float64),
+            stable=self._stable,
             changed=changed,
-            profile=self.profile_map.profile_for(stable) if self.profile_map is not None else None,
+            profile=profile,
             partial=partial,
             inference_ms=inference_ms,
         )

@@ -1,32 +1,35 @@
-"""Scoring a stream of decisions against a ground-truth scene timeline.
+"""The one reader of ground-truth timelines (the built-in ``day.json`` and any hand-made one).
 
-Used by the listen demo's acceptance check, ``make demo`` and ``catuvac-bench``. Definitions
-(times are stream seconds; a decision at ``t`` is the one made from the window ending at ``t``):
+Two JSON forms are read:
 
-- **Mapping**: clusters carry no names, so each cluster is matched to one truth label by the
-  Hungarian algorithm on the (stable cluster × truth label) contingency of all decisions —
-  the same matching as the unsupervised accuracy of the paper.
-- **agreement**: fraction of decisions whose mapped stable cluster equals the truth label at
-  the decision time (``raw_agreement`` the same for the raw per-window argmax).
-- **switch delay**: for each true scene change at ``c`` (consecutive segments with different
-  labels), the time from ``c`` to the first decision at which the stable decision maps to the
-  new label; a change not followed by such a decision before the next change is *missed*.
-- **spurious switch**: a change of the stable decision that is not the first change after a
-  true scene change within ``grace_s`` (default 15 s: window 4 s + smoothing and dwell ≈ 10 s,
-  plus margin). Extra switches after one true change, and any switch during a steady scene,
-  are spurious. Reported per hour of audio.
+- a list of scene stretches ``[{"start_s", "end_s", "label"}, …]`` (the short built-in day);
+- an object ``{"segments": [ … as above … ], "transients": [{"t_s", "kind"}, …]}`` (the long
+  test days of ``catuvac-scenes --day-seed``): ``transients`` are short events inside a stretch
+  (a door slam, a cough …) that must *not* change the program.
+
+Rules (one set, used by every caller: scoring, the CLIs, the demo, the corpus tools): at least
+one stretch; finite times; ``end_s > start_s``; stretches contiguous (each starts where the
+previous one ended, to within a microsecond — no gaps, no overlaps); labels non-empty strings;
+transient times finite and inside the timeline. Errors are :class:`TimelineError` naming the file
+and the item.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
+from .fileio import read_json_file
 
-__all__ = ["Segment", "load_timeline", "label_at", "evaluate_decisions"]
+__all__ = ["Segment", "Transient", "Truth", "TimelineError", "load_truth", "load_timeline", "parse_truth", "label_at"]
+
+_TOL_S = 1e-6  # contiguity tolerance: boundaries are written as sample counts / rate
+
+
+class TimelineError(ValueError):
+    """A truth timeline that cannot be used; the message names the file and the item."""
 
 
 @dataclass(frozen=True)
@@ -35,114 +38,104 @@ class Segment:
     end_s: float
     label: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"start_s": self.start_s, "end_s": self.end_s, "label": self.label}
+
+
+@dataclass(frozen=True)
+class Transient:
+    t_s: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class Truth:
+    """A validated timeline: contiguous scene stretches plus the transient events inside them."""
+
+    segments: tuple[Segment, ...]
+    transients: tuple[Transient, ...] = ()
+
+    @property
+    def start_s(self) -> float:
+        return self.segments[0].start_s
+
+    @property
+    def end_s(self) -> float:
+        return self.segments[-1].end_s
+
+    def to_json(self) -> Any:
+        """The JSON form: a plain list without transients (the short-day format), else an object."""
+        segs = [s.to_dict() for s in self.segments]
+        if not self.transients:
+            return segs
+        return {"segments": segs, "transients": [{"t_s": e.t_s, "kind": e.kind} for e in self.transients]}
+
+
+def _num(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        raise TimelineError(f"{where}: must be a finite number of seconds, got {v!r}")
+    return float(v)
+
+
+def parse_truth(data: Any, source: str = "timeline") -> Truth:
+    """Validate a timeline already parsed from JSON (either form, see the module docstring)."""
+    hint = 'expected [{"start_s", "end_s", "label"}, …] or {"segments": [...], "transients": [{"t_s", "kind"}, …]}'
+    transients_raw: Any = []
+    if isinstance(data, dict):
+        if "segments" not in data:
+            raise TimelineError(f"{source}: no \"segments\" key; {hint}")
+        transients_raw = data.get("transients", [])
+        data = data["segments"]
+    if not isinstance(data, list) or not data:
+        raise TimelineError(f"{source}: not a timeline (need a non-empty list of {{start_s, end_s, label}}); {hint}")
+    segs: list[Segment] = []
+    for i, d in enumerate(data):
+        where = f"{source}: segment {i}"
+        if not isinstance(d, dict) or not {"start_s", "end_s", "label"} <= set(d):
+            raise TimelineError(f"{where} must have start_s, end_s and label, got {d!r}")
+        a, b = _num(d["start_s"], f"{where} start_s"), _num(d["end_s"], f"{where} end_s")
+        lab = d["label"]
+        if not isinstance(lab, str) or not lab.strip():
+            raise TimelineError(f"{where}: label must be a non-empty string, got {lab!r}")
+        if b <= a:
+            raise TimelineError(f"{where} ({a:g}–{b:g} s): end_s must be after start_s")
+        if segs and abs(a - segs[-1].end_s) > _TOL_S:
+            what = "overlaps" if a < segs[-1].end_s else "leaves a gap after"
+            raise TimelineError(
+                f"{where} ({a:g}–{b:g} s) is not contiguous: it {what} the previous one (ended at {segs[-1].end_s:g} s); "
+                "list the stretches in time order, each starting where the previous one ends"
+            )
+        segs.append(Segment(a, b, lab.strip()))
+    if not isinstance(transients_raw, list):
+        raise TimelineError(f"{source}: \"transients\" must be a list of {{t_s, kind}}")
+    events: list[Transient] = []
+    for i, e in enumerate(transients_raw):
+        where = f"{source}: transient {i}"
+        if not isinstance(e, dict) or not {"t_s", "kind"} <= set(e):
+            raise TimelineError(f"{where} must have t_s and kind, got {e!r}")
+        t = _num(e["t_s"], f"{where} t_s")
+        if not segs[0].start_s <= t <= segs[-1].end_s:
+            raise TimelineError(f"{where} at {t:g} s lies outside the timeline ({segs[0].start_s:g}–{segs[-1].end_s:g} s)")
+        events.append(Transient(t, str(e["kind"])))
+    return Truth(tuple(segs), tuple(sorted(events, key=lambda e: e.t_s)))
+
+
+def load_truth(path: str | os.PathLike) -> Truth:
+    """Read and validate a timeline file (either JSON form)."""
+    data = read_json_file(path, TimelineError, "timeline file", 'expected [{"start_s", "end_s", "label"}, ...]')
+    return parse_truth(data, source=os.fspath(path))
+
 
 def load_timeline(path: str | os.PathLike) -> list[Segment]:
-    """Read a ``[{"start_s", "end_s", "label"}, …]`` JSON file (e.g. the built-in ``day.json``)."""
-    with open(path) as f:
-        items = json.load(f)
-    try:
-        segs = [Segment(float(d["start_s"]), float(d["end_s"]), str(d["label"])) for d in items]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: not a timeline (need a list of {{start_s, end_s, label}}): {e}") from e
-    return sorted(segs, key=lambda s: s.start_s)
+    """The scene stretches of a timeline file, in time order (see :func:`load_truth`)."""
+    return list(load_truth(path).segments)
 
 
 def label_at(timeline: Sequence[Segment], t: float) -> str | None:
+    """The label at time ``t`` (the last one after the end; ``None`` before the start)."""
     for s in timeline:
         if s.start_s <= t < s.end_s:
             return s.label
     if timeline and t >= timeline[-1].end_s:
         return timeline[-1].label
     return None
-
-
-def _hungarian_map(pred: Sequence[int], truth: Sequence[str]) -> dict[int, str]:
-    from scipy.optimize import linear_sum_assignment
-
-    clusters = sorted(set(pred))
-    labels = sorted(set(truth))
-    m = np.zeros((len(clusters), len(labels)))
-    ci = {c: i for i, c in enumerate(clusters)}
-    li = {l: j for j, l in enumerate(labels)}
-    for p, t in zip(pred, truth):
-        m[ci[p], li[t]] += 1
-    rows, cols = linear_sum_assignment(-m)
-    mapping = {clusters[r]: labels[c] for r, c in zip(rows, cols)}
-    # clusters left over (more clusters than labels) map to their majority label
-    for c in clusters:
-        if c not in mapping:
-            mapping[c] = labels[int(np.argmax(m[ci[c]]))]
-    return mapping
-
-
-def evaluate_decisions(
-    times: Iterable[float],
-    stable: Iterable[int],
-    timeline: Sequence[Segment],
-    raw: Iterable[int] | None = None,
-    duration_s: float | None = None,
-    grace_s: float = 15.0,
-) -> dict[str, Any]:
-    """Score decisions (times, stable cluster ids, optional raw ids) against a truth timeline."""
-    t = np.asarray(list(times), dtype=float)
-    s = [int(v) for v in stable]
-    if len(t) == 0:
-        raise ValueError("no decisions to evaluate (is the recording shorter than the model's window?)")
-    truth = [label_at(timeline, float(x)) for x in t]
-    keep = [i for i, lab in enumerate(truth) if lab is not None]
-    mapping = _hungarian_map([s[i] for i in keep], [truth[i] for i in keep])
-    agree = float(np.mean([mapping[s[i]] == truth[i] for i in keep]))
-    out: dict[str, Any] = {"n_decisions": len(t), "agreement": agree, "cluster_to_label": {str(k): v for k, v in mapping.items()}}
-    if raw is not None:
-        r = [int(v) for v in raw]
-        rmap = _hungarian_map([r[i] for i in keep], [truth[i] for i in keep])
-        out["raw_agreement"] = float(np.mean([rmap[r[i]] == truth[i] for i in keep]))
-
-    # true changes
-    changes = [
-        (b.start_s, b.label)
-        for a, b in zip(timeline[:-1], timeline[1:])
-        if a.label != b.label
-    ]
-    switch_times = [float(t[i]) for i in range(1, len(s)) if s[i] != s[i - 1]]
-    delays, missed = [], 0
-    for k, (c, new_label) in enumerate(changes):
-        nxt = changes[k + 1][0] if k + 1 < len(changes) else float("inf")
-        hit = next((float(t[i]) for i in range(len(t)) if c <= t[i] < nxt and mapping[s[i]] == new_label), None)
-        if hit is None:
-            missed += 1
-        else:
-            delays.append(hit - c)
-    spurious = 0
-    used: set[int] = set()
-    for st in switch_times:
-        owner = None
-        for k, (c, _) in enumerate(changes):
-            if c <= st <= c + grace_s and k not in used:
-                owner = k
-        if owner is None:
-            spurious += 1
-        else:
-            used.add(owner)
-    dur = duration_s if duration_s is not None else (timeline[-1].end_s if timeline else float(t[-1]))
-    hours = max(dur, 1e-9) / 3600.0
-    out.update(
-        {
-            "n_true_changes": len(changes),
-            "n_switches": len(switch_times),
-            "switch_times_s": switch_times,
-            "switch_delay_s": {
-                "median": float(np.median(delays)) if delays else None,
-                "max": float(np.max(delays)) if delays else None,
-                "values": delays,
-                "missed": missed,
-                "unit": "s",
-            },
-            "spurious_switches": spurious,
-            "spurious_switches_per_hour": spurious / hours,
-            "switches_per_hour": len(switch_times) / hours,
-            "duration_s": dur,
-            "grace_s": grace_s,
-        }
-    )
-    return out

@@ -64,7 +64,7 @@ def day_posteriors(model: Any, frontend: Any, day_wav: str | Path, decision_inte
 
 def _score(p: np.ndarray, t: np.ndarray, timeline: Any, duration: float, cfg: Any) -> dict[str, Any]:
     from catuvac.runtime.smoothing import Smoother
-    from catuvac.runtime.timeline import evaluate_decisions
+    from catuvac.runtime.scoring import score_clusters as evaluate_decisions
 
     sm = Smoother(p.shape[1], cfg)
     stable = [sm.update(q, float(tt))[1] for q, tt in zip(p, t)]

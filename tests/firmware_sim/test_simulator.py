@@ -239,7 +239,7 @@ def test_cli_help_and_errors(tmp_path, capsys):
 
 
 def test_cli_end_to_end_with_stub_classifier(tmp_path, scripted, monkeypatch, capsys):
-    monkeypatch.setattr(sim_mod, "make_classifier", lambda path, decision_interval=1.0: scripted([(0, 1)]))
+    monkeypatch.setattr(sim_mod, "make_classifier", lambda path, decision_interval=1.0, **kw: scripted([(0, 1)]))
     inp = _wav(tmp_path, 2.0, sr=16000, channels=1)
     mp = tmp_path / "map.json"
     mp.write_text(json.dumps(MAP))

@@ -135,13 +135,29 @@ def test_console_script_help() -> None:
 def test_truth_scoring(small_model: Path, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     truth = tmp_path / "truth.json"
     truth.write_text(json.dumps([{"start_s": 0, "end_s": 8, "label": "low"}, {"start_s": 8, "end_s": 16, "label": "high"}]))
+    table = tmp_path / "scene_profiles.json"
+    table.write_text(json.dumps({"_comment": "test scenes", "low": "quiet", "high": "noisy"}))
+    pmap = tmp_path / "map.json"
+    pmap.write_text(json.dumps({"0": "quiet", "3": "noisy", "default": "quiet"}))
     rep = tmp_path / "score.json"
-    assert main(["--model", str(small_model), "--file", str(wav), "--json", "--truth", str(truth), "--report", str(rep)]) == 0
+    args = ["--model", str(small_model), "--file", str(wav), "--json", "--truth", str(truth), "--report", str(rep)]
+    assert main(args + ["--map", str(pmap), "--scene-profiles", str(table)]) == 0
     err = capsys.readouterr().err
     r = json.loads(rep.read_text())
-    assert r["cluster_to_label"] == {"0": "low", "3": "high"}
-    assert r["n_switches"] == 1 and r["spurious_switches"] == 0
-    assert 2.0 < r["switch_delay_s"]["median"] <= 5.0
-    assert r["agreement"] >= 12 / 15
-    assert "agreement" in err and "switch delay median" in err
+    assert r["n_true_changes"] == 1 and r["missed_changes"] == 0 and r["spurious_switches"] == 0
+    assert 2.0 < r["switch_delay_s"]["median"] <= 8.0
+    assert r["profile_accuracy"] >= 0.8 and r["decision_rule"] == "hmm"
+    c = r["research_clusters"]
+    assert c["cluster_to_label"]["0"] == "low" and c["n_switches"] == 1
+    assert "profile accuracy" in err and "switch delay median" in err
+    # without a map only the research figures; a truth label missing from the table is a clear error
+    assert main(args + ["--decision", "ema"]) == 0
+    r = json.loads(rep.read_text())
+    assert r["profile_accuracy"] is None and r["research_clusters"]["spurious_switches"] == 0
+    assert r["research_clusters"]["cluster_to_label"] == {"0": "low", "3": "high"}
+    capsys.readouterr()
+    assert main(args + ["--map", str(pmap)]) == 2
+    assert "no profile in the scene" in capsys.readouterr().err
     assert main(["--model", str(small_model), "--file", str(wav), "--truth", str(tmp_path / "none.json")]) == 2
+    assert main(["--model", str(small_model), "--file", str(wav), "--report", str(rep)]) == 2
+    assert "--truth" in capsys.readouterr().err

@@ -1,47 +1,51 @@
-"""Scoring decisions against a truth timeline: mapping, agreement, switch delay, spurious switches."""
+"""The one timeline reader: both JSON forms, the validation rules, label lookup."""
 
 import json
 
 import pytest
 
-from catuvac.runtime.timeline import Segment, evaluate_decisions, label_at, load_timeline
-
-TRUTH = [Segment(0, 30, "quiet"), Segment(30, 60, "street"), Segment(60, 90, "music")]
+from catuvac.runtime.timeline import Segment, TimelineError, Truth, label_at, load_timeline, load_truth, parse_truth
 
 
-def test_perfect_follower_with_delay():
-    times = [float(t) for t in range(4, 90)]
-    # cluster ids are arbitrary: 5=quiet, 2=street, 0=music, each switch 3 s after the change
-    stable = [5 if t < 33 else 2 if t < 63 else 0 for t in times]
-    r = evaluate_decisions(times, stable, TRUTH)
-    assert r["cluster_to_label"] == {"5": "quiet", "2": "street", "0": "music"}
-    assert r["switch_delay_s"]["median"] == pytest.approx(3.0)
-    assert r["switch_delay_s"]["max"] == pytest.approx(3.0)
-    assert r["spurious_switches"] == 0 and r["n_switches"] == 2
-    assert r["agreement"] == pytest.approx(1 - 6 / 86)
-
-
-def test_flapping_counts_as_spurious_and_missed_change():
-    times = [float(t) for t in range(4, 90)]
-    stable = [1 if t < 33 else 2 for t in times]  # never reaches "music"
-    stable[10] = 2  # one-decision flap inside the quiet scene: two spurious switches
-    r = evaluate_decisions(times, stable, TRUTH, raw=stable, duration_s=3600.0)
-    assert r["spurious_switches"] == 2
-    assert r["spurious_switches_per_hour"] == pytest.approx(2.0)
-    assert r["switch_delay_s"]["missed"] == 1
-    assert "raw_agreement" in r
-
-
-def test_load_timeline_and_label_at(tmp_path):
+def test_list_form_and_label_at(tmp_path):
     p = tmp_path / "day.json"
     p.write_text(json.dumps([{"start_s": 0, "end_s": 10, "label": "a"}, {"start_s": 10, "end_s": 20, "label": "b"}]))
     tl = load_timeline(p)
+    assert tl == [Segment(0.0, 10.0, "a"), Segment(10.0, 20.0, "b")]
     assert label_at(tl, 9.99) == "a" and label_at(tl, 10.0) == "b" and label_at(tl, 25) == "b"
-    p.write_text("[{\"oops\": 1}]")
-    with pytest.raises(ValueError, match="timeline"):
-        load_timeline(p)
+    assert label_at(tl, -1) is None
+    assert load_truth(p).transients == ()
 
 
-def test_no_decisions_is_a_clear_error():
-    with pytest.raises(ValueError, match="no decisions"):
-        evaluate_decisions([], [], TRUTH)
+def test_object_form_with_transients_round_trips(tmp_path):
+    data = {"segments": [{"start_s": 0, "end_s": 30, "label": "a"}, {"start_s": 30, "end_s": 60, "label": "b"}],
+            "transients": [{"t_s": 40.5, "kind": "cough"}, {"t_s": 12.0, "kind": "door_slam"}]}
+    tr = parse_truth(data)
+    assert [e.kind for e in tr.transients] == ["door_slam", "cough"]  # sorted by time
+    assert tr.start_s == 0.0 and tr.end_s == 60.0
+    assert parse_truth(tr.to_json()) == tr
+    assert isinstance(Truth(tr.segments).to_json(), list)  # no transients: the short-day list form
+
+
+@pytest.mark.parametrize("data, msg", [
+    ([{"oops": 1}], "start_s, end_s and label"),
+    ([], "non-empty"),
+    ([{"start_s": 5, "end_s": 2, "label": "a"}], "end_s must be after start_s"),
+    ([{"start_s": 0, "end_s": 10, "label": "a"}, {"start_s": 8, "end_s": 20, "label": "b"}], "overlaps"),
+    ([{"start_s": 0, "end_s": 10, "label": "a"}, {"start_s": 11, "end_s": 20, "label": "b"}], "gap"),
+    ([{"start_s": 0, "end_s": float("inf"), "label": "a"}], "finite"),
+    ([{"start_s": 0, "end_s": 1, "label": ""}], "label"),
+    ({"segments": [{"start_s": 0, "end_s": 1, "label": "a"}], "transients": [{"t_s": 5, "kind": "x"}]}, "outside"),
+    ({"stretches": []}, "segments"),
+])
+def test_invalid_timelines_are_refused(data, msg):
+    with pytest.raises(TimelineError, match=msg):
+        parse_truth(data)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(TimelineError, match="not found"):
+        load_truth(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(TimelineError, match="not valid JSON"):
+        load_truth(tmp_path / "bad.json")

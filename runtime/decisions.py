@@ -1,0 +1,332 @@
+"""The decision layer: per-window q(y|x) → the program the wearer gets.
+
+Two steps, both numpy-only, with explicit bounded state and no threads:
+
+1. **Pooling** (:class:`ProfilePooling`): with a cluster → profile map, q(y|x) is summed over
+   the clusters mapped to each profile, so the decision runs over *profiles*: two clusters of
+   one profile never switch the program, and over-clustering (K larger than the number of
+   profiles) costs nothing at decision time. Without a map the states are the clusters.
+
+2. **A decision rule** over those S states, fed once per decision (``update(q, t)``):
+
+   ``"hmm"`` — an online HMM forward filter (:class:`HmmDecider`). The hidden state is the
+   scene's profile; it stays with probability ``a = exp(−Δt / dwell_s)`` per step (an expected
+   dwell of ``dwell_s``) and otherwise moves to any other state uniformly. The emission of a
+   window is its pooled posterior, floored and tempered: ``e = ((1−ε)·q + ε/S)^(1/T)``. The
+   temperature T > 1 accounts for overlapping windows (a 4-s window every second shares 3/4 of
+   its audio with the previous one, so consecutive posteriors are not independent evidence);
+   the floor ε keeps one confident wrong window from ruling a state out. The program switches
+   to the filtered argmax once its belief reaches ``switch_prob``.
+
+   ``"fixed-lag"`` — the same model, but each decision is the smoothed posterior of the state
+   ``lag_s`` seconds ago, p(s_{t−L} | e_{1..t}) (forward messages kept for the last L s, one
+   backward pass over them per decision): the program follows the evidence L s late, with
+   the benefit of L s of hindsight.
+
+   ``"ema"`` — the original rule (:mod:`catuvac.runtime.smoothing`): EMA of q, hysteresis,
+   confirmation and minimum dwell.
+
+All rules answer ``update(q, t) -> (belief, decision, changed)`` and ``reset()``; ``decision``
+is the current state index, ``switches`` the number of changes after the first decision. The
+outputs depend only on the sequence of (q, t), so the clusterer stays chunk-invariant.
+The default rule and its parameters were chosen by measurement on long built-in days whose
+seeds are kept for tuning (``python -m catuvac.runtime.tradeoff``; README "Decision quality").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from .smoothing import Smoother, SmootherError, SmoothingConfig
+
+__all__ = [
+    "DECISION_RULES",
+    "DEFAULT_RULE",
+    "DecisionError",
+    "DecisionRule",
+    "HmmConfig",
+    "HmmDecider",
+    "ProfilePooling",
+    "make_decider",
+    "decision_config",
+    "replay",
+]
+
+DECISION_RULES = ("hmm", "fixed-lag", "ema")
+
+
+class DecisionError(SmootherError):
+    """A decision-rule name or parameter that cannot be used; the message says what to pass."""
+
+
+@dataclass(frozen=True)
+class HmmConfig:
+    """Parameters of the HMM filter (``lag_s = 0``) and its fixed-lag variant (``lag_s > 0``)."""
+
+    # Expected time in one scene before a change. The built-in long days hold a scene 20 s –
+    # 5 min (mean ≈ 1 min); stickier than that trades switch delay for fewer spurious switches.
+    dwell_s: float = 60.0
+    # Emission tempering: e = q^(1/T). 4 = window / decision interval (4-s windows every 1 s):
+    # each decision brings about a quarter of a window of new audio.
+    temperature: float = 4.0
+    # Probability floor mixed into q before tempering (no state is ever ruled out by one window).
+    floor: float = 0.02
+    # Switch the program when the candidate's belief reaches this (0.5: a clear majority).
+    switch_prob: float = 0.5
+    # Fixed-lag smoothing: decide about the state this many seconds ago (0 = pure filter).
+    lag_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("dwell_s", "temperature"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise DecisionError(f"{name} must be a positive number, got {v!r}")
+        if not 0.0 <= self.floor < 1.0:
+            raise DecisionError(f"floor must be in [0, 1), got {self.floor!r}")
+        if not 0.0 <= self.switch_prob <= 1.0:
+            raise DecisionError(f"switch_prob must be in [0, 1], got {self.switch_prob!r}")
+        if not (math.isfinite(self.lag_s) and 0.0 <= self.lag_s <= 60.0):
+            raise DecisionError(f"lag_s must be in [0, 60] s, got {self.lag_s!r}")
+
+
+# Defaults of each rule (tuned on the tuning days, see the module docstring).
+_DEFAULTS: dict[str, Any] = {
+    "hmm": HmmConfig(),
+    "fixed-lag": HmmConfig(lag_s=3.0),
+    "ema": SmoothingConfig(),
+}
+DEFAULT_RULE = "hmm"
+
+
+class DecisionRule(Protocol):
+    n_states: int
+    decision: int | None
+    switches: int
+
+    def reset(self) -> None: ...
+
+    def update(self, probs: np.ndarray, t: float) -> tuple[np.ndarray, int, bool]: ...
+
+
+def decision_config(rule: str, **overrides: Any) -> HmmConfig | SmoothingConfig:
+    """The default config of ``rule`` with ``overrides`` (field names of its config class)."""
+    if rule not in _DEFAULTS:
+        raise DecisionError(f"unknown decision rule {rule!r}; choose one of {', '.join(DECISION_RULES)}")
+    base = _DEFAULTS[rule]
+    names = {f.name for f in fields(base)}
+    bad = sorted(set(overrides) - names)
+    if bad:
+        raise DecisionError(f"decision rule {rule!r} has no parameter(s) {bad}; it has {sorted(names)}")
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class HmmDecider:
+    """Forward filter (``lag_s = 0``) or fixed-lag smoother over ``n_states`` sticky states.
+
+    State: the current forward message (S), and for the fixed-lag variant ring buffers of the
+    last ``n_lag + 1`` forward messages, emissions and self-transition probabilities —
+    ``n_lag = round(lag_s / decision_interval)`` is fixed at construction, so memory is bounded.
+    """
+
+    def __init__(self, n_states: int, config: HmmConfig | None = None, decision_interval: float = 1.0) -> None:
+        if n_states < 1:
+            raise DecisionError(f"n_states must be ≥ 1, got {n_states}")
+        if not (math.isfinite(decision_interval) and decision_interval > 0):
+            raise DecisionError(f"decision_interval must be positive, got {decision_interval!r}")
+        self.n_states = int(n_states)
+        self.config = config if config is not None else HmmConfig()
+        self.n_lag = int(round(self.config.lag_s / decision_interval))
+        n, S = self.n_lag + 1, self.n_states
+        self._alpha = np.zeros((n, S))
+        self._emit = np.zeros((n, S))
+        self._stay = np.zeros(n)
+        self._e = np.zeros(S)
+        self._beta = np.zeros(S)
+        self._tmp = np.zeros(S)
+        self.reset()
+
+    def reset(self) -> None:
+        self._alpha[:] = 0.0
+        self._count = 0
+        self._last_t = 0.0
+        self.decision: int | None = None
+        self.switches = 0
+
+    def _stay_prob(self, dt: float) -> float:
+        return math.exp(-max(dt, 0.0) / self.config.dwell_s)
+
+    def _transition(self, v: np.ndarray, stay: float, out: np.ndarray) -> np.ndarray:
+        """out = Aᵀv for the sticky matrix (A symmetric): stay·v + (1−stay)/(S−1)·(Σv − v)."""
+        S = self.n_states
+        if S == 1:
+            np.copyto(out, v)
+            return out
+        move = (1.0 - stay) / (S - 1)
+        total = float(v.sum())  # before ``out`` (which may be ``v``) is overwritten
+        np.multiply(v, stay - move, out=out)
+        out += move * total
+        return out
+
+    def update(self, probs: np.ndarray, t: float) -> tuple[np.ndarray, int, bool]:
+        q = np.asarray(probs, dtype=np.float64).reshape(-1)
+        S = self.n_states
+        if q.shape[0] != S:
+            raise DecisionError(f"expected {S} probabilities, got {q.shape[0]}")
+        c = self.config
+        e = self._e
+        np.multiply(q, 1.0 - c.floor, out=e)
+        e += c.floor / S
+        np.maximum(e, 1e-300, out=e)
+        np.power(e, 1.0 / c.temperature, out=e)
+        n = self.n_lag + 1
+        i = self._count % n
+        prev = self._alpha[(self._count - 1) % n]
+        if self._count == 0:
+            stay = 1.0
+            a = self._alpha[i]
+            np.copyto(a, e)  # uniform prior
+        else:
+            stay = self._stay_prob(t - self._last_t)
+            a = self._transition(prev, stay, self._alpha[i])
+            a *= e
+        a /= a.sum()
+        self._emit[i] = e
+        self._stay[i] = stay
+        self._count += 1
+        self._last_t = t
+        belief = self._lagged() if self.n_lag else a.copy()
+        return self._decide(belief)
+
+    def _lagged(self) -> np.ndarray:
+        """p(s_{t−L} | e_1..t): the oldest kept forward message times a backward pass."""
+        n = self.n_lag + 1
+        k = min(self._count, n)  # messages available
+        newest = (self._count - 1) % n
+        beta = self._beta
+        beta[:] = 1.0
+        for j in range(k - 1):  # from the newest step back to the one after the oldest
+            idx = (newest - j) % n
+            np.multiply(self._emit[idx], beta, out=self._tmp)
+            self._transition(self._tmp, float(self._stay[idx]), beta)
+            beta /= beta.sum()
+        oldest = (newest - (k - 1)) % n
+        post = self._alpha[oldest] * beta
+        post /= post.sum()
+        return post
+
+    def _decide(self, belief: np.ndarray) -> tuple[np.ndarray, int, bool]:
+        cand = int(np.argmax(belief))
+        if self.decision is None:
+            self.decision = cand
+            return belief, cand, True
+        if cand != self.decision and belief[cand] >= self.config.switch_prob:
+            self.decision = cand
+            self.switches += 1
+            return belief, cand, True
+        return belief, self.decision, False
+
+
+class _EmaDecider(Smoother):
+    """The EMA / hysteresis / confirmation / dwell rule under the common interface."""
+
+    @property
+    def n_states(self) -> int:
+        return self.n_clusters
+
+    @property
+    def decision(self) -> int | None:
+        return self.stable
+
+
+def make_decider(
+    rule: str, n_states: int, config: HmmConfig | SmoothingConfig | None = None, decision_interval: float = 1.0
+) -> DecisionRule:
+    """A fresh decision rule ``rule`` (one of :data:`DECISION_RULES`) over ``n_states`` states."""
+    if rule not in DECISION_RULES:
+        raise DecisionError(f"unknown decision rule {rule!r}; choose one of {', '.join(DECISION_RULES)}")
+    cfg = config if config is not None else _DEFAULTS[rule]
+    if rule == "ema":
+        if not isinstance(cfg, SmoothingConfig):
+            raise DecisionError(f"the 'ema' rule takes a SmoothingConfig, got {type(cfg).__name__}")
+        return _EmaDecider(n_states, cfg)
+    if not isinstance(cfg, HmmConfig):
+        raise DecisionError(f"the {rule!r} rule takes an HmmConfig, got {type(cfg).__name__}")
+    if rule == "hmm" and cfg.lag_s:
+        raise DecisionError("the 'hmm' rule is the pure filter (lag_s = 0); use 'fixed-lag' for lag_s > 0")
+    if rule == "fixed-lag" and not cfg.lag_s:
+        raise DecisionError("the 'fixed-lag' rule needs lag_s > 0")
+    return HmmDecider(n_states, cfg, decision_interval)
+
+
+class ProfilePooling:
+    """Sum q(y|x) over the clusters of each profile: ``pooled[s] = Σ_{k: profile(k)=s} q[k]``.
+
+    ``states`` are the distinct profiles of clusters ``0..K−1`` in cluster order; ``index[k]``
+    is the state of cluster ``k``. :meth:`representative` picks the cluster reported as
+    ``stable`` for a profile decision (its most probable cluster in the current window).
+    """
+
+    def __init__(self, cluster_profiles: Sequence[str]) -> None:
+        if not cluster_profiles:
+            raise DecisionError("pooling needs at least one cluster")
+        states: list[str] = []
+        for p in cluster_profiles:
+            if p not in states:
+                states.append(p)
+        self.states = tuple(states)
+        self.index = np.array([states.index(p) for p in cluster_profiles], dtype=np.intp)
+        self._pooled = np.zeros(len(states))
+
+    @classmethod
+    def from_map(cls, profile_for: Any, n_clusters: int) -> "ProfilePooling":
+        return cls([profile_for(k) for k in range(n_clusters)])
+
+    @property
+    def n_states(self) -> int:
+        return len(self.states)
+
+    def pool(self, q: np.ndarray) -> np.ndarray:
+        self._pooled[:] = 0.0
+        np.add.at(self._pooled, self.index, np.asarray(q, dtype=np.float64).reshape(-1))
+        return self._pooled
+
+    def representative(self, q: np.ndarray, state: int) -> int:
+        members = np.flatnonzero(self.index == state)
+        return int(members[np.argmax(np.asarray(q).reshape(-1)[members])])
+
+
+def replay(
+    rule: str,
+    probs: np.ndarray,
+    times: Sequence[float],
+    cluster_profiles: Sequence[str] | None = None,
+    config: HmmConfig | SmoothingConfig | None = None,
+    decision_interval: float = 1.0,
+) -> list[Any]:
+    """Offline replay of a rule over recorded per-window q(y|x) (N × K) at ``times``.
+
+    Returns the decision per window: profile names when ``cluster_profiles`` (one per
+    cluster) is given — pooled exactly as the streaming clusterer does — else state indices.
+    The same code path as :class:`~catuvac.runtime.clusterer.SceneClusterer`, so replaying a
+    recorded day equals streaming it.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    pool = ProfilePooling(cluster_profiles) if cluster_profiles is not None else None
+    dec = make_decider(rule, pool.n_states if pool else p.shape[1], config, decision_interval)
+    out: list[Any] = []
+    for q, t in zip(p, times):
+        _, d, _ = dec.update(pool.pool(q) if pool else q, float(t))
+        out.append(pool.states[d] if pool else d)
+    return out
+
+
+def rule_config_from_args(rule: str, args: Mapping[str, Any]) -> HmmConfig | SmoothingConfig:
+    """Config of ``rule`` from CLI-style values (``None`` = the rule's default)."""
+    return decision_config(rule, **{k: v for k, v in args.items() if v is not None})
+
+
+__all__ += ["rule_config_from_args"]

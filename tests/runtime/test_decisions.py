@@ -1,0 +1,137 @@
+"""The decision layer on synthetic posteriors (no model): pooling, HMM filter, fixed lag, the EMA rule."""
+
+import math
+
+import numpy as np
+import pytest
+
+from catuvac.runtime.decisions import (
+    DECISION_RULES, DecisionError, HmmConfig, HmmDecider, ProfilePooling, decision_config, make_decider, replay,
+)
+from catuvac.runtime.smoothing import SmoothingConfig
+
+
+def onehot(seq, k=3, p=0.9):
+    out = np.full((len(seq), k), (1 - p) / (k - 1))
+    out[np.arange(len(seq)), seq] = p
+    return out
+
+
+def test_pooling_sums_clusters_of_a_profile():
+    pool = ProfilePooling(["quiet", "music", "quiet", "wind"])
+    assert pool.states == ("quiet", "music", "wind")
+    np.testing.assert_allclose(pool.pool([0.1, 0.2, 0.3, 0.4]), [0.4, 0.2, 0.4])
+    assert pool.representative(np.array([0.1, 0.2, 0.3, 0.4]), 0) == 2
+
+
+def test_two_clusters_of_one_profile_never_switch():
+    # K = 4, clusters 0 and 2 are both "quiet": alternating between them is one profile
+    seq = [0, 2] * 20 + [1] * 20
+    probs = onehot(seq, k=4, p=0.95)
+    for rule in DECISION_RULES:
+        out = replay(rule, probs, np.arange(len(seq), dtype=float), ["quiet", "music", "quiet", "wind"])
+        changes = sum(a != b for a, b in zip(out, out[1:]))
+        assert changes == 1, rule
+        assert out[0] == "quiet" and out[-1] == "music"
+
+
+def test_hmm_filter_forward_recursion_by_hand():
+    cfg = HmmConfig(dwell_s=10.0, temperature=2.0, floor=0.0)
+    d = HmmDecider(2, cfg)
+    b1, s1, ch1 = d.update(np.array([0.8, 0.2]), 0.0)
+    e1 = np.sqrt([0.8, 0.2])
+    np.testing.assert_allclose(b1, e1 / e1.sum())
+    assert s1 == 0 and ch1
+    b2, s2, _ = d.update(np.array([0.1, 0.9]), 1.0)
+    a = math.exp(-0.1)
+    pred = np.array([a * b1[0] + (1 - a) * b1[1], a * b1[1] + (1 - a) * b1[0]])
+    post = pred * np.sqrt([0.1, 0.9])
+    np.testing.assert_allclose(b2, post / post.sum())
+    assert s2 == int(np.argmax(b2)) or b2.max() < cfg.switch_prob
+
+
+def test_hmm_ignores_a_short_burst_and_follows_a_real_change():
+    seq = [0] * 20 + [1] * 2 + [0] * 20 + [2] * 20
+    out = replay("hmm", onehot(seq, p=0.9), np.arange(len(seq), dtype=float))
+    assert set(out[:42]) == {0}
+    first = out.index(2)
+    assert 42 <= first <= 48 and set(out[first:]) == {2}  # within 6 decisions at the defaults
+
+
+def test_stickier_filter_switches_later():
+    seq = [0] * 30 + [1] * 30
+    probs = onehot(seq, p=0.7)
+    t = np.arange(len(seq), dtype=float)
+    fast = replay("hmm", probs, t, config=HmmConfig(dwell_s=5.0)).index(1)
+    slow = replay("hmm", probs, t, config=HmmConfig(dwell_s=500.0)).index(1)
+    assert fast < slow
+
+
+def test_fixed_lag_equals_offline_smoothing():
+    """The lagged posterior equals forward–backward over the same steps, computed densely."""
+    rng = np.random.default_rng(0)
+    q = rng.dirichlet(np.ones(3), size=12)
+    cfg = HmmConfig(dwell_s=8.0, temperature=1.5, floor=0.1, lag_s=4.0)
+    d = HmmDecider(3, cfg)
+    beliefs = [d.update(qq, float(i))[0].copy() for i, qq in enumerate(q)]
+    e = ((1 - 0.1) * q + 0.1 / 3) ** (1 / 1.5)
+    a = math.exp(-1 / 8.0)
+    A = np.full((3, 3), (1 - a) / 2) + np.eye(3) * (a - (1 - a) / 2)
+    alpha = [e[0] / e[0].sum()]
+    for i in range(1, 12):
+        v = (A.T @ alpha[-1]) * e[i]
+        alpha.append(v / v.sum())
+    t = 11  # last step: the decision is about step 7
+    beta = np.ones(3)
+    for j in range(t, 7, -1):
+        beta = A @ (e[j] * beta)
+    post = alpha[7] * beta
+    np.testing.assert_allclose(beliefs[t], post / post.sum(), rtol=1e-9)
+
+
+def test_fixed_lag_is_later_than_the_filter_and_steadier():
+    rng = np.random.default_rng(1)
+    seq = [0] * 40 + [1] * 40
+    probs = onehot(seq, p=0.75)
+    flips = rng.random(len(seq)) < 0.2  # 20 % of windows point at the wrong scene
+    probs[flips] = probs[flips][:, ::-1]
+    t = np.arange(len(seq), dtype=float)
+    filt = replay("hmm", probs, t, config=HmmConfig(dwell_s=20.0))
+    lag = replay("fixed-lag", probs, t, config=HmmConfig(dwell_s=20.0, lag_s=5.0))
+    n = lambda o: sum(a != b for a, b in zip(o, o[1:]))  # noqa: E731
+    assert n(lag) <= n(filt)
+    assert lag.index(1) >= filt.index(1)
+
+
+def test_state_is_bounded_and_reset_restores_it():
+    d = make_decider("fixed-lag", 3, HmmConfig(lag_s=3.0))
+    sizes = {k: v.nbytes for k, v in vars(d).items() if isinstance(v, np.ndarray)}
+    q = onehot([0, 1, 2] * 50)
+    first = [d.update(qq, float(i))[1] for i, qq in enumerate(q)]
+    assert {k: v.nbytes for k, v in vars(d).items() if isinstance(v, np.ndarray)} == sizes
+    d.reset()
+    assert d.decision is None and d.switches == 0
+    assert [d.update(qq, float(i))[1] for i, qq in enumerate(q)] == first
+
+
+def test_ema_rule_is_the_smoother():
+    seq = [0] * 10 + [1] * 10
+    out = replay("ema", onehot(seq), np.arange(20, dtype=float))
+    from catuvac.runtime.smoothing import Smoother
+
+    sm = Smoother(3, SmoothingConfig())
+    assert out == [sm.update(q, float(i))[1] for i, q in enumerate(onehot(seq))]
+
+
+def test_bad_rules_and_configs():
+    with pytest.raises(DecisionError, match="unknown decision rule 'median'"):
+        make_decider("median", 3)
+    with pytest.raises(DecisionError, match="no parameter"):
+        decision_config("hmm", hysteresis=0.1)
+    with pytest.raises(DecisionError, match="positive"):
+        HmmConfig(dwell_s=0)
+    with pytest.raises(DecisionError, match="lag_s > 0"):
+        make_decider("fixed-lag", 3, HmmConfig())
+    with pytest.raises(DecisionError, match="SmoothingConfig"):
+        make_decider("ema", 3, HmmConfig())
+    assert decision_config("ema", min_dwell_seconds=3.0).min_dwell_seconds == 3.0

@@ -1,0 +1,179 @@
+"""``catuvac-map``: fit a cluster → profile map without touching any test recording.
+
+Each cluster gets the profile of the most frequent scene among its **training-split** windows
+(what a fitter labelling a few clips per cluster would produce), through a scene → profile
+table (the shipped ``scene_profiles.json`` for the built-in scenes). Clusters that no training
+window falls into get the *gentlest* profile of the profile set (least noise reduction, then
+the smallest gain offsets and compression), which is also the map's ``default``.
+
+    catuvac-map --checkpoint runs/quick/checkpoint.pt --out map.json
+    catuvac-map --model runs/quick/model/encoder.int8.onnx --data builtin:scenes --out map.json
+
+With ``--checkpoint`` the data set and split seed are the checkpoint's own (``--data``
+overrides the data set); with ``--model`` (an exported ONNX file) the windows are cut with the
+model's front-end and ``--data`` (default ``builtin:scenes``) is split with ``--split-seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["gentlest_profile", "fit_profile_map", "training_cluster_ids", "main"]
+
+
+def _magnitude(v: Any) -> float:
+    if isinstance(v, (int, float)):
+        return abs(float(v))
+    vals = list(v.values()) if isinstance(v, Mapping) else list(v)
+    return float(np.mean(np.abs(np.asarray(vals, dtype=float)))) if vals else 0.0
+
+
+def gentlest_profile(profiles: Any = None) -> str:
+    """The profile that changes the sound least: least noise reduction, then the smallest mean
+    |gain offset|, then the lowest compression ratio (file order breaks ties)."""
+    from catuvac.firmware_sim.profiles import ProfileSet
+
+    ps = profiles if profiles is not None else ProfileSet.default()
+
+    def key(name: str) -> tuple[float, float, float]:
+        d = ps[name].to_dict()
+        comp = d.get("compression") or {}
+        return (float(d.get("noise_reduction", 0.0)), _magnitude(d.get("gain_offset_db", 0.0)),
+                _magnitude(comp.get("ratio", 1.0)))
+
+    return min(ps.names, key=key)
+
+
+def fit_profile_map(
+    cluster_ids: np.ndarray,
+    labels: np.ndarray,
+    label_names: Sequence[str],
+    n_clusters: int,
+    scene_profiles: Mapping[str, str],
+    unused_profile: str,
+) -> dict[str, str]:
+    """Cluster → profile of the most frequent scene among its windows (ties: lower label id)."""
+    missing = sorted({label_names[int(i)] for i in np.unique(labels)} - set(scene_profiles))
+    if missing:
+        raise ValueError(f"scene label(s) {missing} have no profile in the scene → profile table; "
+                         "pass --scene-profiles TABLE.json that maps them")
+    out: dict[str, str] = {}
+    for k in range(n_clusters):
+        members = labels[cluster_ids == k]
+        if members.size:
+            scene = label_names[int(np.bincount(members).argmax())]
+            out[str(k)] = scene_profiles[scene]
+        else:
+            out[str(k)] = unused_profile
+    out["default"] = unused_profile
+    return out
+
+
+def training_cluster_ids(
+    checkpoint: str | Path | None = None,
+    model: str | Path | None = None,
+    data: str | None = None,
+    split_seed: int = 0,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, list[str], int, str]:
+    """(cluster id per training window, scene label per window, label names, K, data spec)."""
+    from catuvac.runtime.frontend import normalize_window
+
+    from .datasets import load_dataset
+
+    if (checkpoint is None) == (model is None):
+        raise ValueError("give exactly one of --checkpoint CKPT or --model ENCODER.onnx")
+    if checkpoint is not None:
+        import torch
+
+        from .checkpoint import load_checkpoint
+
+        ck = load_checkpoint(checkpoint, expect_type="cat_uvac")
+        spec = data or ck.train_config.get("data") or "builtin:scenes"
+        feats = load_dataset(spec, frontend=ck.frontend, seed=int(ck.train_config.get("split_seed", 0)), progress=progress)
+        tr = feats.subset("train")
+        x = torch.from_numpy(normalize_window(tr.x, ck.frontend)[:, None])
+        ck.model.eval()
+        with torch.no_grad():
+            ids = torch.cat([ck.model.logits(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)]).numpy()
+        K = int(ck.model_config.n_clusters)
+    else:
+        from catuvac.runtime.modelmeta import INPUT_NAME, OUTPUT_ID, ort_session, read_model_info
+
+        info = read_model_info(model)
+        spec = data or "builtin:scenes"
+        feats = load_dataset(spec, frontend=info.frontend, seed=int(split_seed), progress=progress)
+        tr = feats.subset("train")
+        if tr.x.shape[-1] != info.window_frames:
+            raise ValueError(f"{spec}: windows of {tr.x.shape[-1]} frames but the model takes {info.window_frames}")
+        sess = ort_session(model, threads=1)
+        xs = normalize_window(tr.x, info.frontend).astype(np.float32)
+        ids = np.array([int(np.asarray(sess.run([OUTPUT_ID], {INPUT_NAME: w[None, None]})[0]).reshape(-1)[0]) for w in xs])
+        K = int(info.n_clusters)
+    if tr.labels is None or not tr.label_names:
+        raise ValueError(f"{spec}: the training split has no scene labels; a map needs labelled clips "
+                         "(a fitter labels a few clips per cluster)")
+    return ids, np.asarray(tr.labels), list(tr.label_names), K, spec
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="catuvac-map",
+        description="Fit a cluster → profile map: each cluster gets the profile of the most frequent scene among its "
+        "training-split windows; unused clusters get the gentlest profile. No test recording is used.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a Cat. UVAC checkpoint.pt (its data set and split are used)")
+    src.add_argument("--model", help="an exported encoder ONNX file (give --data; split with --split-seed)")
+    p.add_argument("--out", required=True, help="where to write the map (JSON)")
+    p.add_argument("--data", help="labelled data set spec (default: the checkpoint's, or builtin:scenes)")
+    p.add_argument("--split-seed", type=int, default=0, help="with --model: train/val/test split seed (default 0)")
+    p.add_argument("--scene-profiles", help="scene label → profile table JSON (default: the shipped built-in one)")
+    p.add_argument("--profiles", help="profile set JSON, for the gentlest profile (default: the shipped set)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from catuvac.firmware_sim.profiles import ProfileError, ProfileSet
+    from catuvac.runtime.fileio import atomic_write_json
+    from catuvac.runtime.scoring import ScoringError, load_scene_profiles
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".json" or out.is_dir():
+        print(f"catuvac-map: error: --out {out} must be a .json file path", file=sys.stderr)
+        return 2
+    try:
+        table = load_scene_profiles(args.scene_profiles)
+        ps = ProfileSet.load(args.profiles) if args.profiles else ProfileSet.default()
+        unknown = sorted(set(table.values()) - set(ps.names))
+        if unknown:
+            raise ValueError(f"the scene → profile table names profile(s) {unknown} that the profile set lacks "
+                             f"({list(ps.names)})")
+        ids, labels, names, K, spec = training_cluster_ids(args.checkpoint, args.model, args.data, args.split_seed,
+                                                           progress=not args.quiet)
+        mapping = fit_profile_map(ids, labels, names, K, table, gentlest_profile(ps))
+    except (ValueError, OSError, ScoringError, ProfileError) as e:
+        print(f"catuvac-map: error: {e}", file=sys.stderr)
+        return 2
+    doc = {"_fitted": f"catuvac-map on the training split of {spec} ({len(ids)} windows): most frequent scene per cluster"}
+    doc.update(mapping)
+    atomic_write_json(out, doc)
+    counts = Counter(ids.tolist())
+    for k in range(K):
+        members = labels[ids == k]
+        top = Counter(names[int(i)] for i in members).most_common(2)
+        print(f"  cluster {k}: {counts.get(k, 0):4d} windows {top} → {mapping[str(k)]}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -32,9 +32,10 @@ Every field is optional and falls back to the plugin parameter's default; unknow
 are errors (typos must not pass silently). Ranges are those of the plugins' ``Param``
 declarations — one source of truth. Errors name the file, the profile and the field.
 
-Cluster→profile map (JSON ``{"0": "quiet", "1": "speech-in-noise", ...}``; keys starting with
-``_`` are comments). Every named profile must exist. With no map, cluster ``k`` gets the
-``k mod P``-th profile of the set in file order (:func:`default_cluster_map`).
+Cluster→profile map: :class:`catuvac.runtime.profiles_map.ProfileMap` (one class, one set of
+rules for the runtime and the simulator), checked here against the profile set: every named
+profile must exist. With no map, cluster ``k`` gets the ``k mod P``-th profile of the set in
+file order (:func:`default_cluster_map`).
 
 Switching: :class:`ProfileSwitcher` cross-fades every profile parameter linearly from its
 current value to the new profile's over ``crossfade_s`` (default 1.5 s, the ReSound figure),
@@ -53,6 +54,7 @@ from importlib import resources
 from pathlib import Path
 
 from catuvac.runtime.fileio import read_json_file
+from catuvac.runtime.profiles_map import ProfileMap, ProfileMapError
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence, Union
 
@@ -319,96 +321,48 @@ class ProfileSet:
 # Cluster → profile map
 
 
-@dataclass(frozen=True)
-class ClusterMap:
-    """Validated cluster id → profile name, with an optional ``default`` for unlisted ids."""
-
-    mapping: Mapping[int, str]
-    default: str | None = None
-    source: str = "cluster map"
-
-    def get(self, cluster: int) -> str | None:
-        return self.mapping.get(int(cluster), self.default)
-
-    def missing(self, n_clusters: int) -> list[int]:
-        """Cluster ids in ``[0, n_clusters)`` with no profile (empty when a default is set)."""
-        if self.default is not None:
-            return []
-        return [k for k in range(n_clusters) if k not in self.mapping]
-
-    def __bool__(self) -> bool:
-        return bool(self.mapping) or self.default is not None
-
-    def to_dict(self) -> dict[str, str]:
-        d = {str(k): v for k, v in sorted(self.mapping.items())}
-        if self.default is not None:
-            d["default"] = self.default
-        return d
+# One map class with one set of rules for the runtime and the simulator (catuvac.runtime.profiles_map);
+# here it is checked against the profile set, so every id must have a real profile.
+ClusterMap = ProfileMap
 
 
 def default_cluster_map(n_clusters: int, profiles: ProfileSet) -> ClusterMap:
     """Cluster ``k`` → the ``k mod P``-th profile (file order). Clusters are unlabelled, so any
-    fixed assignment is arbitrary; a fitter replaces it with a map file after listening."""
+    fixed assignment is arbitrary; ``catuvac-map`` fits a real one on labelled training clips."""
     if n_clusters < 1:
         raise ProfileError(f"n_clusters must be ≥ 1, got {n_clusters}")
     names = profiles.names
-    return ClusterMap(MappingProxyType({k: names[k % len(names)] for k in range(n_clusters)}), None, "default map")
+    return ProfileMap({k: names[k % len(names)] for k in range(n_clusters)}, source="default map")
+
+
+class _PendingMap(ProfileMap):
+    """No map yet: the simulator fills in :func:`default_cluster_map` once the classifier reveals K."""
+
+    def __init__(self) -> None:
+        self.source, self.explicit_default, self.default, self._table = "none", False, "", {}
+
+    def __bool__(self) -> bool:
+        return False
 
 
 def load_cluster_map(
     src: str | os.PathLike | Mapping | ClusterMap | None, profiles: ProfileSet, n_clusters: int | None = None
 ) -> ClusterMap:
-    """Read and validate a cluster→profile map (JSON file path, dict or :class:`ClusterMap`).
+    """Read and validate a cluster→profile map (JSON file path, dict or map) against ``profiles``.
 
-    The JSON form is ``{"0": "quiet", "1": "speech-in-noise", "default": "quiet"}`` (the same
-    format as ``catuvac.runtime.profiles_map``); ``"default"`` (optional) covers unlisted ids,
-    keys starting with ``_`` are comments. ``None`` with a known ``n_clusters`` gives
-    :func:`default_cluster_map`; ``None`` without gives an empty map (the simulator fills it
-    in once the classifier reveals K).
+    The rules are :mod:`catuvac.runtime.profiles_map`'s; every profile named must be in
+    ``profiles``, and with ``n_clusters`` every id must have one (or the map a ``"default"``).
+    ``None`` with a known ``n_clusters`` gives :func:`default_cluster_map`; ``None`` without
+    gives an empty, pending map (the simulator fills it in once the classifier reveals K).
     """
     if src is None:
-        return default_cluster_map(n_clusters, profiles) if n_clusters else ClusterMap(MappingProxyType({}), None, "none")
-    if isinstance(src, ClusterMap):
-        src = src.to_dict()
-    source = "cluster map"
-    if not isinstance(src, Mapping):
-        p = Path(src)
-        source = str(p)
-        src = read_json_file(p, ProfileError, "cluster map file")
-        if not isinstance(src, Mapping):
-            raise ProfileError(f'{p}: expected a JSON object {{"0": "quiet", ...}}')
-    out: dict[int, str] = {}
-    default = None
-    for k, v in src.items():
-        if isinstance(k, str) and k.startswith("_"):
-            continue  # comment
-        if not isinstance(v, str) or v not in profiles:
-            raise ProfileError(
-                f"{source}: {k!r} maps to {v!r}, which is not a profile; available: {list(profiles.names)}"
-            )
-        if k == "default":
-            default = v
-            continue
-        try:
-            cid = int(k)
-        except (TypeError, ValueError):
-            raise ProfileError(f"{source}: key {k!r} is not a cluster id (a non-negative integer) or 'default'") from None
-        if cid < 0 or (isinstance(k, str) and k.strip() != str(cid)):
-            raise ProfileError(f"{source}: key {k!r} is not a cluster id (a non-negative integer) or 'default'")
-        out[cid] = v
-    cmap = ClusterMap(MappingProxyType(out), default, source)
-    if not cmap:
-        raise ProfileError(f"{source}: the map is empty; map at least one cluster id to a profile")
-    if n_clusters is not None:
-        missing = cmap.missing(n_clusters)
-        extra = [k for k in out if k >= n_clusters]
-        if missing:
-            raise ProfileError(
-                f"{source}: the model has {n_clusters} clusters but ids {missing} have no profile; "
-                "add them or a \"default\" entry"
-            )
-        if extra:
-            raise ProfileError(f"{source}: ids {extra} do not exist in a model with {n_clusters} clusters")
+        return default_cluster_map(n_clusters, profiles) if n_clusters else _PendingMap()
+    try:
+        cmap = ProfileMap.load(src, known_profiles=profiles.names)
+        if n_clusters is not None:
+            cmap.validate_for(n_clusters, complete=True)
+    except ProfileMapError as e:
+        raise ProfileError(str(e)) from None
     return cmap
 
 

@@ -1,29 +1,42 @@
-"""Cluster id → hearing-aid profile name.
+"""Cluster id → hearing-aid profile name: the one map, with one set of rules.
 
-Clusters are found without labels, so which cluster is "speech in noise" is decided after
-training (by listening, or by matching to a labelled timeline) and written down as data:
+Used by the runtime (:class:`~catuvac.runtime.clusterer.SceneClusterer` pools q(y|x) per
+profile with it), the firmware simulator (``catuvac.firmware_sim.profiles.load_cluster_map``
+is this class checked against a profile set), ``catuvac-map`` (which writes it), the demo and
+the CLIs (``--map``). Clusters are found without labels, so which cluster is "speech in noise"
+is decided after training (``catuvac-map``, or by listening) and written down as data:
 
 .. code-block:: json
 
-    {"0": "quiet", "1": "speech-in-noise", "2": "traffic", "default": "general"}
+    {"_comment": "free text", "0": "quiet", "1": "speech-in-noise", "2": "noisy-transport", "default": "quiet"}
 
-Keys are cluster ids (integers, or their decimal strings as JSON requires) in ``[0, K)``;
-values are non-empty profile names. The optional key ``"default"`` names the profile used for
-clusters the map does not list; without it that is :data:`DEFAULT_PROFILE` (``"default"``).
+Rules:
+
+- keys are cluster ids — non-negative integers, or their decimal strings as JSON requires —
+  in ``[0, K)``; a key starting with ``_`` is a comment; ``"default"`` (optional) names the
+  profile of every cluster the map does not list;
+- values are non-empty profile names; with a profile set (the simulator) every name must be
+  one of its profiles;
+- a map names at least one cluster or a default;
+- an unlisted cluster without a ``"default"`` gets :data:`DEFAULT_PROFILE` (``"default"``) in
+  the runtime; where the names must be real profiles (the simulator) such a map must list
+  every cluster of the model (:meth:`ProfileMap.validate_for` with ``complete=True``).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Collection, Mapping
 
 from catuvac.runtime.fileio import read_json_file
-from typing import Any, Mapping
 
 __all__ = ["ProfileMap", "ProfileMapError", "DEFAULT_PROFILE"]
 
 # Name for clusters the map does not list: a neutral program a firmware always has.
 DEFAULT_PROFILE = "default"
+_HINT = 'expected {"0": "quiet", "1": "speech-in-noise", "default": "quiet"}'
 
 
 class ProfileMapError(ValueError):
@@ -31,62 +44,107 @@ class ProfileMapError(ValueError):
 
 
 class ProfileMap:
-    """Validated, immutable cluster→profile map."""
+    """Validated, immutable cluster→profile map (see the module docstring for the rules)."""
 
-    def __init__(self, mapping: Mapping[Any, Any], n_clusters: int | None = None, source: str = "profile map") -> None:
+    def __init__(
+        self,
+        mapping: Mapping[Any, Any],
+        n_clusters: int | None = None,
+        source: str = "profile map",
+        known_profiles: Collection[str] | None = None,
+    ) -> None:
         if not isinstance(mapping, Mapping):
-            raise ProfileMapError(
-                f"{source}: expected an object like {{\"0\": \"quiet\", \"1\": \"speech\"}}, got {type(mapping).__name__}"
-            )
+            raise ProfileMapError(f"{source}: expected a JSON object like {{\"0\": \"quiet\", \"1\": \"speech\"}}, "
+                                  f"got {type(mapping).__name__}")
         self.source = source
-        default = DEFAULT_PROFILE
+        default: str | None = None
         table: dict[int, str] = {}
         for key, value in mapping.items():
+            if isinstance(key, str) and key.startswith("_"):
+                continue  # comment
             if key == "default":
-                default = _check_name(value, source, "default")
+                default = _check_name(value, source, "default", known_profiles)
                 continue
             cluster = _parse_key(key, source)
             if cluster in table:
                 raise ProfileMapError(f"{source}: cluster {cluster} is listed twice")
-            table[cluster] = _check_name(value, source, str(key))
-        self.default = default
+            table[cluster] = _check_name(value, source, str(key), known_profiles)
+        if not table and default is None:
+            raise ProfileMapError(f"{source}: the map is empty; map at least one cluster id to a profile")
+        self.explicit_default = default is not None
+        self.default = default if default is not None else DEFAULT_PROFILE
         self._table = dict(sorted(table.items()))
         if n_clusters is not None:
             self.validate_for(n_clusters)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, n_clusters: int | None = None) -> "ProfileMap":
-        data = read_json_file(path, ProfileMapError, "profile map file", 'expected {"0": "quiet", ...}')
-        return cls(data, n_clusters=n_clusters, source=str(Path(path)))
+    def from_file(cls, path: str | os.PathLike, n_clusters: int | None = None,
+                  known_profiles: Collection[str] | None = None) -> "ProfileMap":
+        data = read_json_file(path, ProfileMapError, "profile map file", _HINT)
+        return cls(data, n_clusters=n_clusters, source=str(Path(path)), known_profiles=known_profiles)
 
     @classmethod
-    def load(cls, spec: "ProfileMap | Mapping[Any, Any] | str | os.PathLike", n_clusters: int | None = None) -> "ProfileMap":
+    def load(
+        cls,
+        spec: "ProfileMap | Mapping[Any, Any] | str | os.PathLike",
+        n_clusters: int | None = None,
+        known_profiles: Collection[str] | None = None,
+    ) -> "ProfileMap":
         """A map from a :class:`ProfileMap`, a dict, or a JSON file path."""
         if isinstance(spec, ProfileMap):
+            if known_profiles is not None:
+                spec = cls(spec.as_dict(), source=spec.source, known_profiles=known_profiles)
             if n_clusters is not None:
                 spec.validate_for(n_clusters)
             return spec
         if isinstance(spec, Mapping):
-            return cls(spec, n_clusters=n_clusters)
+            return cls(spec, n_clusters=n_clusters, known_profiles=known_profiles)
         if isinstance(spec, (str, os.PathLike)):
-            return cls.from_file(spec, n_clusters=n_clusters)
+            return cls.from_file(spec, n_clusters=n_clusters, known_profiles=known_profiles)
         raise ProfileMapError(f"profile map must be a dict or a JSON file path, got {type(spec).__name__}")
 
-    def validate_for(self, n_clusters: int) -> None:
+    def validate_for(self, n_clusters: int, complete: bool = False) -> None:
+        """Check the ids against a model of ``n_clusters``; ``complete``: every id must have a
+        profile of its own or the map's explicit ``default``."""
         bad = [k for k in self._table if k >= n_clusters]
         if bad:
             raise ProfileMapError(
-                f"{self.source}: cluster id(s) {bad} out of range: the model has {n_clusters} clusters "
-                f"(ids 0..{n_clusters - 1})"
+                f"{self.source}: ids {bad} do not exist in a model with {n_clusters} clusters "
+                f"(ids 0..{n_clusters - 1}): out of range"
+            )
+        missing = self.missing(n_clusters)
+        if complete and missing:
+            raise ProfileMapError(
+                f"{self.source}: the model has {n_clusters} clusters but ids {missing} have no profile; "
+                "add them or a \"default\" entry"
             )
 
+    def missing(self, n_clusters: int) -> list[int]:
+        """Ids in ``[0, n_clusters)`` with neither an entry nor an explicit ``default``."""
+        if self.explicit_default:
+            return []
+        return [k for k in range(n_clusters) if k not in self._table]
+
     def profile_for(self, cluster: int) -> str:
+        """The cluster's profile (the default — explicit or :data:`DEFAULT_PROFILE` — if unlisted)."""
         return self._table.get(int(cluster), self.default)
 
+    def get(self, cluster: int) -> str | None:
+        """The cluster's profile, or ``None`` if it is unlisted and the map has no ``default``."""
+        return self._table.get(int(cluster), self.default if self.explicit_default else None)
+
+    @property
+    def mapping(self) -> Mapping[int, str]:
+        return MappingProxyType(self._table)
+
     def as_dict(self) -> dict[str, str]:
+        """The JSON form (``"default"`` only when the map gives one)."""
         d = {str(k): v for k, v in self._table.items()}
-        d["default"] = self.default
+        if self.explicit_default:
+            d["default"] = self.default
         return d
+
+    to_dict = as_dict
 
     @property
     def profiles(self) -> list[str]:
@@ -106,19 +164,22 @@ def _parse_key(key: Any, source: str) -> int:
         raise ProfileMapError(f"{source}: key {key!r} is not a cluster id (use integers 0, 1, ...)")
     if isinstance(key, int):
         cluster = key
-    elif isinstance(key, str) and key.strip().isdigit():
-        cluster = int(key.strip())
+    elif isinstance(key, str) and key.isdigit():
+        cluster = int(key)
     else:
         raise ProfileMapError(
-            f"{source}: key {key!r} is not a cluster id; keys must be integers like \"0\", \"1\" "
-            "(or \"default\" for unlisted clusters)"
+            f"{source}: key {key!r} is not a cluster id; keys must be non-negative integers like \"0\", \"1\" "
+            "(or \"default\" for unlisted clusters, \"_...\" for comments)"
         )
     if cluster < 0:
-        raise ProfileMapError(f"{source}: cluster id {cluster} is negative")
+        raise ProfileMapError(f"{source}: key {key!r} is not a cluster id (a non-negative integer)")
     return cluster
 
 
-def _check_name(value: Any, source: str, key: str) -> str:
+def _check_name(value: Any, source: str, key: str, known: Collection[str] | None) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ProfileMapError(f"{source}: profile for {key!r} must be a non-empty string, got {value!r}")
-    return value.strip()
+    name = value.strip()
+    if known is not None and name not in known:
+        raise ProfileMapError(f"{source}: {key!r} maps to {name!r}, which is not a profile; available: {list(known)}")
+    return name

@@ -13,7 +13,8 @@ def test_dict_and_default() -> None:
     m = ProfileMap({"0": "quiet", 1: "speech-in-noise"}, n_clusters=4)
     assert m.profile_for(0) == "quiet" and m.profile_for(1) == "speech-in-noise"
     assert m.profile_for(3) == DEFAULT_PROFILE == "default"
-    m2 = ProfileMap({"0": "quiet", "default": "general"})
+    assert m.as_dict() == {"0": "quiet", "1": "speech-in-noise"} and m.get(3) is None and m.missing(4) == [2, 3]
+    m2 = ProfileMap({"0": "quiet", "default": "general", "_fitted": "a comment"})
     assert m2.profile_for(2) == "general"
     assert m2.as_dict() == {"0": "quiet", "default": "general"}
     assert m.profiles == ["quiet", "speech-in-noise", "default"]
@@ -27,7 +28,10 @@ def test_dict_and_default() -> None:
         ({"0": ""}, "non-empty string"),
         ({"0": 3}, "non-empty string"),
         ({"0": "a", 0: "b"}, "listed twice"),
-        ({"7": "x"}, r"out of range: the model has 4 clusters"),
+        ({"7": "x"}, r"ids \[7\] do not exist in a model with 4 clusters"),
+        ({}, "empty"),
+        ({"_note": "only a comment"}, "empty"),
+        ({" 1": "x"}, "not a cluster id"),
         ({True: "x"}, "not a cluster id"),
     ],
 )
@@ -37,7 +41,7 @@ def test_validation_errors(mapping: dict, msg: str) -> None:
 
 
 def test_not_a_mapping() -> None:
-    with pytest.raises(ProfileMapError, match="expected an object"):
+    with pytest.raises(ProfileMapError, match="expected a JSON object"):
         ProfileMap(["quiet"])  # type: ignore[arg-type]
 
 
@@ -56,3 +60,17 @@ def test_file(tmp_path: Path, small_model: Path) -> None:
     assert c.profile_map is not None and c.profile_map.profile_for(0) == "quiet"
     with pytest.raises(ProfileMapError, match="out of range"):
         SceneClusterer(small_model, profile_map={"4": "x"})
+
+
+def test_one_map_for_runtime_and_simulator() -> None:
+    from catuvac.firmware_sim.profiles import ClusterMap, ProfileError, ProfileSet, load_cluster_map
+
+    assert ClusterMap is ProfileMap
+    ps = ProfileSet.default()
+    doc = {"_fitted": "x", "0": "quiet", "2": "music", "default": "wind"}
+    rt, fw = ProfileMap(doc, n_clusters=3), load_cluster_map(doc, ps, n_clusters=3)
+    assert [rt.profile_for(k) for k in range(3)] == [fw.get(k) for k in range(3)] == ["quiet", "wind", "music"]
+    with pytest.raises(ProfileError, match="not a profile"):
+        load_cluster_map({"0": "default"}, ps)
+    with pytest.raises(ProfileError, match=r"ids \[1\] have no profile"):
+        load_cluster_map({"0": "quiet"}, ps, n_clusters=2)

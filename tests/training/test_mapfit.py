@@ -1,0 +1,50 @@
+"""catuvac-map: majority scene of each cluster's training windows → its profile; unused → gentlest."""
+
+import json
+
+import numpy as np
+import pytest
+
+from catuvac.training.mapfit import fit_profile_map, gentlest_profile, main
+
+from .test_cli import run_cli, write_folder
+
+
+def test_majority_scene_and_unused_cluster():
+    ids = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    labels = np.array([0, 0, 1, 2, 2, 1, 1, 0])
+    names = ["quiet_room", "babble", "wind"]
+    table = {"quiet_room": "quiet", "babble": "speech-in-noise", "wind": "wind"}
+    m = fit_profile_map(ids, labels, names, 4, table, "quiet")
+    assert m == {"0": "quiet", "1": "wind", "2": "speech-in-noise", "3": "quiet", "default": "quiet"}
+    with pytest.raises(ValueError, match="no profile"):
+        fit_profile_map(ids, labels, names, 4, {"quiet_room": "quiet"}, "quiet")
+
+
+def test_gentlest_shipped_profile_is_quiet():
+    assert gentlest_profile() == "quiet"
+
+
+def test_cli_on_a_trained_checkpoint(tmp_path, capsys):
+    data = write_folder(tmp_path / "corpus")
+    run = tmp_path / "run"
+    code, err = run_cli(["--data", f"folder:{data}", "--window-seconds", "1", "--clusters", "3", "--batch-size", "4",
+                         "--device", "cpu", "--cache-dir", tmp_path / "cache", "--no-progress", "--epochs", "1",
+                         "--out", run], capsys)
+    assert code == 0, err
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps({"hum": "quiet", "hiss": "wind", "beep": "music"}))
+    out = tmp_path / "map.json"
+    assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--scene-profiles", str(table), "--quiet"]) == 0
+    m = json.loads(out.read_text())
+    assert m["default"] == "quiet" and set(m) == {"_fitted", "0", "1", "2", "default"}
+    assert set(v for k, v in m.items() if k.isdigit()) <= {"quiet", "wind", "music"}
+    from catuvac.runtime.profiles_map import ProfileMap
+
+    assert ProfileMap.from_file(out, n_clusters=3).profile_for(0) == m["0"]
+    # the shipped table does not know these labels: a clear error, nothing written
+    out2 = tmp_path / "map2.json"
+    capsys.readouterr()
+    assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(out2), "--quiet"]) == 2
+    assert "no profile" in capsys.readouterr().err and not out2.exists()
+    assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(tmp_path / "map.txt")]) == 2

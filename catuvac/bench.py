@@ -324,6 +324,75 @@ def run_bench(
     return res
 
 
+def _day_dir(seed: int, minutes: float, progress: bool) -> Path:
+    """A built-in long day (generated once into the cache; ``catuvac-scenes --day-seed``)."""
+    from catuvac.training.days import write_day
+    from catuvac.training.scenes import default_cache_root
+
+    d = default_cache_root() / "days" / f"seed{seed}-m{minutes:g}"
+    if not (d / "day_info.json").is_file():
+        write_day(d, minutes, seed, progress=progress)
+    return d
+
+
+def run_days(
+    model: str | os.PathLike,
+    n_days: int,
+    minutes: float = 30.0,
+    seeds: list[int] | None = None,
+    profile_map: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    decision: str | None = None,
+    scene_profiles: str | os.PathLike | None = None,
+    threads: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Replay ``n_days`` built-in long days through the streaming clusterer (with the map, so
+    decisions are pooled per profile) and score each with :mod:`catuvac.runtime.scoring`."""
+    from catuvac.runtime.clusterer import SceneClusterer
+    from catuvac.runtime.profiles_map import ProfileMap
+    from catuvac.runtime.scoring import load_scene_profiles, score_profiles, summarize_days
+    from catuvac.runtime.timeline import load_truth
+
+    if seeds is None:
+        seeds = [int(x) for x in np.random.default_rng().integers(1000, 1_000_000, n_days)]
+    if len(seeds) != n_days:
+        raise SystemExit(f"--day-seeds gives {len(seeds)} seeds for --days {n_days}")
+    table = load_scene_profiles(scene_profiles)
+    if profile_map is None:
+        if checkpoint is None:
+            raise SystemExit("--days needs a cluster → profile map: pass --map MAP.json (catuvac-map writes one) "
+                             "or --checkpoint CKPT to fit one on its training split")
+        from catuvac.training.mapfit import fit_profile_map, gentlest_profile, training_cluster_ids
+
+        ids, labels, names, k, _ = training_cluster_ids(checkpoint=checkpoint, progress=progress)
+        pmap: Any = fit_profile_map(ids, labels, names, k, table, gentlest_profile())
+    else:
+        pmap = ProfileMap.load(profile_map)
+    clf = SceneClusterer(model, profile_map=pmap, decision=decision, num_threads=threads)
+    per_day = []
+    for seed in seeds:
+        d = _day_dir(seed, minutes, progress)
+        if progress:
+            print(f"[bench] day seed {seed} ({minutes:g} min): replaying {d / 'day.wav'}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        events = clf.process_file(d / "day.wav")
+        wall = time.perf_counter() - t0
+        sc = score_profiles([e.time_s for e in events], [e.profile for e in events], load_truth(d / "day.json"),
+                            table, duration_s=clf.time_s)
+        sc.update(seed=seed, day=str(d), replay_wall_s=wall)
+        per_day.append(sc)
+    return {
+        "what": "profile-level decision quality on built-in long days (catuvac.runtime.scoring)",
+        "model": str(model), "decision_rule": clf.decision_rule, "decision_config": vars(clf.decision_config),
+        "map": clf.profile_map.as_dict() if clf.profile_map is not None else None,
+        "day_minutes": minutes, "day_seeds": seeds,
+        "summary": summarize_days(per_day),
+        "days": per_day,
+        "machine": machine_info(threads),
+    }
+
+
 def plot_latency(raw_ms: dict[str, list[float]], path: str | os.PathLike, title: str = "") -> None:
     import matplotlib
 
@@ -354,8 +423,16 @@ def build_parser() -> argparse.ArgumentParser:
         "model size and MACs, and profile-switch behaviour on the built-in day recording. Writes JSON (with units).",
     )
     p.add_argument("--model", required=True, help="exported ONNX model (its fp32/int8 sibling in the same folder is measured too)")
-    p.add_argument("--checkpoint", help="checkpoint.pt for the PyTorch fp32 eager figure (needs torch)")
+    p.add_argument("--checkpoint", help="checkpoint.pt for the PyTorch fp32 eager figure (needs torch); with --days and no "
+                   "--map: fit the cluster → profile map on its training split")
     p.add_argument("--json", required=True, help="output JSON file")
+    p.add_argument("--days", type=int, help="instead of the latency figures: replay this many built-in long days and report "
+                   "each decision-quality figure's mean and spread")
+    p.add_argument("--day-minutes", type=float, default=30.0, help="with --days: minutes per day (default 30)")
+    p.add_argument("--day-seeds", type=int, nargs="+", help="with --days: the days' seeds (default: drawn, recorded in the JSON)")
+    p.add_argument("--map", help="with --days: cluster → profile map (catuvac-map)")
+    p.add_argument("--decision", choices=("hmm", "fixed-lag", "ema"), help="with --days: decision rule (default: the runtime's)")
+    p.add_argument("--scene-profiles", help="with --days: scene label → profile table (default: the shipped one)")
     p.add_argument("--plot", help="PNG with the latency distributions side by side")
     p.add_argument("--day", help="folder with day.wav and day.json (default: the built-in scenes corpus)")
     p.add_argument("--threads", type=int, default=1, help="threads for ORT and torch (default 1, as on a device)")
@@ -365,11 +442,48 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _days_main(args: argparse.Namespace) -> int:
+    from catuvac.firmware_sim.profiles import ProfileError
+    from catuvac.runtime.decisions import DecisionError
+    from catuvac.runtime.profiles_map import ProfileMapError
+    from catuvac.runtime.scoring import ScoringError
+
+    USER_ERRORS = (ProfileMapError, ScoringError, DecisionError, ProfileError, ValueError, OSError)
+    if args.days < 1 or not (1.0 <= args.day_minutes <= 180.0):
+        print("catuvac-bench: --days must be ≥ 1 and --day-minutes in [1, 180]", file=sys.stderr)
+        return 2
+    try:
+        res = run_days(args.model, args.days, args.day_minutes, args.day_seeds, args.map, args.checkpoint,
+                       args.decision, args.scene_profiles, args.threads, progress=not args.quiet)
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(f"catuvac-bench: {e.code}", file=sys.stderr)
+            return 2
+        raise
+    except USER_ERRORS as e:
+        print(f"catuvac-bench: error: {e}", file=sys.stderr)
+        return 2
+    from catuvac.runtime.fileio import atomic_write_json
+
+    atomic_write_json(args.json, res)
+    s = res["summary"]
+    print(f"wrote {args.json}: {s['n_days']} day(s) of {args.day_minutes:g} min (seeds {res['day_seeds']}), "
+          f"rule {res['decision_rule']!r}")
+    for k in ("profile_accuracy", "switch_delay_median_s", "switch_delay_p90_s", "spurious_switches_per_hour"):
+        v = s[k]
+        print(f"  {k:28s} mean {v['mean']:.3f}  std {v['std']:.3f}  min {v['min']:.3f}  max {v['max']:.3f}"
+              if v["mean"] is not None else f"  {k:28s} –")
+    print(f"  missed changes {s['missed_changes_total']}, transient switches {s['transient_switches_total']} (all days)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1 or args.iterations < 1:
         print("catuvac-bench: --threads and --iterations must be ≥ 1", file=sys.stderr)
         return 2
+    if args.days is not None:
+        return _days_main(args)
     try:
         res = run_bench(args.model, args.checkpoint, args.day, args.threads, args.iterations,
                         simulate=not args.no_sim, progress=not args.quiet)

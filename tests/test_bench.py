@@ -77,3 +77,27 @@ def test_bench_end_to_end_on_a_tiny_model(tmp_path):
 def test_bench_missing_model_is_a_clear_error(tmp_path, capsys):
     assert main(["--model", str(tmp_path / "nope.onnx"), "--json", str(tmp_path / "o.json"), "--quiet"]) == 2
     assert "catuvac-export" in capsys.readouterr().err
+
+
+def test_bench_days_replays_and_summarizes(tmp_path, capsys):
+    rt = _runtime_conftest()
+    model = rt.build_test_model(tmp_path / "m.onnx", window_seconds=2.0, n_clusters=4)
+    pmap = tmp_path / "map.json"
+    pmap.write_text(json.dumps({"0": "quiet", "1": "music", "2": "wind", "3": "speech-in-noise"}))
+    out = tmp_path / "days.json"
+    assert main(["--model", str(model), "--json", str(out), "--days", "2", "--day-minutes", "1", "--day-seeds", "4", "5",
+                 "--map", str(pmap), "--quiet"]) == 0
+    r = json.loads(out.read_text())
+    assert r["day_seeds"] == [4, 5] and r["decision_rule"] == "hmm" and len(r["days"]) == 2
+    s = r["summary"]
+    assert s["n_days"] == 2 and s["hours"] == pytest.approx(2 / 60, abs=1e-3)
+    assert s["profile_accuracy"]["mean"] == pytest.approx(np.mean([d["profile_accuracy"] for d in r["days"]]))
+    assert s["missed_changes_total"] == sum(d["missed_changes"] for d in r["days"])
+    assert "profile_accuracy" in capsys.readouterr().out
+    # the days were generated once into the cache: a second run with the EMA rule reuses them
+    assert main(["--model", str(model), "--json", str(out), "--days", "1", "--day-minutes", "1", "--day-seeds", "4",
+                 "--map", str(pmap), "--decision", "ema", "--quiet"]) == 0
+    assert json.loads(out.read_text())["decision_rule"] == "ema"
+    # no map and no checkpoint: a clear error
+    assert main(["--model", str(model), "--json", str(out), "--days", "1", "--day-minutes", "1", "--quiet"]) == 2
+    assert "--map" in capsys.readouterr().err

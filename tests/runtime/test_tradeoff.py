@@ -1,0 +1,72 @@
+"""The trade-off benchmark on synthetic posteriors (and one tiny end-to-end run)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from catuvac.runtime.decisions import decision_config
+from catuvac.runtime.timeline import Segment, Transient, Truth
+from catuvac.runtime.tradeoff import DayPosteriors, main, objective, plot_tradeoff, score_rule, sweep, tune
+
+TABLE = {"a": "quiet", "b": "music", "c": "wind"}
+
+
+def synthetic_day(seed: int) -> DayPosteriors:
+    """120 s: scene a, b, c, 40 s each; q points at the right cluster 80 % of the time."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(4.0, 120.0)
+    truth_idx = (t // 40).astype(int)
+    noisy = np.where(rng.random(t.size) < 0.8, truth_idx, rng.integers(0, 3, t.size))
+    p = np.full((t.size, 3), 0.1)
+    p[np.arange(t.size), noisy] = 0.8
+    truth = Truth((Segment(0, 40, "a"), Segment(40, 80, "b"), Segment(80, 120, "c")), (Transient(20.0, "cough"),))
+    return DayPosteriors(f"s{seed}", t, p, truth, 120.0)
+
+
+DAYS = [synthetic_day(s) for s in (0, 1)]
+PROFILES = ["quiet", "music", "wind"]
+
+
+def test_score_rule_and_objective():
+    per_day, s = score_rule(DAYS, "hmm", decision_config("hmm"), PROFILES, TABLE)
+    assert len(per_day) == 2 and s["n_days"] == 2
+    o = objective(s)
+    assert o == pytest.approx(s["profile_accuracy"]["mean"] - 0.01 * s["spurious_switches_per_hour"]["mean"]
+                              - 0.01 * max(0.0, s["switch_delay_median_s"]["mean"] - 5.0) - 0.05 * s["missed_changes_total"])
+    # raw argmax (EMA with everything off) flaps on the 20 % wrong windows: many more spurious switches
+    _, raw = score_rule(DAYS, "ema", decision_config("ema", ema_seconds=0.0, hysteresis=0.0, confirm_seconds=0.0,
+                                                     min_dwell_seconds=0.0), PROFILES, TABLE)
+    assert raw["spurious_switches_total"] > s["spurious_switches_total"]
+
+
+def test_sweep_tune_and_plot(tmp_path):
+    res = sweep(DAYS, PROFILES, TABLE)
+    assert set(res) == {"hmm", "fixed-lag", "ema"}
+    lag = res["fixed-lag"]["points"]
+    assert [p["lag_s"] for p in lag] == sorted(p["lag_s"] for p in lag)
+    # deciding later never makes the median delay shorter on these days
+    med = [p["switch_delay_median_s"] for p in lag]
+    assert med[-1] >= med[0]
+    best = tune(DAYS, PROFILES, TABLE, rules=("hmm",), progress=False)
+    _, default = score_rule(DAYS, "hmm", decision_config("hmm"), PROFILES, TABLE)  # a point of the grid
+    assert best["hmm"]["objective"] >= objective(default)
+    assert set(best["hmm"]["config"]) == {"dwell_s", "temperature", "floor", "switch_prob", "lag_s"}
+    plot_tradeoff(res, tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 5000
+
+
+def test_cli_on_a_tiny_model_and_day(tmp_path):
+    from catuvac.training.days import write_day
+
+    from .conftest import build_test_model
+
+    model = build_test_model(tmp_path / "m.onnx", window_seconds=2.0, n_clusters=4)
+    day = write_day(tmp_path / "day", 1.0, seed=9, progress=False)
+    pmap = tmp_path / "map.json"
+    pmap.write_text(json.dumps({"0": "quiet", "1": "music", "2": "wind", "default": "speech-in-noise"}))
+    out = tmp_path / "t.json"
+    assert main(["--model", str(model), "--map", str(pmap), "--days", str(day), "--json", str(out),
+                 "--plot", str(tmp_path / "t.png"), "--quiet"]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["default_scores"]) == {"hmm", "fixed-lag", "ema"} and set(r["sweeps"]) == {"hmm", "fixed-lag", "ema"}

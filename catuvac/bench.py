@@ -324,17 +324,6 @@ def run_bench(
     return res
 
 
-def _day_dir(seed: int, minutes: float, progress: bool) -> Path:
-    """A built-in long day (generated once into the cache; ``catuvac-scenes --day-seed``)."""
-    from catuvac.training.days import write_day
-    from catuvac.training.scenes import default_cache_root
-
-    d = default_cache_root() / "days" / f"seed{seed}-m{minutes:g}"
-    if not (d / "day_info.json").is_file():
-        write_day(d, minutes, seed, progress=progress)
-    return d
-
-
 def run_days(
     model: str | os.PathLike,
     n_days: int,
@@ -353,6 +342,7 @@ def run_days(
     from catuvac.runtime.profiles_map import ProfileMap
     from catuvac.runtime.scoring import load_scene_profiles, score_profiles, summarize_days
     from catuvac.runtime.timeline import load_truth
+    from catuvac.training.days import cached_day
 
     if seeds is None:
         seeds = [int(x) for x in np.random.default_rng().integers(1000, 1_000_000, n_days)]
@@ -372,7 +362,7 @@ def run_days(
     clf = SceneClusterer(model, profile_map=pmap, decision=decision, num_threads=threads)
     per_day = []
     for seed in seeds:
-        d = _day_dir(seed, minutes, progress)
+        d = cached_day(seed, minutes, progress)
         if progress:
             print(f"[bench] day seed {seed} ({minutes:g} min): replaying {d / 'day.wav'}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()

@@ -1,23 +1,21 @@
-"""What a *supervised* h would do on the day recording: a ceiling for the switching figures.
+"""What a *supervised* h would do on the test days: a ceiling for the decision-quality figures.
 
-``python -m catuvac.training.ceiling --json OUT.json`` trains the Cat. UVAC encoder h (same
-network, same front-end, same split) with cross-entropy on the **true** scene labels, then
-replays the built-in day recording through it exactly as the runtime does (window every
-``decision_interval`` s, default smoothing) and scores the stable decisions against the
-day's truth with :func:`catuvac.runtime.timeline.evaluate_decisions`.
+``python -m catuvac.training.ceiling --day-seeds 1 2 3 --day-minutes 30 --json OUT.json`` trains
+the Cat. UVAC encoder h (same network, same front-end, same split) with cross-entropy on the
+**true** scene labels, records its q(y|x) on the built-in long days exactly as the runtime
+windows them (one window per second), maps each class to its scene's profile (the shipped
+``scene_profiles.json``) and scores every decision rule at its defaults with
+:mod:`catuvac.runtime.scoring` — the same figures, days and code as ``catuvac-bench --days``.
+``--day DIR`` scores given day folders instead.
 
 This is a diagnostic, not a product path: the labels it uses are what an unsupervised
-clusterer never sees. It answers "how much of the switching error is the clusterer's, and how
-much comes from the 4-s window and the cross-fades themselves?" A small grid over the
-smoothing parameters reports the lowest median switch delay reached with at most one spurious
-switch per hour; that grid is fitted *on* the day recording, so it is an optimistic bound,
-not a setting to ship.
+clusterer never sees. It answers "how much of the error is the clusterer's, and how much comes
+from the 4-s window, the cross-fades and the transients themselves?"
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,15 +23,6 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["supervised_ceiling", "day_posteriors", "main"]
-
-# Smoothing grid of the optimistic bound (EMA s, hysteresis, confirmation s, dwell s).
-_GRID = {
-    "ema_seconds": (0.5, 1.0, 1.5, 2.0, 3.0),
-    "hysteresis": (0.0, 0.15, 0.3, 0.5),
-    "confirm_seconds": (0.0, 0.5, 1.0, 2.0, 3.0),
-    "min_dwell_seconds": (3.0, 6.0, 10.0),
-}
-
 
 def day_posteriors(model: Any, frontend: Any, day_wav: str | Path, decision_interval: float) -> tuple[np.ndarray, np.ndarray]:
     """q(y|x) of the model on the day recording, one window every ``decision_interval`` s.
@@ -62,31 +51,23 @@ def day_posteriors(model: Any, frontend: Any, day_wav: str | Path, decision_inte
     return p.numpy(), t
 
 
-def _score(p: np.ndarray, t: np.ndarray, timeline: Any, duration: float, cfg: Any) -> dict[str, Any]:
-    from catuvac.runtime.smoothing import Smoother
-    from catuvac.runtime.scoring import score_clusters as evaluate_decisions
-
-    sm = Smoother(p.shape[1], cfg)
-    stable = [sm.update(q, float(tt))[1] for q, tt in zip(p, t)]
-    r = evaluate_decisions(t, stable, timeline, raw=list(p.argmax(1)), duration_s=duration)
-    return {k: r[k] for k in ("agreement", "raw_agreement", "n_switches", "spurious_switches", "spurious_switches_per_hour", "switch_delay_s")}
-
-
 def supervised_ceiling(
     data: str = "builtin:scenes",
     epochs: int = 8,
     seed: int = 0,
-    day_dir: str | Path | None = None,
-    decision_intervals: Sequence[float] = (1.0, 0.5),
-    grid: bool = True,
+    day_dirs: Sequence[str | Path] | None = None,
+    day_seeds: Sequence[int] = (1, 2, 3),
+    day_minutes: float = 30.0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train h on the true labels, then score the day recording; returns a JSON-able report."""
+    """Train h on the true labels, then score the test days; returns a JSON-able report."""
     import torch
     import torch.nn.functional as F
 
-    from catuvac.runtime.smoothing import SmoothingConfig
-    from catuvac.runtime.timeline import load_timeline
+    from catuvac.runtime.decisions import DECISION_RULES, decision_config
+    from catuvac.runtime.scoring import load_scene_profiles
+    from catuvac.runtime.timeline import load_truth
+    from catuvac.runtime.tradeoff import DayPosteriors, score_rule
 
     from .evaluate import model_outputs
     from .metrics import method_entry
@@ -124,33 +105,30 @@ def supervised_ceiling(
     out = model_outputs(model, prep.x["test"][:, 0].numpy(), cfg.eval_batch_size)
     test = method_entry(out["cluster"], prep.labels["test"], {})
 
-    if day_dir is None:
-        from .scenes import builtin_scenes_dir
+    table = load_scene_profiles()
+    names = list(prep.label_names or [])
+    missing = sorted(set(names) - set(table))
+    if missing:
+        raise ValueError(f"classes {missing} have no profile in the shipped scene → profile table")
+    class_profiles = [table[n] for n in names]
+    if day_dirs is None:
+        from .days import cached_day
 
-        day_dir = builtin_scenes_dir()
-    day_dir = Path(day_dir)
-    timeline = load_timeline(day_dir / "day.json")
-    duration = timeline[-1].end_s
+        day_dirs = [cached_day(int(sd), day_minutes, progress) for sd in day_seeds]
+    days = []
+    for d in map(Path, day_dirs):
+        p, t = day_posteriors(model, fe, d / "day.wav", 1.0)
+        truth = load_truth(d / "day.json")
+        days.append(DayPosteriors(d.name, t, p, truth, truth.end_s))
     report: dict[str, Any] = {
-        "what": "h trained WITH the true labels (diagnostic ceiling, not the product)",
+        "what": "h trained WITH the true labels (diagnostic ceiling, not the product); each class → its scene's profile",
         "data": str(data), "epochs": epochs, "seed": seed, "train_loss": history,
-        "test_accuracy": test["accuracy"], "day": str(day_dir / "day.wav"), "intervals": {},
+        "test_accuracy": test["accuracy"], "days": [str(d) for d in day_dirs], "rules": {},
     }
-    for di in decision_intervals:
-        p, t = day_posteriors(model, fe, day_dir / "day.wav", di)
-        entry: dict[str, Any] = {"default_smoothing": _score(p, t, timeline, duration, SmoothingConfig())}
-        if grid:
-            best = None
-            for values in itertools.product(*_GRID.values()):
-                sc = SmoothingConfig(**dict(zip(_GRID, values)))
-                r = _score(p, t, timeline, duration, sc)
-                d = r["switch_delay_s"]
-                if r["spurious_switches_per_hour"] > 1.0 or d["missed"] or d["median"] is None:
-                    continue
-                if best is None or d["median"] < best["score"]["switch_delay_s"]["median"]:
-                    best = {"smoothing": dict(zip(_GRID, values)), "score": r}
-            entry["best_on_day_with_at_most_1_spurious_per_hour"] = best
-        report["intervals"][f"{di:g}s"] = entry
+    for rule in DECISION_RULES:
+        per_day, summary = score_rule(days, rule, decision_config(rule), class_profiles, table)
+        report["rules"][rule] = {"config": vars(decision_config(rule)), "summary": summary,
+                                 "days": [{k: v for k, v in s.items() if k != "switches"} for s in per_day]}
     return report
 
 
@@ -163,26 +141,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", default="builtin:scenes", help="labelled data set spec (default builtin:scenes)")
     ap.add_argument("--epochs", type=int, default=8, help="cross-entropy epochs (default 8)")
     ap.add_argument("--seed", type=int, default=0, help="initialization and data order seed (default 0)")
-    ap.add_argument("--day", help="folder with day.wav and day.json (default: the built-in corpus)")
-    ap.add_argument("--no-grid", action="store_true", help="skip the smoothing grid (default smoothing only)")
+    ap.add_argument("--day", nargs="+", help="day folders with day.wav and day.json (default: built-in long days, --day-seeds)")
+    ap.add_argument("--day-seeds", type=int, nargs="+", default=[1, 2, 3], help="built-in long days' seeds (default 1 2 3)")
+    ap.add_argument("--day-minutes", type=float, default=30.0, help="built-in long days' length (default 30)")
     ap.add_argument("--json", required=True, help="where to write the report")
     ap.add_argument("--quiet", action="store_true", help="no progress output")
     args = ap.parse_args(argv)
     if args.epochs < 1:
         ap.error("--epochs must be ≥ 1")
-    rep = supervised_ceiling(args.data, args.epochs, args.seed, args.day, grid=not args.no_grid, progress=not args.quiet)
+    rep = supervised_ceiling(args.data, args.epochs, args.seed, args.day, args.day_seeds, args.day_minutes,
+                             progress=not args.quiet)
     from catuvac.runtime.fileio import atomic_write_json
 
     atomic_write_json(args.json, rep)
     if not args.quiet:
-        for k, v in rep["intervals"].items():
-            d = v["default_smoothing"]
-            print(f"decision every {k}: default smoothing → raw agreement {d['raw_agreement']:.1%}, "
-                  f"{d['spurious_switches']} spurious, delay median {d['switch_delay_s']['median']}")
-            b = v.get("best_on_day_with_at_most_1_spurious_per_hour")
-            if b is not None:
-                print(f"   best grid point (fitted on the day): {b['smoothing']} → delay median "
-                      f"{b['score']['switch_delay_s']['median']:.2f} s")
+        print(f"supervised h: test accuracy {rep['test_accuracy']:.3f}")
+        for rule, v in rep["rules"].items():
+            sm = v["summary"]
+            print(f"  {rule:10s} profile accuracy {sm['profile_accuracy']['mean']:.3f}, median delay "
+                  f"{sm['switch_delay_median_s']['mean']}, spurious/h {sm['spurious_switches_per_hour']['mean']:.1f}, "
+                  f"missed {sm['missed_changes_total']}, transient switches {sm['transient_switches_total']}")
         print(f"wrote {args.json}")
     return 0
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import scenes as sc
 
-__all__ = ["TRANSIENT_KINDS", "synthesize_long_day", "write_day", "DAY_FILES"]
+__all__ = ["TRANSIENT_KINDS", "synthesize_long_day", "write_day", "cached_day", "DAY_FILES"]
 
 # Stretch lengths: 80 % log-uniform in 20 s – 2 min, 20 % uniform in 2 – 5 min (mean ≈ 85 s:
 # about 21 stretches, 3 per class, in 30 minutes).
@@ -215,3 +215,12 @@ def write_day(out_dir: str | os.PathLike, minutes: float, seed: int, sample_rate
         "stretches": len(truth["segments"]), "stretches_per_class": counts, "transients": kinds,
     })
     return out
+
+
+def cached_day(seed: int, minutes: float, progress: bool = True) -> Path:
+    """The built-in long day of ``seed`` and ``minutes`` in the cache (written on first use):
+    ``$CATUVAC_CACHE/days/seed<seed>-m<minutes>/``."""
+    d = sc.default_cache_root() / "days" / f"seed{seed}-m{minutes:g}"
+    if not (d / "day_info.json").is_file():
+        write_day(d, minutes, seed, progress=progress)
+    return d

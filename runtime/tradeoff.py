@@ -43,8 +43,10 @@ SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
 }
 # The grid of --tune (every combination, per rule).
 GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
-    "hmm": {"dwell_s": (20.0, 60.0, 200.0, 1000.0), "temperature": (1.0, 2.0, 4.0, 8.0), "switch_prob": (0.5, 0.7, 0.9)},
-    "fixed-lag": {"dwell_s": (20.0, 60.0, 200.0, 1000.0), "temperature": (2.0, 4.0, 8.0), "lag_s": (2.0, 4.0, 8.0)},
+    "hmm": {"dwell_s": (5.0, 10.0, 20.0, 60.0, 200.0, 1000.0), "temperature": (1.0, 2.0, 4.0, 8.0, 16.0),
+            "switch_prob": (0.5, 0.7, 0.9, 0.97)},
+    "fixed-lag": {"dwell_s": (10.0, 20.0, 60.0, 200.0, 1000.0), "temperature": (2.0, 4.0, 8.0, 16.0),
+                  "lag_s": (1.0, 2.0, 4.0, 8.0)},
     "ema": {"ema_seconds": (1.0, 3.0), "hysteresis": (0.15, 0.3), "confirm_seconds": (1.0, 3.0),
             "min_dwell_seconds": (6.0, 20.0, 40.0)},
 }

@@ -82,10 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--switch-prob", type=float, default=None, help=f"hmm/fixed-lag: belief needed to switch (default {hmm.switch_prob:g})")
     p.add_argument("--lag", type=float, default=None, help=f"fixed-lag: decide this many seconds late (default {decision_config('fixed-lag').lag_s:g})")
     p.add_argument("--block-size", type=int, default=1024, help="microphone block size in samples (default 1024)")
-    p.add_argument("--ema", type=float, default=None, help=f"ema rule: EMA time constant, s (default {SmoothingConfig.ema_seconds})")
-    p.add_argument("--hysteresis", type=float, default=None, help=f"switch margin on smoothed q (default {SmoothingConfig.hysteresis})")
-    p.add_argument("--confirm", type=float, default=None, help=f"candidate must lead this long, s (default {SmoothingConfig.confirm_seconds})")
-    p.add_argument("--dwell", type=float, default=None, help=f"minimum time between switches, s (default {SmoothingConfig.min_dwell_seconds})")
+    p.add_argument("--ema", type=float, default=None, help=f"ema rule: EMA time constant, s (default {decision_config('ema').ema_seconds})")
+    p.add_argument("--hysteresis", type=float, default=None, help=f"switch margin on smoothed q (default {decision_config('ema').hysteresis})")
+    p.add_argument("--confirm", type=float, default=None, help=f"candidate must lead this long, s (default {decision_config('ema').confirm_seconds})")
+    p.add_argument("--dwell", type=float, default=None, help=f"minimum time between switches, s (default {decision_config('ema').min_dwell_seconds})")
     return p
 
 
@@ -166,7 +166,8 @@ def _list_devices(out: TextIO) -> int:
 
 
 def _smoothing(args: argparse.Namespace) -> SmoothingConfig:
-    d = SmoothingConfig()
+    d = decision_config("ema")
+    assert isinstance(d, SmoothingConfig)
     return SmoothingConfig(
         ema_seconds=d.ema_seconds if args.ema is None else args.ema,
         hysteresis=d.hysteresis if args.hysteresis is None else args.hysteresis,

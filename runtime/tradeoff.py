@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .decisions import DECISION_RULES, HmmConfig, decision_config, replay
+from .decisions import DECISION_RULES, HmmConfig, can_switch, decision_config, replay
 from .scoring import load_scene_profiles, score_profiles, summarize_days
 from .smoothing import SmoothingConfig
 from .timeline import Truth, load_truth
@@ -43,10 +43,10 @@ SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
 }
 # The grid of --tune (every combination, per rule).
 GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
-    "hmm": {"dwell_s": (5.0, 10.0, 20.0, 60.0, 200.0, 1000.0), "temperature": (1.0, 2.0, 4.0, 8.0, 16.0),
-            "switch_prob": (0.5, 0.7, 0.9, 0.97)},
-    "fixed-lag": {"dwell_s": (10.0, 20.0, 60.0, 200.0, 1000.0), "temperature": (2.0, 4.0, 8.0, 16.0),
-                  "lag_s": (1.0, 2.0, 4.0, 8.0)},
+    "hmm": {"dwell_s": (5.0, 10.0, 30.0, 60.0, 200.0), "temperature": (2.0, 3.0, 4.0, 8.0),
+            "switch_prob": (0.8, 0.9, 0.95, 0.98), "floor": (0.02, 0.1)},
+    "fixed-lag": {"dwell_s": (5.0, 10.0, 30.0), "temperature": (2.0, 3.0, 4.0, 8.0), "lag_s": (1.0, 2.0, 4.0, 8.0),
+                  "switch_prob": (0.5, 0.9), "floor": (0.1,)},
     "ema": {"ema_seconds": (1.0, 3.0), "hysteresis": (0.15, 0.3), "confirm_seconds": (1.0, 3.0),
             "min_dwell_seconds": (6.0, 20.0, 40.0)},
 }
@@ -126,13 +126,17 @@ def sweep(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str], scene_
 
 def tune(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str], scene_profiles: Mapping[str, str],
          rules: Sequence[str] = DECISION_RULES, progress: bool = True) -> dict[str, Any]:
-    """Grid search per rule (see :data:`GRIDS`); the best setting of each by :func:`objective`."""
+    """Grid search per rule (see :data:`GRIDS`); the best setting of each by :func:`objective`.
+    HMM settings that could not switch under steady evidence (:func:`~catuvac.runtime.decisions.can_switch`)
+    are skipped."""
     out: dict[str, Any] = {}
     for rule in rules:
         grid = GRIDS[rule]
         best = None
         for values in itertools.product(*grid.values()):
             cfg = decision_config(rule, **dict(zip(grid, values)))
+            if isinstance(cfg, HmmConfig) and not can_switch(cfg):
+                continue  # could never switch under steady evidence for some number of profiles
             _, s = score_rule(days, rule, cfg, cluster_profiles, scene_profiles)
             b = _brief(s)
             if best is None or b["objective"] > best["objective"]:

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from catuvac.runtime.cli import LiveView, main
+from catuvac.runtime.decisions import HmmConfig
 from catuvac.runtime.clusterer import SceneClusterer
 
 _here = Path(__file__).parent
@@ -38,7 +39,8 @@ def wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_json_on_file(small_model: Path, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prof = tmp_path / "p.json"
     prof.write_text(json.dumps({"0": "quiet", "3": "noisy"}))
-    assert main(["--model", str(small_model), "--file", str(wav), "--json", "--profiles", str(prof)]) == 0
+    hmm = ["--decision", "hmm", "--hmm-dwell", "20", "--temperature", "2", "--switch-prob", "0.6"]
+    assert main(["--model", str(small_model), "--file", str(wav), "--json", "--profiles", str(prof), *hmm]) == 0
     out, err = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == 15  # (16 s − 2 s window) / 0.99 s + 1
@@ -47,8 +49,9 @@ def test_json_on_file(small_model: Path, wav: Path, tmp_path: Path, capsys: pyte
         assert len(d["probs"]) == 4 and d["overflows"] == 0
     assert lines[0]["profile"] == "quiet" and lines[-1]["profile"] == "noisy"
     assert [d["changed"] for d in lines].count(True) == 2
-    ref = SceneClusterer(small_model).process_file(wav)
+    ref = SceneClusterer(small_model, profile_map=str(prof), decision_config=HmmConfig(20.0, 2.0, switch_prob=0.6)).process_file(wav)
     assert [d["stable"] for d in lines] == [e.stable for e in ref]
+    assert [d["smoothed"] for d in lines] == [[round(float(b), 6) for b in e.smoothed] for e in ref]
     assert "15 decisions" in err and "stable changes 1" in err
 
 
@@ -140,7 +143,8 @@ def test_truth_scoring(small_model: Path, wav: Path, tmp_path: Path, capsys: pyt
     pmap = tmp_path / "map.json"
     pmap.write_text(json.dumps({"0": "quiet", "3": "noisy", "default": "quiet"}))
     rep = tmp_path / "score.json"
-    args = ["--model", str(small_model), "--file", str(wav), "--json", "--truth", str(truth), "--report", str(rep)]
+    args = ["--model", str(small_model), "--file", str(wav), "--json", "--truth", str(truth), "--report", str(rep),
+            "--hmm-dwell", "20", "--temperature", "2", "--switch-prob", "0.6"]
     assert main(args + ["--map", str(pmap), "--scene-profiles", str(table)]) == 0
     err = capsys.readouterr().err
     r = json.loads(rep.read_text())
@@ -151,7 +155,7 @@ def test_truth_scoring(small_model: Path, wav: Path, tmp_path: Path, capsys: pyt
     assert c["cluster_to_label"]["0"] == "low" and c["n_switches"] == 1
     assert "profile accuracy" in err and "switch delay median" in err
     # without a map only the research figures; a truth label missing from the table is a clear error
-    assert main(args + ["--decision", "ema"]) == 0
+    assert main(args[:-6] + ["--decision", "ema", "--confirm", "1", "--dwell", "6"]) == 0
     r = json.loads(rep.read_text())
     assert r["profile_accuracy"] is None and r["research_clusters"]["spurious_switches"] == 0
     assert r["research_clusters"]["cluster_to_label"] == {"0": "low", "3": "high"}

@@ -74,7 +74,8 @@ def test_bad_arguments(small_model: Path) -> None:
 def test_events_fields_and_cadence(small_model: Path, low_high_audio: tuple[np.ndarray, int]) -> None:
     x, sr = low_high_audio  # 16 s: 8 s low band noise, 8 s high band noise
     # the EMA rule: its reaction time is pinned below (the HMM rules are tested in test_decisions.py)
-    c = SceneClusterer(small_model, profile_map={"0": "quiet", "3": "noisy"}, decision="ema")
+    c = SceneClusterer(small_model, profile_map={"0": "quiet", "3": "noisy"}, decision="ema",
+                       decision_config=SmoothingConfig())
     assert c.states == ("quiet", "default", "noisy") and c.decision_rule == "ema"
     ev = c.process(x, sr)
     W, E, hop, nfft = 65, 33, 480, 960

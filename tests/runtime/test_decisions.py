@@ -1,14 +1,20 @@
 """The decision layer on synthetic posteriors (no model): pooling, HMM filter, fixed lag, the EMA rule."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from catuvac.runtime.decisions import (
-    DECISION_RULES, DecisionError, HmmConfig, HmmDecider, ProfilePooling, decision_config, make_decider, replay,
+    DECISION_RULES, DecisionError, HmmConfig, HmmDecider, ProfilePooling, can_switch, decision_config, make_decider,
+    replay, saturation_belief,
 )
 from catuvac.runtime.smoothing import SmoothingConfig
+
+
+# A responsive setting for the mechanism tests (the tuned defaults are measured in the README).
+CFG = HmmConfig(dwell_s=60.0, temperature=4.0, floor=0.02, switch_prob=0.5)
 
 
 def onehot(seq, k=3, p=0.9):
@@ -52,18 +58,18 @@ def test_hmm_filter_forward_recursion_by_hand():
 
 def test_hmm_ignores_a_short_burst_and_follows_a_real_change():
     seq = [0] * 20 + [1] * 2 + [0] * 20 + [2] * 20
-    out = replay("hmm", onehot(seq, p=0.9), np.arange(len(seq), dtype=float))
+    out = replay("hmm", onehot(seq, p=0.9), np.arange(len(seq), dtype=float), config=CFG)
     assert set(out[:42]) == {0}
     first = out.index(2)
-    assert 42 <= first <= 48 and set(out[first:]) == {2}  # within 6 decisions at the defaults
+    assert 42 <= first <= 48 and set(out[first:]) == {2}  # within 6 decisions
 
 
 def test_stickier_filter_switches_later():
     seq = [0] * 30 + [1] * 30
     probs = onehot(seq, p=0.7)
     t = np.arange(len(seq), dtype=float)
-    fast = replay("hmm", probs, t, config=HmmConfig(dwell_s=5.0)).index(1)
-    slow = replay("hmm", probs, t, config=HmmConfig(dwell_s=500.0)).index(1)
+    fast = replay("hmm", probs, t, config=replace(CFG, dwell_s=5.0)).index(1)
+    slow = replay("hmm", probs, t, config=replace(CFG, dwell_s=500.0)).index(1)
     assert fast < slow
 
 
@@ -96,8 +102,8 @@ def test_fixed_lag_is_later_than_the_filter_and_steadier():
     flips = rng.random(len(seq)) < 0.2  # 20 % of windows point at the wrong scene
     probs[flips] = probs[flips][:, ::-1]
     t = np.arange(len(seq), dtype=float)
-    filt = replay("hmm", probs, t, config=HmmConfig(dwell_s=20.0))
-    lag = replay("fixed-lag", probs, t, config=HmmConfig(dwell_s=20.0, lag_s=5.0))
+    filt = replay("hmm", probs, t, config=replace(CFG, dwell_s=20.0))
+    lag = replay("fixed-lag", probs, t, config=replace(CFG, dwell_s=20.0, lag_s=5.0))
     n = lambda o: sum(a != b for a, b in zip(o, o[1:]))  # noqa: E731
     assert n(lag) <= n(filt)
     assert lag.index(1) >= filt.index(1)
@@ -116,7 +122,7 @@ def test_state_is_bounded_and_reset_restores_it():
 
 def test_ema_rule_is_the_smoother():
     seq = [0] * 10 + [1] * 10
-    out = replay("ema", onehot(seq), np.arange(20, dtype=float))
+    out = replay("ema", onehot(seq), np.arange(20, dtype=float), config=SmoothingConfig())
     from catuvac.runtime.smoothing import Smoother
 
     sm = Smoother(3, SmoothingConfig())
@@ -135,3 +141,13 @@ def test_bad_rules_and_configs():
     with pytest.raises(DecisionError, match="SmoothingConfig"):
         make_decider("ema", 3, HmmConfig())
     assert decision_config("ema", min_dwell_seconds=3.0).min_dwell_seconds == 3.0
+
+
+def test_saturation_and_can_switch():
+    """A leaky chain (short dwell, strong tempering, a floor) cannot lift a belief to 0.99."""
+    leaky = HmmConfig(dwell_s=2.0, temperature=8.0, floor=0.1, switch_prob=0.9)
+    assert saturation_belief(leaky, 3) < 0.9 and not can_switch(leaky)
+    assert can_switch(decision_config("hmm")) and can_switch(decision_config("fixed-lag"))
+    # with that setting a steady change of scene never switches the program
+    seq = [0] * 10 + [1] * 60
+    assert set(replay("hmm", onehot(seq, p=0.95), np.arange(70.0), config=leaky)) == {0}

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from catuvac.runtime.decisions import decision_config
+from catuvac.runtime.decisions import HmmConfig, decision_config
 from catuvac.runtime.timeline import Segment, Transient, Truth
 from catuvac.runtime.tradeoff import DayPosteriors, main, objective, plot_tradeoff, score_rule, sweep, tune
 
@@ -41,7 +41,8 @@ def test_score_rule_and_objective():
 
 
 def test_sweep_tune_and_plot(tmp_path):
-    res = sweep(DAYS, PROFILES, TABLE)
+    base = {"fixed-lag": HmmConfig(dwell_s=20.0, temperature=2.0, switch_prob=0.5, lag_s=1.0)}
+    res = sweep(DAYS, PROFILES, TABLE, base=base)
     assert set(res) == {"hmm", "fixed-lag", "ema"}
     lag = res["fixed-lag"]["points"]
     assert [p["lag_s"] for p in lag] == sorted(p["lag_s"] for p in lag)

@@ -37,7 +37,7 @@ __all__ = ["DayPosteriors", "record_day", "score_rule", "sweep", "tune", "object
 
 # The knob swept per rule for the trade-off curve.
 SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
-    "hmm": ("dwell_s", (5.0, 10.0, 20.0, 40.0, 60.0, 120.0, 300.0, 1000.0)),
+    "hmm": ("dwell_s", (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 1000.0)),
     "fixed-lag": ("lag_s", (1.0, 2.0, 3.0, 5.0, 8.0, 12.0)),
     "ema": ("min_dwell_seconds", (0.0, 3.0, 6.0, 10.0, 20.0, 40.0)),
 }
@@ -118,7 +118,11 @@ def sweep(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str], scene_
         cfg0 = (base or {}).get(rule) or decision_config(rule)
         pts = []
         for v in values:
-            _, s = score_rule(days, rule, replace(cfg0, **{knob: v}), cluster_profiles, scene_profiles)
+            cfg = replace(cfg0, **{knob: v})
+            if isinstance(cfg, HmmConfig) and not can_switch(cfg):
+                pts.append({knob: v, "cannot_switch": True})  # a degenerate setting: the program would freeze
+                continue
+            _, s = score_rule(days, rule, cfg, cluster_profiles, scene_profiles)
             pts.append({knob: v, **_brief(s)})
         out[rule] = {"knob": knob, "config": vars(cfg0), "points": pts}
     return out
@@ -156,19 +160,19 @@ def plot_tradeoff(result: Mapping[str, Any], path: str | os.PathLike, title: str
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for rule, marker in zip(result, "osd^v"):
         r = result[rule]
-        pts = [p for p in r["points"] if p["switch_delay_median_s"] is not None]
+        pts = [p for p in r["points"] if p.get("switch_delay_median_s") is not None]
         x = [p["switch_delay_median_s"] for p in pts]
         y = [p["spurious_switches_per_hour"] for p in pts]
-        ax.plot(x, y, marker=marker, label=f"{rule} (sweeping {r['knob']})")
+        acc = [p["profile_accuracy"] for p in pts]
+        ax.plot(x, y, marker=marker, label=f"{rule}: {r['knob']} (accuracy {min(acc):.2f}–{max(acc):.2f})")
         for p, xx, yy in zip(pts, x, y):
-            ax.annotate(f"{p[r['knob']]:g}: {p['profile_accuracy']:.2f}", (xx, yy), fontsize=6.5,
-                        xytext=(3, 3), textcoords="offset points")
+            ax.annotate(f"{p[r['knob']]:g}", (xx, yy), fontsize=6.5, xytext=(3, 3), textcoords="offset points")
     ax.axhline(6.0, color="0.6", ls="--", lw=0.8)
     ax.axvline(5.0, color="0.6", ls="--", lw=0.8)
     ax.set_xlabel("median switch delay (s), mean over days")
     ax.set_ylabel("spurious switches per hour")
-    ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_title(title or "Decision rules: delay vs spurious switches (labels: knob value: profile accuracy)", fontsize=9)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title or "Decision rules: delay vs spurious switches (point labels: knob value)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -208,8 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         res["tuned"] = tune(recorded, cp, table, progress=not a.quiet)
     atomic_write_json(a.json, res)
     if a.plot:
-        plot_tradeoff(res["sweeps"], a.plot, title=f"Decision rules on {len(recorded)} day(s): delay vs spurious switches "
-                      "(point labels: knob: profile accuracy)")
+        plot_tradeoff(res["sweeps"], a.plot, title=f"Decision rules on {len(recorded)} day(s) of "
+                      f"{sum(d.duration_s for d in recorded) / len(recorded) / 60:.0f} min: delay vs spurious switches "
+                      "(point labels: knob value; dashed: targets)")
     for r, s in res["default_scores"].items():
         print(f"{r:10s} (defaults): " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()))
     print(f"wrote {a.json}" + (f", {a.plot}" if a.plot else ""))

@@ -80,12 +80,16 @@ def record_day(model: str | os.PathLike, day_dir: str | os.PathLike, decision_in
 
 def score_rule(
     days: Sequence[DayPosteriors], rule: str, config: Any, cluster_profiles: Sequence[str],
-    scene_profiles: Mapping[str, str], decision_interval: float = 1.0,
+    scene_profiles: Mapping[str, str], decision_interval: float = 1.0, pool: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(per-day profile scores, their summary) of one rule setting."""
+    """(per-day profile scores, their summary) of one rule setting. ``pool=False`` decides over
+    clusters and maps the decided cluster to its profile afterwards (the pre-pooling runtime)."""
     scores = []
     for day in days:
-        dec = replay(rule, day.probs, day.times, cluster_profiles, config, decision_interval)
+        if pool:
+            dec = replay(rule, day.probs, day.times, cluster_profiles, config, decision_interval)
+        else:
+            dec = [cluster_profiles[k] for k in replay(rule, day.probs, day.times, None, config, decision_interval)]
         scores.append(score_profiles(day.times, dec, day.truth, scene_profiles, duration_s=day.duration_s))
     return scores, summarize_days(scores)
 
@@ -164,6 +168,8 @@ def plot_tradeoff(result: Mapping[str, Any], path: str | os.PathLike, title: str
         x = [p["switch_delay_median_s"] for p in pts]
         y = [p["spurious_switches_per_hour"] for p in pts]
         acc = [p["profile_accuracy"] for p in pts]
+        if not pts:  # e.g. a day with one stretch: no change, no delay to plot
+            continue
         ax.plot(x, y, marker=marker, label=f"{rule}: {r['knob']} (accuracy {min(acc):.2f}–{max(acc):.2f})")
         for p, xx, yy in zip(pts, x, y):
             ax.annotate(f"{p[r['knob']]:g}", (xx, yy), fontsize=6.5, xytext=(3, 3), textcoords="offset points")
@@ -207,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     res: dict[str, Any] = {"model": str(a.model), "map": pmap.as_dict(), "days": [str(d) for d in a.days],
                            "defaults": {r: vars(decision_config(r)) for r in DECISION_RULES}}
     res["default_scores"] = {r: _brief(score_rule(recorded, r, decision_config(r), cp, table)[1]) for r in DECISION_RULES}
+    for r in DECISION_RULES:  # the same rules deciding over clusters (no pooling), for comparison
+        res["default_scores"][f"{r} (no pooling)"] = _brief(score_rule(recorded, r, decision_config(r), cp, table, pool=False)[1])
     res["sweeps"] = sweep(recorded, cp, table)
     if a.tune:
         res["tuned"] = tune(recorded, cp, table, progress=not a.quiet)

@@ -38,6 +38,10 @@ def test_score_rule_and_objective():
     _, raw = score_rule(DAYS, "ema", decision_config("ema", ema_seconds=0.0, hysteresis=0.0, confirm_seconds=0.0,
                                                      min_dwell_seconds=0.0), PROFILES, TABLE)
     assert raw["spurious_switches_total"] > s["spurious_switches_total"]
+    # two clusters of one profile: without pooling, alternating between them is a switch the scorer sees
+    # as none (same profile) — pooling and not pooling give the same profiles when each profile has one cluster
+    _, nopool = score_rule(DAYS, "hmm", decision_config("hmm"), PROFILES, TABLE, pool=False)
+    assert nopool["profile_accuracy"]["mean"] == pytest.approx(s["profile_accuracy"]["mean"])
 
 
 def test_sweep_tune_and_plot(tmp_path):
@@ -70,4 +74,5 @@ def test_cli_on_a_tiny_model_and_day(tmp_path):
     assert main(["--model", str(model), "--map", str(pmap), "--days", str(day), "--json", str(out),
                  "--plot", str(tmp_path / "t.png"), "--quiet"]) == 0
     r = json.loads(out.read_text())
-    assert set(r["default_scores"]) == {"hmm", "fixed-lag", "ema"} and set(r["sweeps"]) == {"hmm", "fixed-lag", "ema"}
+    assert set(r["sweeps"]) == {"hmm", "fixed-lag", "ema"}
+    assert set(r["default_scores"]) == {"hmm", "fixed-lag", "ema", "hmm (no pooling)", "fixed-lag (no pooling)", "ema (no pooling)"}

@@ -179,7 +179,10 @@ def plot_tradeoff(result: Mapping[str, Any], path: str | os.PathLike, title: str
     ax.set_ylabel("spurious switches per hour")
     ax.set_ylim(bottom=0)
     ax.set_title(title or "Decision rules: delay vs spurious switches (point labels: knob value)", fontsize=9)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no true change on these days: nothing to plot", transform=ax.transAxes, ha="center")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -450,7 +450,9 @@ def simulate(
         from catuvac.runtime.scoring import score_run
 
         ev = res.events
-        rep["score"] = score_run([e["time_s"] for e in ev], [e["profile"] for e in ev] if cluster_map is not None else None,
+        # the profile the device applied for each decision: the classifier's own (pooled) one, else the map's
+        applied = [e["profile"] or (sim.cluster_map.get(e["stable"]) if e["stable"] is not None else None) for e in ev]
+        rep["score"] = score_run([e["time_s"] for e in ev], applied if cluster_map is not None else None,
                                  [e["stable"] for e in ev], truth_tl, table, raw=[e["cluster"] for e in ev],
                                  duration_s=res.duration_s)
     if plot_path is not None:

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+
+from catuvac.runtime.timeline import TimelineError
 import soundfile as sf
 
 from catuvac.firmware_sim import HearingAidSimulator, ProfileError, simulate
@@ -219,6 +221,22 @@ def test_simulate_writes_audio_report_plot(tmp_path, scripted):
     assert disk["audiogram"]["description"].startswith("mild")
     assert (tmp_path / "p.png").stat().st_size > 20_000
     assert rep["blocks"] == disk["blocks"]
+
+
+def test_simulate_scores_against_a_truth(tmp_path, scripted):
+    inp = _wav(tmp_path)  # 3 s
+    truth = tmp_path / "truth.json"
+    truth.write_text(json.dumps([{"start_s": 0, "end_s": 1.5, "label": "a"}, {"start_s": 1.5, "end_s": 3, "label": "b"}]))
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps({"a": "quiet", "b": "music"}))
+    rep = simulate(inp, tmp_path / "out.wav", None, cluster_map={"0": "quiet", "1": "wind", "2": "music"},
+                   classifier=scripted([(0, 0), (2, 2)]), progress=False, truth=truth, scene_profiles=table)
+    sc = rep["score"]  # decisions at 1, 2, 3 s: quiet, music, music; the change at 1.5 s answered 0.5 s late
+    assert sc["n_true_changes"] == 1 and sc["missed_changes"] == 0 and sc["spurious_switches"] == 0
+    assert sc["switch_delay_s"]["values"] == [0.5]
+    assert sc["profile_accuracy"] == pytest.approx(1.0)  # the only wrong 0.5 s lies in the 5-s grace period
+    with pytest.raises(TimelineError, match="not found"):
+        simulate(inp, tmp_path / "o2.wav", None, classifier=scripted([(0, 0)]), progress=False, truth=tmp_path / "no.json")
 
 
 def test_cli_help_and_errors(tmp_path, capsys):

@@ -6,7 +6,7 @@ import sys
 DEVICE_MODULES = [
     "catuvac.runtime.frontend", "catuvac.runtime.audio", "catuvac.runtime.modelmeta", "catuvac.runtime.clusterer",
     "catuvac.runtime.smoothing", "catuvac.runtime.sources", "catuvac.runtime.cli", "catuvac.runtime.timeline",
-    "catuvac.runtime.soak", "catuvac.runtime.scoring", "catuvac.runtime.decisions", "catuvac.firmware_sim.simulator", "catuvac.firmware_sim.cli", "catuvac.firmware_sim.dsp",
+    "catuvac.runtime.soak", "catuvac.runtime.scoring", "catuvac.runtime.decisions", "catuvac.runtime.tradeoff", "catuvac.firmware_sim.simulator", "catuvac.firmware_sim.cli", "catuvac.firmware_sim.dsp",
     "catuvac.firmware_sim.profiles", "catuvac.firmware_sim.nalr",
 ]
 

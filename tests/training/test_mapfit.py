@@ -48,3 +48,12 @@ def test_cli_on_a_trained_checkpoint(tmp_path, capsys):
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(out2), "--quiet"]) == 2
     assert "no profile" in capsys.readouterr().err and not out2.exists()
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(tmp_path / "map.txt")]) == 2
+    # the exported model gives the same map on the same split (same windows, same argmax)
+    from catuvac.export.exporter import export_model
+
+    export_model(run / "checkpoint.pt", tmp_path / "model", progress=False)
+    out3 = tmp_path / "map3.json"
+    assert main(["--model", str(tmp_path / "model" / "encoder.onnx"), "--data", f"folder:{data}", "--out", str(out3),
+                 "--scene-profiles", str(table), "--quiet"]) == 0
+    m3 = json.loads(out3.read_text())
+    assert {k: v for k, v in m3.items() if k != "_fitted"} == {k: v for k, v in m.items() if k != "_fitted"}

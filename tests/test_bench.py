@@ -66,8 +66,9 @@ def test_bench_end_to_end_on_a_tiny_model(tmp_path):
         assert r["decision_latency_ms"]["ort_fp32"][key] > 0
     assert r["macs_per_decision"] > 0 and r["params"] > 0
     assert r["model_bytes"]["fp32"] == model.stat().st_size
-    assert {"median", "max"} <= set(r["switch_delay_s"]) and r["switch_delay_s"]["unit"] == "s"
-    assert r["spurious_switches_per_hour"] >= 0
+    day = r["day_recording"]  # no --map: the research cluster figures only
+    assert day["profile_accuracy"] is None and "--map" in day["note"]
+    assert day["research_clusters"]["n_decisions"] == int((180 - 2) / 0.99) + 1
     assert 0 < r["real_time_factor"] < 1
     assert r["algorithmic_delay_ms"] < 10
     assert r["machine"]["cores"] >= 1 and r["machine"]["onnxruntime"]

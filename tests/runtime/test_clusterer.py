@@ -286,3 +286,27 @@ def test_event_is_frozen(small_model: Path) -> None:
     assert len(ev) == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         ev[0].stable = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("rule", ["hmm", "fixed-lag", "ema"])
+def test_pooled_decisions_are_chunk_invariant_and_follow_the_map(
+    small_model: Path, low_high_audio: tuple[np.ndarray, int], rule: str
+) -> None:
+    from catuvac.runtime.decisions import HmmConfig, replay
+
+    x, sr = low_high_audio  # 16 s: responsive settings (the tuned defaults wait longer than 8 s)
+    cfg = {"hmm": HmmConfig(dwell_s=20.0, temperature=2.0, switch_prob=0.6),
+           "fixed-lag": HmmConfig(dwell_s=20.0, temperature=2.0, switch_prob=0.6, lag_s=2.0), "ema": SmoothingConfig()}[rule]
+    pmap = {"0": "quiet", "1": "quiet", "2": "noisy", "3": "noisy"}
+    c = SceneClusterer(small_model, profile_map=pmap, decision=rule, decision_config=cfg)
+    whole = c.process(x, sr)
+    c.reset()
+    pieces = [e for i in range(0, len(x), 777) for e in c.process(x[i : i + 777], sr)]
+    _events_equal(pieces, whole)
+    assert [e.profile for e in whole][0] == "quiet" and whole[-1].profile == "noisy"
+    # the stable cluster belongs to the decided profile, and the decisions equal an offline replay of q(y|x)
+    assert all(pmap[str(e.stable)] == e.profile for e in whole)
+    offline = replay(rule, np.stack([e.probs for e in whole]), [e.time_s for e in whole], [pmap[str(k)] for k in range(4)],
+                     c.decision_config, c.decision_interval_s)
+    assert offline == [e.profile for e in whole]
+    assert all(e.smoothed.shape == (2,) for e in whole)

@@ -52,13 +52,13 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-from catuvac.runtime.fileio import read_json_file
-from catuvac.runtime.profiles_map import ProfileMap, ProfileMapError
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
+
+from catuvac.runtime.fileio import read_json_file
+from catuvac.runtime.profiles_map import ProfileMap, ProfileMapError
 
 from .dsp import InsertionGain, NoiseReduction, Wdrc
 from .plugins import Chain, Param

@@ -19,7 +19,6 @@ time of the whole simulation loop (DSP + classifier + bookkeeping) over the audi
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field

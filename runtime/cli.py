@@ -25,14 +25,14 @@ import numpy as np
 
 from .audio import AudioError
 from .clusterer import ClustererError, SceneClusterer, SceneEvent
+from .decisions import DECISION_RULES, DEFAULT_RULE, DecisionError, decision_config
 from .frontend import FrontEndError
 from .modelmeta import ModelMetadataError
-from .decisions import DECISION_RULES, DEFAULT_RULE, DecisionError, decision_config
 from .profiles_map import ProfileMap, ProfileMapError
 from .scoring import ScoringError
-from .timeline import TimelineError
 from .smoothing import SmootherError, SmoothingConfig
 from .sources import NO_DEVICE_HINT, AudioDeviceError, FileSource, MicrophoneSource, import_sounddevice, list_input_devices
+from .timeline import TimelineError
 
 PROG = "catuvac-listen"
 USER_ERRORS = (

@@ -34,10 +34,10 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .audio import AudioError, StreamResampler, to_mono_float
+from .decisions import DEFAULT_RULE, DecisionRule, HmmConfig, ProfilePooling, make_decider
 from .frontend import FrontEnd, FrontEndError, normalize_window
 from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
 from .profiles_map import ProfileMap
-from .decisions import DEFAULT_RULE, DecisionRule, HmmConfig, ProfilePooling, make_decider
 from .smoothing import SmoothingConfig
 
 __all__ = ["SceneClusterer", "SceneEvent", "SmoothingConfig", "ClustererError"]

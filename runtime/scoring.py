@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .fileio import read_json_file
-from .timeline import Segment, Truth, TimelineError, label_at
+from .timeline import Segment, TimelineError, Truth, label_at
 
 __all__ = [
     "GRACE_S",

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         info = json.loads((out / "day_info.json").read_text())
         print(f"catuvac-scenes: wrote {out.resolve()}/day.wav ({info['seconds'] / 60:.1f} min, {info['stretches']} stretches: "
               + ", ".join(f"{k}={v}" for k, v in info["stretches_per_class"].items()) + ")")
-        print(f"  transients: " + ", ".join(f"{k}={v}" for k, v in info["transients"].items())
+        print("  transients: " + ", ".join(f"{k}={v}" for k, v in info["transients"].items())
               + f"; truth in day.json; seed {args.day_seed}; generated in {time.perf_counter() - t0:.1f} s")
         return 0
     try:

@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-
-from catuvac.runtime.timeline import TimelineError
 import soundfile as sf
 
 from catuvac.firmware_sim import HearingAidSimulator, ProfileError, simulate
 from catuvac.firmware_sim import cli as sim_cli
 from catuvac.firmware_sim import simulator as sim_mod
+from catuvac.runtime.timeline import TimelineError
 
 SR, B = 16000, 32
 REQUIRED_KEYS = {

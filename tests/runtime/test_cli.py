@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from catuvac.runtime.cli import LiveView, main
-from catuvac.runtime.decisions import HmmConfig
 from catuvac.runtime.clusterer import SceneClusterer
+from catuvac.runtime.decisions import HmmConfig
 
 _here = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("rt_fixtures", _here / "conftest.py")

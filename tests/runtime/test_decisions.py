@@ -7,11 +7,18 @@ import numpy as np
 import pytest
 
 from catuvac.runtime.decisions import (
-    DECISION_RULES, DecisionError, HmmConfig, HmmDecider, ProfilePooling, can_switch, decision_config, make_decider,
-    replay, saturation_belief,
+    DECISION_RULES,
+    DecisionError,
+    HmmConfig,
+    HmmDecider,
+    ProfilePooling,
+    can_switch,
+    decision_config,
+    make_decider,
+    replay,
+    saturation_belief,
 )
 from catuvac.runtime.smoothing import SmoothingConfig
-
 
 # A responsive setting for the mechanism tests (the tuned defaults are measured in the README).
 CFG = HmmConfig(dwell_s=60.0, temperature=4.0, floor=0.02, switch_prob=0.5)

@@ -2,9 +2,7 @@
 
 import pytest
 
-from catuvac.runtime.scoring import (
-    ScoringError, load_scene_profiles, profile_segments, score_clusters, score_profiles, summarize_days,
-)
+from catuvac.runtime.scoring import ScoringError, load_scene_profiles, profile_segments, score_clusters, score_profiles, summarize_days
 from catuvac.runtime.timeline import Segment, Transient, Truth
 
 # quiet_room and speech_quiet share the profile "quiet": only 2 true *profile* changes (at 60 and 90 s)

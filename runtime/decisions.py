@@ -112,8 +112,12 @@ DEFAULT_RULE = "hmm"
 
 
 class DecisionRule(Protocol):
-    n_states: int
-    decision: int | None
+    @property
+    def n_states(self) -> int: ...
+
+    @property
+    def decision(self) -> int | None: ...
+
     switches: int
 
     def reset(self) -> None: ...
@@ -334,7 +338,7 @@ class ProfilePooling:
 def replay(
     rule: str,
     probs: np.ndarray,
-    times: Sequence[float],
+    times: Sequence[float] | np.ndarray,
     cluster_profiles: Sequence[str] | None = None,
     config: HmmConfig | SmoothingConfig | None = None,
     decision_interval: float = 1.0,

@@ -306,10 +306,11 @@ def score_clusters(
     (a switch that is not the first one within ``grace_s`` of a true scene change)."""
     segs = list(timeline.segments if isinstance(timeline, Truth) else timeline)
     t, s = _check_decisions(times, [int(v) for v in stable])
-    truth = [label_at(segs, float(x)) for x in t]
-    keep = [i for i, lab in enumerate(truth) if lab is not None]
+    at = [label_at(segs, float(x)) for x in t]
+    keep = [i for i, lab in enumerate(at) if lab is not None]
     if not keep:
         raise ScoringError("no decision falls inside the truth timeline")
+    truth = [lab if lab is not None else "" for lab in at]
     mapping = _hungarian_map([s[i] for i in keep], [truth[i] for i in keep])
     out: dict[str, Any] = {
         "what": "research: stable cluster ids Hungarian-matched to scene labels (not what the wearer hears)",

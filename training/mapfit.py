@@ -99,9 +99,9 @@ def training_cluster_ids(
         feats = load_dataset(spec, frontend=ck.frontend, seed=int(ck.train_config.get("split_seed", 0)), progress=progress)
         tr = feats.subset("train")
         x = torch.from_numpy(normalize_window(tr.x, ck.frontend)[:, None])
-        ck.model.eval()
+        net: Any = ck.model.eval()
         with torch.no_grad():
-            ids = torch.cat([ck.model.logits(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)]).numpy()
+            ids = torch.cat([net.logits(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)]).numpy()
         K = int(ck.model_config.n_clusters)
     else:
         from catuvac.runtime.modelmeta import INPUT_NAME, OUTPUT_ID, ort_session, read_model_info

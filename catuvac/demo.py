@@ -120,7 +120,7 @@ def _plot_timeline(events: list[Any], truth: Any, score: dict[str, Any], path: P
     med = score["switch_delay_s"]["median"]
     ax.set_title(f"Day recording: true profile (grey) vs decided — accuracy {score['profile_accuracy']:.0%}, "
                  f"switch delay median {'–' if med is None else f'{med:.1f}'} s, spurious switches {score['spurious_switches']}")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

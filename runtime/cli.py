@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--device", help="input device index or name substring (default: the system's default input)")
     src.add_argument("--file", help="replay an audio file (any format/rate soundfile reads) instead of the microphone")
     p.add_argument("--json", action="store_true", help="print one JSON event per line instead of the live view")
-    p.add_argument("--map", "--profiles", dest="map", metavar="MAP.json",
+    # --profiles was this flag's old name; in catuvac-sim it names the profile *set*, so it is kept only hidden
+    p.add_argument("--profiles", dest="map", help=argparse.SUPPRESS)
+    p.add_argument("--map", dest="map", metavar="MAP.json",
                    help='cluster→profile map, JSON like {"0": "quiet", "1": "speech-in-noise", "default": "quiet"} '
                    "(catuvac-map writes one); q(y|x) is then pooled per profile before deciding")
     p.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -358,11 +358,3 @@ def replay(
         _, d, _ = dec.update(pool.pool(q) if pool else q, float(t))
         out.append(pool.states[d] if pool else d)
     return out
-
-
-def rule_config_from_args(rule: str, args: Mapping[str, Any]) -> HmmConfig | SmoothingConfig:
-    """Config of ``rule`` from CLI-style values (``None`` = the rule's default)."""
-    return decision_config(rule, **{k: v for k, v in args.items() if v is not None})
-
-
-__all__ += ["rule_config_from_args"]

@@ -30,7 +30,6 @@ import numpy as np
 
 from .decisions import DECISION_RULES, HmmConfig, can_switch, decision_config, replay
 from .scoring import load_scene_profiles, score_profiles, summarize_days
-from .smoothing import SmoothingConfig
 from .timeline import Truth, load_truth
 
 __all__ = ["DayPosteriors", "record_day", "score_rule", "sweep", "tune", "objective", "plot_tradeoff", "main"]
@@ -232,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ += ["SWEEPS", "GRIDS", "HmmConfig", "SmoothingConfig"]
+__all__ += ["SWEEPS", "GRIDS"]
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

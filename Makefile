@@ -8,12 +8,13 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device bench clean help
+.PHONY: demo test install audio-device bench bench-days clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
 	@echo "make test   - run the test suite"
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
+	@echo "make bench-days - decision quality of the demo model on 3 long days (seeds 1-3) + the trade-off plot (seeds 100-102)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +38,15 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
 	$(VENV)/bin/catuvac-bench --model $(OUT)/model/encoder.int8.onnx --checkpoint $(OUT)/train/checkpoint.pt --json bench_out/bench.json --plot bench_out/bench.png
+
+# Decision quality (README "Decision quality"): the map from the training split, three 30-min acceptance
+# days (seeds 1-3, never tuned on) and the trade-off / tuning on the tuning days (seeds 100-102).
+bench-days: $(STAMP)
+	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
+	$(VENV)/bin/catuvac-map --checkpoint $(OUT)/train/checkpoint.pt --out $(OUT)/profile_map.json --quiet
+	$(VENV)/bin/catuvac-bench --model $(OUT)/model/encoder.int8.onnx --map $(OUT)/profile_map.json --days 3 --day-minutes 30 --day-seeds 1 2 3 --json bench_out/days_seeds1-3.json
+	for s in 100 101 102; do test -f bench_out/days/seed$$s-m30/day_info.json || $(VENV)/bin/catuvac-scenes --out bench_out/days/seed$$s-m30 --day-minutes 30 --day-seed $$s --quiet; done
+	$(VENV)/bin/python -m catuvac.runtime.tradeoff --model $(OUT)/model/encoder.int8.onnx --map $(OUT)/profile_map.json --days bench_out/days/seed100-m30 bench_out/days/seed101-m30 bench_out/days/seed102-m30 --tune --json bench_out/tradeoff_seeds100-102.json --plot bench_out/decision_tradeoff.png
 
 clean:
 	rm -rf $(VENV) $(OUT) bench_out .pytest_cache

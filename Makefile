@@ -8,12 +8,13 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device bench clean help
+.PHONY: demo test install audio-device browser bench bench-live clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
 	@echo "make test   - run the test suite"
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
+	@echo "make bench-live - 60 s of live hearing-aid processing on the test audio device (bench_out/live.json)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +29,11 @@ install: $(STAMP)
 audio-device:
 	bash tools/audio_device.sh
 
-test: $(STAMP) audio-device
+# A headless Chromium for the cluster-audition page test (Debian's chromium package).
+browser:
+	bash tools/browser.sh
+
+test: $(STAMP) audio-device browser
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
@@ -37,6 +42,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
 	$(VENV)/bin/catuvac-bench --model $(OUT)/model/encoder.int8.onnx --checkpoint $(OUT)/train/checkpoint.pt --json bench_out/bench.json --plot bench_out/bench.png
+
+# 60 s of live processing through the null-sink device: underflows, latency (bench_out/live.json).
+bench-live: $(STAMP) audio-device
+	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
+	bash tools/bench_live.sh
 
 clean:
 	rm -rf $(VENV) $(OUT) bench_out .pytest_cache

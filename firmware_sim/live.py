@@ -18,7 +18,9 @@ counts from PortAudio's status flags, samples the clusterer lost because it fell
 ring behind, callback time per call against its budget, decision latency (from the end of
 the audio a decision was made on to the block where its cross-fade starts) and the
 input-to-output latency (PortAudio's stream latency + the chain's algorithmic delay, and
-the per-callback ADC→DAC time PortAudio reports).
+the per-callback ADC→DAC time PortAudio reports). When PortAudio ends the stream on its own
+(ALSA's PulseAudio bridge does when a capture poll times out on a loaded machine), the worker
+reopens it and counts the restart; the view and the summary show the count.
 """
 
 from __future__ import annotations
@@ -190,6 +192,7 @@ class LiveSimulator:
         self._stream: Any = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._stream_lock = threading.Lock()  # start/stop/revive (never taken by the audio callback)
         self._alloc_buffers()
 
     # ------------------------------------------------------------------ set-up
@@ -217,6 +220,7 @@ class LiveSimulator:
         self.input_underflows = 0
         self.output_overflows = 0
         self.output_underflows = 0
+        self.stream_restarts = 0  # times PortAudio ended the stream on its own and it was reopened
         self.frame_mismatches = 0  # callbacks with another frame count than asked (zero-filled)
         self.clusterer_lost = 0  # input samples the clusterer never saw (it fell a ring behind)
         self._request: Decision | None = None
@@ -274,6 +278,8 @@ class LiveSimulator:
         while not self._stop.wait(self.config.worker_period_s):
             try:
                 self.poll()
+                if self._stream is not None and not self._stream.active:
+                    self._revive()
             except Exception as e:  # keep the audio running; the view and summary show it
                 self.errors.append(f"{type(e).__name__}: {e}")
                 if len(self.errors) > 20:
@@ -355,33 +361,55 @@ class LiveSimulator:
             self.clusterer.reset()
         self._reset_counters()
         self._stop.clear()
+        self._sd, self._devs = sd, (din, dout)
+        self._open_stream()
+        self.stream_latency_s = tuple(float(v) for v in self._stream.latency)
+        self._worker = threading.Thread(target=self._work, name="catuvac-live-clusterer", daemon=True)
+        self._worker.start()
+        self._t_start = time.monotonic()
+        return self
+
+    def _open_stream(self) -> None:
+        din, dout = self._devs
+        sr = self.sample_rate
         try:
-            self._stream = sd.Stream(
+            stream = self._sd.Stream(
                 device=(din["index"], dout["index"]), samplerate=sr, blocksize=self.frames_per_callback,
                 channels=(1, 1), dtype="float32", latency=self.config.latency, callback=self._callback,
                 prime_output_buffers_using_stream_callback=False,
             )
+            stream.start()
         except Exception as e:
             raise LiveError(
                 f"cannot open the duplex stream {din['name']!r} → {dout['name']!r} at {sr} Hz: {e}; "
                 "pick other devices with --input-device/--output-device (see --list-devices)"
             ) from e
-        self.stream_latency_s = tuple(float(v) for v in self._stream.latency)
-        self._worker = threading.Thread(target=self._work, name="catuvac-live-clusterer", daemon=True)
-        self._worker.start()
-        self._t_start = time.monotonic()
-        self._stream.start()
-        return self
+        self._stream = stream
+
+    def _revive(self) -> None:
+        """PortAudio ended the stream on its own (e.g. ALSA's pulse bridge timed out): reopen it, counted."""
+        with self._stream_lock:
+            st = self._stream
+            if st is None or st.active or self._stop.is_set():
+                return
+            try:
+                st.close()
+            except Exception:
+                pass
+            self.stream_restarts += 1
+            self._stream = None
+            self._open_stream()
 
     def stop(self) -> dict:
         """Stop the stream and the worker, drain what is left and return the summary."""
-        if self._stream is not None:
-            try:
-                self._stream.stop()
-                self._stream.close()
-            finally:
-                self._stream = None
         self._stop.set()
+        with self._stream_lock:
+            if self._stream is not None:
+                try:
+                    self._stream.stop()
+                    self._stream.close()
+                finally:
+                    self._stream = None
         if self._worker is not None:
             self._worker.join(timeout=5.0)
             self._worker = None
@@ -437,6 +465,7 @@ class LiveSimulator:
             "input_overflows": self.input_overflows,
             "output_underflows": self.output_underflows,
             "clusterer_lost": self.clusterer_lost,
+            "stream_restarts": self.stream_restarts,
         }
 
     def summary(self) -> dict:
@@ -458,6 +487,7 @@ class LiveSimulator:
             "output_overflows": self.output_overflows,
             "output_underflows": self.output_underflows,
             "frame_mismatches": self.frame_mismatches,
+            "stream_restarts": self.stream_restarts,
             "clusterer_lost_samples": self.clusterer_lost,
             "callback_ms_p50": round(float(np.percentile(cb_ms, 50)), 4) if n else None,
             "callback_ms_p99": round(float(np.percentile(cb_ms, 99)), 4) if n else None,
@@ -484,5 +514,6 @@ def format_status(s: dict, band_centres_hz: tuple[float, ...]) -> str:
         f" | gains dB [{gains}] | in {f(s['in_db'], '6.1f')} out {f(s['out_db'], '6.1f')} dBFS"
         f" | decision {f(s['decision_latency_ms'], '.0f')} ms (model {f(s['inference_ms'], '.2f')} ms)"
         f" | overflow {s['input_overflows']} underflow {s['output_underflows']} lost {s['clusterer_lost']}"
+        f" restarts {s['stream_restarts']}"
     )
 

@@ -13,6 +13,7 @@ segments, of which 80 % must match).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import time
@@ -145,3 +146,41 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
     assert summary["profile_switches"] == [] and summary["final_profile"] == "quiet"
     lat = summary["latency"]
     assert lat["total_ms"] > lat["algorithmic_ms"] == pytest.approx(1000 * sim.delay_samples / SR, abs=1e-3)
+
+
+def test_cli_runs_live_until_ctrl_c_and_writes_the_recording(
+    pulse_device: dict, tiny_model: Path, tmp_path: Path
+) -> None:
+    import signal
+    import sys
+
+    env = dict(os.environ, PULSE_SOURCE=f"{LIVE_IN}.monitor", PULSE_SINK=LIVE_OUT)
+    rec, report = tmp_path / "out.wav", tmp_path / "live.json"
+    cmd = [sys.executable, "-m", "catuvac.firmware_sim.cli", "--live", "--model", str(tiny_model),
+           "--input-device", str(pulse_device["index"]), "--output-device", str(pulse_device["index"]),
+           "--map", str(_write_map(tmp_path)), "--record", str(rec),
+           "--report", str(report)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline() if proc.stdout else ""  # printed once the stream runs
+        assert "input-to-output latency" in first, proc.stderr.read() if proc.stderr else ""
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        out, err = proc.communicate(timeout=20)
+        out = first + out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "input-to-output latency" in out and "underflow" in out  # the status lines show the counts
+    summary = json.loads(report.read_text())
+    assert summary["callbacks"] > 0 and "output_underflows" in summary and summary["latency"]["total_ms"] > 0
+    y, sr = sf.read(rec)
+    assert sr == SR and len(y) == summary["callbacks"] * summary["blocks_per_callback"] * summary["block_size_samples"]
+
+
+def _write_map(tmp_path: Path) -> Path:
+    p = tmp_path / "map.json"
+    p.write_text(json.dumps({"default": "quiet"}))
+    return p
+

@@ -429,7 +429,10 @@ class LiveSimulator:
         return np.concatenate(self._rec_in) if self._rec_in else np.zeros(0, dtype=np.float32)
 
     def latency(self) -> dict:
-        """Input-to-output latency: stream (PortAudio) + algorithmic (the chain), in ms."""
+        """Input-to-output latency in ms: ``total_ms`` = the stream latency PortAudio granted (input +
+        output) + the chain's algorithmic delay; ``measured_total_ms`` = the median over callbacks of
+        PortAudio's own timestamps (output DAC time − input ADC time of the same callback) + the
+        algorithmic delay."""
         sr = self.sample_rate
         alg_ms = 1000 * self.sim.delay_samples / sr
         lin, lout = getattr(self, "stream_latency_s", (float("nan"), float("nan")))
@@ -443,6 +446,7 @@ class LiveSimulator:
             "algorithmic_ms": round(alg_ms, 3),
             "total_ms": round(1000 * (lin + lout) + alg_ms, 2),
             "callback_adc_to_dac_ms_median": None if io_ms is None else round(io_ms, 2),
+            "measured_total_ms": None if io_ms is None else round(io_ms + alg_ms, 2),
             "callback_ms": round(1000 * self.frames_per_callback / sr, 3),
         }
 

@@ -145,4 +145,8 @@ def run_live(args: argparse.Namespace) -> int:
 
         atomic_write_json(args.report, summary)
     print(json.dumps(summary, indent=2))
+    lat = summary["latency"]
+    print(f"{summary['duration_s']:.1f} s processed; input-to-output latency {lat['total_ms']} ms (stream + algorithmic), "
+          f"{lat['measured_total_ms']} ms measured by PortAudio's timestamps; overflows {summary['input_overflows']}, "
+          f"underflows {summary['output_underflows']}, stream restarts {summary['stream_restarts']}")
     return 0

@@ -328,15 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _export_tmp(checkpoint: str, tmp: str, progress: bool) -> str:
+def _export_tmp(checkpoint: str, tmp: str, data: str, progress: bool) -> str:
+    """fp32 export of the checkpoint's encoder (verified against PyTorch on ``data``'s windows)."""
     from catuvac.export.exporter import export_model
 
-    export_model(checkpoint, tmp, int8=False, progress=progress)
+    export_model(checkpoint, tmp, int8=False, calibration=data, progress=progress)
     return str(Path(tmp) / "encoder.onnx")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from catuvac.export.exporter import ExportError
     from catuvac.firmware_sim.profiles import ProfileError
     from catuvac.runtime.modelmeta import ModelMetadataError
 
@@ -344,10 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with tempfile.TemporaryDirectory(prefix="catuvac-clusters-") as tmp:
-            model = args.model or _export_tmp(args.checkpoint, os.path.join(tmp, "model"), not args.quiet)
+            model = args.model or _export_tmp(args.checkpoint, os.path.join(tmp, "model"), args.data, not args.quiet)
             res = audition(model, args.data, args.out, n_examples=args.examples, max_files=args.max_files,
                            profiles=args.profiles, progress=not args.quiet, model_label=args.model or args.checkpoint)
-    except (ClustersError, DatasetError, ModelMetadataError, ProfileError, FileNotFoundError) as e:
+    except (ClustersError, DatasetError, ExportError, ModelMetadataError, ProfileError, FileNotFoundError) as e:
         print(f"catuvac-clusters: error: {e}", file=sys.stderr)
         return 2
     for c in res.clusters:

@@ -123,3 +123,17 @@ def test_a_slow_clusterer_loses_input_and_says_so() -> None:
 def test_bad_settings_are_refused(kw: dict) -> None:
     with pytest.raises(LiveError):
         LiveConfig(**kw)
+
+
+def test_cli_refuses_bad_live_settings_with_one_line(tmp_path, capsys) -> None:
+    from catuvac.firmware_sim.cli import main
+
+    assert main(["--live"]) == 2
+    assert "--live needs --model" in capsys.readouterr().err
+    assert main(["--live", "--model", str(tmp_path / "m.onnx"), "--blocks-per-callback", "0"]) == 2
+    assert "blocks_per_callback must be an integer in [1, 64]" in capsys.readouterr().err
+    assert main(["--live", "--model", str(tmp_path / "m.onnx")]) == 2  # no such model: said before any device opens
+    assert "model file not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # offline mode still needs its files
+        main(["--model", str(tmp_path / "m.onnx")])
+    assert "--input, --output, --report" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from typing import Any
@@ -84,8 +85,9 @@ def _view(live: Any, seconds: float | None) -> None:
     while t_end is None or time.monotonic() < t_end:
         time.sleep(0.25)
         line = format_status(live.status(), centres)
-        if tty:
-            print("\r\x1b[2K" + line, end="", flush=True)
+        if tty:  # one line, cut to the terminal's width (a wrapped line could not be redrawn in place)
+            width = shutil.get_terminal_size().columns
+            print("\r\x1b[2K" + line[: max(width - 1, 20)], end="", flush=True)
         elif time.monotonic() - last_log >= 1.0:
             print(line, flush=True)
             last_log = time.monotonic()

@@ -513,11 +513,12 @@ def format_status(s: dict, band_centres_hz: tuple[float, ...]) -> str:
 
     fade = "" if s["fade"] >= 1.0 else f" (fade {100 * s['fade']:3.0f}%)"
     gains = " ".join(f"{g:+5.1f}" for g in s["gains_db"])
-    return (
-        f"{s['time_s']:7.1f} s | cluster {f(s['cluster'], 'd')} stable {f(s['stable'], 'd')} → {s['profile']}{fade}"
-        f" | gains dB [{gains}] | in {f(s['in_db'], '6.1f')} out {f(s['out_db'], '6.1f')} dBFS"
+    return (  # the counts first: a narrow terminal cuts the end of the line, never them
+        f"{s['time_s']:7.1f} s | overflow {s['input_overflows']} underflow {s['output_underflows']}"
+        f" lost {s['clusterer_lost']} restarts {s['stream_restarts']}"
+        f" | cluster {f(s['cluster'], 'd')} stable {f(s['stable'], 'd')} → {s['profile']}{fade}"
+        f" | in {f(s['in_db'], '6.1f')} out {f(s['out_db'], '6.1f')} dBFS"
         f" | decision {f(s['decision_latency_ms'], '.0f')} ms (model {f(s['inference_ms'], '.2f')} ms)"
-        f" | overflow {s['input_overflows']} underflow {s['output_underflows']} lost {s['clusterer_lost']}"
-        f" restarts {s['stream_restarts']}"
+        f" | gains dB [{gains}] ({band_centres_hz[0]:.0f}…{band_centres_hz[-1]:.0f} Hz)"
     )
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from .simulator import HearingAidSimulator
 
-__all__ = ["LiveConfig", "Decision", "SampleRing", "LiveSimulator", "LiveError", "open_devices"]
+__all__ = ["LiveConfig", "Decision", "SampleRing", "LiveSimulator", "LiveError", "open_devices", "replay"]
 
 
 class LiveError(RuntimeError):
@@ -504,6 +504,26 @@ class LiveSimulator:
             "final_profile": self.sim.switcher.active,
             "worker_errors": list(self.errors),
         }
+
+
+def replay(sim: HearingAidSimulator, x: np.ndarray, switches: list[dict]) -> np.ndarray:
+    """The offline chain on a live run's input with its profile switches at the same blocks.
+
+    ``x``: the captured input (``--record-input``); ``switches``: the summary's
+    ``profile_switches``. Equal to the live output sample for sample: the check that the live
+    run was the simulator's chain and nothing else.
+    """
+    B, sr = sim.spec.block_size, sim.spec.sample_rate
+    sim.reset()
+    at = {int(round(s["time_s"] * sr)): s["to"] for s in switches}
+    xx = np.asarray(x, dtype=np.float64)
+    y = np.zeros(len(xx) // B * B)
+    for s in range(0, len(y), B):
+        if s in at:
+            sim.switcher.request(at[s])
+        sim.switcher.step()
+        y[s : s + B] = sim.chain.process(xx[s : s + B])
+    return y
 
 
 def format_status(s: dict, band_centres_hz: tuple[float, ...]) -> str:

@@ -12,7 +12,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from catuvac.firmware_sim.live import LiveConfig, LiveError, LiveSimulator, SampleRing, format_status
+from catuvac.firmware_sim.live import LiveConfig, LiveError, LiveSimulator, SampleRing, format_status, replay
 from catuvac.firmware_sim.simulator import HearingAidSimulator
 
 SR = 16000
@@ -35,21 +35,6 @@ def _drive(live: LiveSimulator, x: np.ndarray, poll_every: int = 2) -> np.ndarra
             live.poll()
     live.poll()
     return out[:, 0]
-
-
-def _replay(x: np.ndarray, switches: list[dict], block: int = 32, **kw) -> np.ndarray:
-    """The offline chain on ``x`` with the live run's profile requests applied at the same blocks."""
-    sim = HearingAidSimulator(**kw)
-    sim.reset()
-    at = {int(round(s["time_s"] * SR)): s["to"] for s in switches}
-    y = np.zeros(len(x) // block * block)
-    xx = x.astype(np.float64)
-    for s in range(0, len(y), block):
-        if s in at:
-            sim.switcher.request(at[s])
-        sim.switcher.step()
-        y[s : s + block] = sim.chain.process(xx[s : s + block])
-    return y
 
 
 def test_ring_wraps_and_counts_what_the_reader_lost() -> None:
@@ -81,7 +66,7 @@ def test_callback_output_is_the_chain_output_and_decisions_switch_profiles(scrip
     assert 0 <= sw["decision_latency_ms"] <= 1000 * 3 * live.frames_per_callback / SR
     assert summary["decisions"] == 12 and summary["final_profile"] == names[1]
     # every sample: the live output is the offline chain with the same switch at the same block
-    ref = _replay(x, summary["profile_switches"], initial_profile="quiet")
+    ref = replay(HearingAidSimulator(initial_profile="quiet"), x, summary["profile_switches"])
     np.testing.assert_allclose(y[: len(ref)], ref, atol=1e-6)
     np.testing.assert_array_equal(live.recorded_output(), y)
     np.testing.assert_array_equal(live.recorded_input(), x[: len(y)])

@@ -3,8 +3,10 @@
 tools/audio_device.sh creates two 16-kHz float sinks: the test plays a known signal into
 ``catuvac_live_in``; the live simulation captures that sink's monitor (PULSE_SOURCE) through
 PortAudio's "pulse" device, runs the chain with the clusterer beside it and plays into
-``catuvac_live_out`` (PULSE_SINK), whose monitor the test records with ``parec``. The recorded
-device output must be the offline chain's output on the same input, up to the path's latency
+``catuvac_live_out`` (PULSE_SINK), whose monitor the test records with ``parec``. The clusterer's
+first stable decision switches the profile mid-stream (handed from its thread to the callback).
+The recorded device output must be the offline chain's output on the same input with that
+switch at the same block (:func:`replay`), up to the path's latency
 (found by cross-correlation) and a tolerance of 60 dB SNR per 0.25-s segment (float samples
 all the way: measured ≈ 152 dB, float32 rounding; PulseAudio may drop or repeat a few ms under load, hence
 segments, of which 80 % must match).
@@ -23,7 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from catuvac.firmware_sim.live import LiveConfig, LiveSimulator
+from catuvac.firmware_sim.live import LiveConfig, LiveSimulator, replay
 from catuvac.firmware_sim.simulator import HearingAidSimulator
 from catuvac.runtime.clusterer import SceneClusterer
 
@@ -102,8 +104,9 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
     wav = tmp_path / "probe.wav"
     sf.write(wav, np.concatenate([lead, probe, np.zeros(SR // 2, np.float32)]), SR, subtype="FLOAT")
 
-    # every cluster → the initial profile: the output is then the chain's, whatever the decisions
-    sim = HearingAidSimulator(cluster_map={"default": "quiet"}, initial_profile="quiet")
+    # every cluster → "quiet", started in "speech-in-noise": the first stable decision (≈ 1 s into the
+    # stream) makes the worker hand a switch over to the callback, which fades at a block boundary
+    sim = HearingAidSimulator(cluster_map={"default": "quiet"}, initial_profile="speech-in-noise")
     clusterer = SceneClusterer(tiny_model, decision_interval=0.5)
     live = LiveSimulator(sim, clusterer, LiveConfig(), input_device=pulse_device["index"],
                          output_device=pulse_device["index"], record=True, record_input=True)
@@ -130,9 +133,11 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
     in_snr = [snr for _, snr in _segment_snr(x_in.astype(np.float64), probe.astype(np.float64))]
     assert np.mean(np.array(in_snr) > 100) >= 0.8, in_snr
 
-    # the offline chain (catuvac-sim's) on the same input is the reference
-    ref = HearingAidSimulator(cluster_map={"default": "quiet"}, initial_profile="quiet").process(
-        x_in.astype(np.float64)).output
+    # the reference: the offline chain (catuvac-sim's) on the same input, the live run's switch at the same block
+    switches = summary["profile_switches"]
+    assert [sw["to"] for sw in switches] == ["quiet"] and summary["final_profile"] == "quiet"
+    assert 0 <= switches[0]["decision_latency_ms"] < 1000
+    ref = replay(HearingAidSimulator(initial_profile="speech-in-noise"), x_in, switches)
     # the callback's own output is that chain, sample for sample
     np.testing.assert_allclose(live.recorded_output(), ref[: len(live.recorded_output())], atol=1e-6)
     ref_probe = ref[k_in : k_in + len(probe)]
@@ -143,7 +148,6 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
     good = [snr > 60 for _, snr in segs]
     assert np.mean(good) >= 0.8, f"device output vs offline chain, (lag, SNR dB) per 0.25 s: {segs}"
     assert summary["decisions"] >= 2  # the clusterer ran beside the audio, off the callback
-    assert summary["profile_switches"] == [] and summary["final_profile"] == "quiet"
     lat = summary["latency"]
     assert lat["total_ms"] > lat["algorithmic_ms"] == pytest.approx(1000 * sim.delay_samples / SR, abs=1e-3)
 

@@ -17,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Process a recording as a hearing aid would: block DSP (filterbank, NAL-R gain, WDRC, noise "
             "reduction, limiter) every 2 ms, the scene clusterer beside it at its own cadence, and a "
             "cross-fade to the mapped profile whenever its stable decision changes. Writes the processed "
-            "audio, a JSON report and (optionally) a plot."
+            "audio, a JSON report and (optionally) a plot. With --live: the same chain on the microphone in real "
+            "time, played on the output device (see the live options below)."
         ),
     )
     p.add_argument("--model", help="exported clusterer model (.onnx) for the runtime (required)")

@@ -105,3 +105,16 @@ def test_cli_writes_the_folder_and_refuses_bad_input(tiny, tmp_path: Path, capsy
     assert "catuvac-clusters: error:" in capsys.readouterr().err
     assert main(["--model", str(tmp_path / "missing.onnx"), "--data", f"folder:{data}", "--out", str(tmp_path / "q"),
                  "--quiet"]) == 2
+
+
+def test_without_labels_there_is_no_label_mix(tiny, tmp_path: Path) -> None:
+    model, data = tiny
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for f in sorted(data.glob("*/*.wav")):
+        (flat / f.name).write_bytes(f.read_bytes())
+    res = audition(model, f"folder:{flat}", tmp_path / "o", n_examples=1, progress=False)
+    assert all(c.label_mix is None for c in res.clusters)
+    assert all(x["label"] is None for c in res.clusters for x in c.examples)
+    assert "<table>" not in (tmp_path / "o" / "index.html").read_text()
+    assert sorted(c.n_windows for c in res.clusters) == [0, 0, 6, 6]

@@ -90,7 +90,8 @@ class SampleRing:
     The capacity is a whole number of blocks, so a block never wraps: :meth:`push` is one
     ``np.copyto`` into a preallocated slot view, then the publish of ``written``. The reader
     (another thread) copies ``[start, stop)`` out with :meth:`read`; it must keep within one
-    capacity of ``written`` (:meth:`clamp` says how much it lost if it fell behind).
+    capacity (less the block being written) of ``written`` (:meth:`clamp` says how much it lost
+    if it fell behind).
     """
 
     def __init__(self, block: int, n_blocks: int) -> None:
@@ -109,9 +110,11 @@ class SampleRing:
         self._k = (self._k + 1) % self._n_blocks
         self.written += self.block  # publish after the copy
 
-    def clamp(self, start: int) -> tuple[int, int]:
-        """``(start', lost)``: the oldest readable position ≥ ``start`` and the samples lost before it."""
-        oldest = self.written - self.capacity
+    def clamp(self, start: int, stop: int) -> tuple[int, int]:
+        """``(start', lost)``: the oldest position ≥ ``start`` still safe to read while ``written`` is
+        ``stop``, and the samples lost before it. The block after ``stop`` may be being written
+        (its slot holds the oldest block), so that block does not count as readable."""
+        oldest = stop - self.capacity + self.block
         if start < oldest:
             return oldest, oldest - start
         return start, 0
@@ -291,7 +294,7 @@ class LiveSimulator:
         Runs on the worker thread (and once more at :meth:`stop`); never on the audio thread.
         """
         w = self.in_ring.written
-        start, lost = self.in_ring.clamp(self._read_in)
+        start, lost = self.in_ring.clamp(self._read_in, w)
         self.clusterer_lost += lost
         if w > start:
             x = self.in_ring.read(start, w)
@@ -302,7 +305,7 @@ class LiveSimulator:
             if self.clusterer is not None:
                 self._on_events(self.clusterer.process(x, self.sample_rate))
         wo = self.out_ring.written
-        start, _ = self.out_ring.clamp(self._read_out)
+        start, _ = self.out_ring.clamp(self._read_out, wo)
         if wo > start:
             y = self.out_ring.read(start, wo)
             self._read_out = wo

@@ -43,11 +43,12 @@ def test_ring_wraps_and_counts_what_the_reader_lost() -> None:
     for s in range(0, 20, 4):
         ring.push(data[s : s + 4].reshape(4, 1))
     assert ring.written == 20
-    start, lost = ring.clamp(0)
-    assert (start, lost) == (8, 8)  # capacity 12: the first 8 samples were overwritten
-    np.testing.assert_array_equal(ring.read(start, 20), data[8:20])
+    start, lost = ring.clamp(0, ring.written)
+    # capacity 12: samples 0–7 were overwritten and 8–11 sit in the slot the next push writes
+    assert (start, lost) == (12, 12)
+    np.testing.assert_array_equal(ring.read(start, 20), data[12:20])
     np.testing.assert_array_equal(ring.read(10, 14), data[10:14])  # across the wrap
-    assert ring.clamp(15) == (15, 0)
+    assert ring.clamp(15, ring.written) == (15, 0)
 
 
 def test_callback_output_is_the_chain_output_and_decisions_switch_profiles(scripted) -> None:
@@ -99,7 +100,8 @@ def test_a_slow_clusterer_loses_input_and_says_so() -> None:
     live = LiveSimulator(HearingAidSimulator(), None, LiveConfig(blocks_per_callback=8, ring_seconds=0.5))
     _drive(live, _signal(2.0), poll_every=10_000)  # the worker never runs until the end
     s = live.summary()
-    assert s["clusterer_lost_samples"] == live.frames - live.in_ring.capacity > 0
+    ring = live.in_ring
+    assert s["clusterer_lost_samples"] == live.frames - ring.capacity + ring.block > 0
     line = format_status(live.status(), live.sim.chain.band_layout.centres_hz)
     assert "underflow 0" in line and f"lost {s['clusterer_lost_samples']}" in line
 

@@ -8,13 +8,14 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device bench bench-days clean help
+.PHONY: demo test install audio-device browser bench bench-days bench-live clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
 	@echo "make test   - run the test suite"
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
 	@echo "make bench-days - decision quality of the demo model on 3 long days (seeds 1-3) + the trade-off plot (seeds 100-102)"
+	@echo "make bench-live - 60 s of live hearing-aid processing on the test audio device (bench_out/live.json)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +30,11 @@ install: $(STAMP)
 audio-device:
 	bash tools/audio_device.sh
 
-test: $(STAMP) audio-device
+# A headless Chromium for the cluster-audition page test (Debian's chromium package).
+browser:
+	bash tools/browser.sh
+
+test: $(STAMP) audio-device browser
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
@@ -47,6 +52,10 @@ bench-days: $(STAMP)
 	$(VENV)/bin/catuvac-bench --model $(OUT)/model/encoder.int8.onnx --map $(OUT)/profile_map.json --days 3 --day-minutes 30 --day-seeds 1 2 3 --json bench_out/days_seeds1-3.json
 	for s in 100 101 102; do test -f bench_out/days/seed$$s-m30/day_info.json || $(VENV)/bin/catuvac-scenes --out bench_out/days/seed$$s-m30 --day-minutes 30 --day-seed $$s --quiet; done
 	$(VENV)/bin/python -m catuvac.runtime.tradeoff --model $(OUT)/model/encoder.int8.onnx --map $(OUT)/profile_map.json --days bench_out/days/seed100-m30 bench_out/days/seed101-m30 bench_out/days/seed102-m30 --tune --json bench_out/tradeoff_seeds100-102.json --plot bench_out/decision_tradeoff.png
+# 60 s of live processing through the null-sink device: underflows, latency (bench_out/live.json).
+bench-live: $(STAMP) audio-device
+	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
+	bash tools/bench_live.sh
 
 clean:
 	rm -rf $(VENV) $(OUT) bench_out .pytest_cache

@@ -17,16 +17,17 @@ def build_parser() -> argparse.ArgumentParser:
             "Process a recording as a hearing aid would: block DSP (filterbank, NAL-R gain, WDRC, noise "
             "reduction, limiter) every 2 ms, the scene clusterer beside it at its own cadence, and a "
             "cross-fade to the mapped profile whenever its stable decision changes. Writes the processed "
-            "audio, a JSON report and (optionally) a plot."
+            "audio, a JSON report and (optionally) a plot. With --live: the same chain on the microphone in real "
+            "time, played on the output device (see the live options below)."
         ),
     )
-    p.add_argument("--model", required=True, help="exported clusterer model (.onnx) for the runtime")
-    p.add_argument("--input", required=True, help="input recording (any rate / channels; resampled to 16 kHz mono)")
-    p.add_argument("--output", required=True, help="processed audio (WAV, 16-bit)")
+    p.add_argument("--model", help="exported clusterer model (.onnx) for the runtime (required)")
+    p.add_argument("--input", help="input recording (any rate / channels; resampled to 16 kHz mono); not with --live")
+    p.add_argument("--output", help="processed audio (WAV, 16-bit); not with --live")
     p.add_argument("--audiogram", help="audiogram JSON {frequencies_hz, thresholds_db_hl}; default: mild sloping loss")
     p.add_argument("--profiles", help="profile set JSON (schema: catuvac.firmware_sim.profiles); default: shipped set")
     p.add_argument("--map", help='cluster→profile JSON {"0": "quiet", ...}; default: cluster k → k-th profile (cycled)')
-    p.add_argument("--report", required=True, help="JSON report path")
+    p.add_argument("--report", help="JSON report path (required without --live; with it: the live summary)")
     p.add_argument("--plot", help="PNG: spectrogram, cluster ids / profile, band gains")
     p.add_argument("--block-size", type=int, default=32, help="DSP block in samples at 16 kHz (default 32 = 2 ms)")
     p.add_argument("--crossfade", type=float, default=1.5, help="profile cross-fade time in s (default 1.5)")
@@ -37,17 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene-profiles", help="with --truth: scene label → profile table (default: the shipped one)")
     p.add_argument("--initial-profile", help="profile before the first stable decision (default: first in the set)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .live_cli import add_live_arguments
+
+    add_live_arguments(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not (args.live or args.list_devices):
+        missing = [f"--{k}" for k in ("model", "input", "output", "report") if getattr(args, k) is None]
+        if missing:
+            parser.error(f"the following arguments are required: {', '.join(missing)} (or use --live)")
     from .nalr import AudiogramError
     from .plugins import ParamError, PrepareError
     from .profiles import ProfileError
     from .simulator import ClassifierUnavailable, simulate
 
     try:
+        if args.live or args.list_devices:
+            from .live_cli import run_live
+
+            return run_live(args)
         rep = simulate(
             args.input, args.output, args.model,
             audiogram=args.audiogram, profiles=args.profiles, cluster_map=args.map,

@@ -9,7 +9,7 @@
 #      root included) with its socket in $CATUVAC_PULSE_DIR/pulse/native;
 #   3. loads a null sink "catuvac_sink" and makes its monitor the default source, so whatever
 #      is played into the sink (paplay/pacat) is what PortAudio's "pulse"/"default" ALSA
-#      device captures;
+#      device captures; and two 16-kHz float sinks for the live hearing-aid test;
 #   4. writes $CATUVAC_PULSE_DIR/status: "ok" on the first line, or "unavailable: <reason>".
 #
 # It never fails `make test`: when something cannot be set up it records why in the status
@@ -69,6 +69,17 @@ if ! pactl list short sinks 2>/dev/null | awk '{print $2}' | grep -qx "$SINK"; t
     pactl load-module module-null-sink sink_name="$SINK" rate=48000 channels=1 >/dev/null \
         || fail "could not load module-null-sink"
 fi
+# Two more sinks for the live hearing-aid test (tests/firmware_sim/test_live_device.py): the
+# test plays into LIVE_IN, the live simulation captures LIVE_IN's monitor (PULSE_SOURCE) and
+# plays into LIVE_OUT (PULSE_SINK), whose monitor the test records. Float samples at the
+# chain's 16 kHz: no resampling and no 16-bit rounding on the way, so the comparison with the
+# offline simulator can be tight.
+for live_sink in catuvac_live_in catuvac_live_out; do
+    if ! pactl list short sinks 2>/dev/null | awk '{print $2}' | grep -qx "$live_sink"; then
+        pactl load-module module-null-sink sink_name="$live_sink" rate=16000 channels=1 format=float32le >/dev/null \
+            || fail "could not load module-null-sink $live_sink"
+    fi
+done
 pactl set-default-sink "$SINK" || fail "could not make $SINK the default sink"
 pactl set-default-source "$SINK.monitor" || fail "could not make $SINK.monitor the default source"
 

@@ -8,6 +8,7 @@ DEVICE_MODULES = [
     "catuvac.runtime.smoothing", "catuvac.runtime.sources", "catuvac.runtime.cli", "catuvac.runtime.timeline",
     "catuvac.runtime.soak", "catuvac.runtime.scoring", "catuvac.runtime.decisions", "catuvac.runtime.tradeoff", "catuvac.firmware_sim.simulator", "catuvac.firmware_sim.cli", "catuvac.firmware_sim.dsp",
     "catuvac.firmware_sim.profiles", "catuvac.firmware_sim.nalr",
+    "catuvac.firmware_sim.live", "catuvac.firmware_sim.live_cli",
 ]
 
 
@@ -28,7 +29,7 @@ def test_every_console_script_answers_help():
 
     bindir = Path(sys.executable).parent
     for name in ["catuvac-train", "catuvac-eval", "catuvac-table", "catuvac-export", "catuvac-listen",
-                 "catuvac-sim", "catuvac-bench", "catuvac-scenes", "catuvac-map"]:
+                 "catuvac-sim", "catuvac-bench", "catuvac-scenes", "catuvac-map", "catuvac-clusters"]:
         exe = bindir / name
         if not exe.exists():
             exe = shutil.which(name)

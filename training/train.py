@@ -8,10 +8,21 @@ Reads top to bottom, as one run does:
 2. :func:`prepare_data` — :func:`~catuvac.training.datasets.load_dataset`, the front-end's
    normalization (per window, or global statistics fitted on the training split), tensors in
    memory.
-3. :func:`train` — Adam with the closed-form schedules :func:`lr_at` / :func:`tau_at`, one
-   validation loss per epoch, an atomic checkpoint after every epoch (``--resume`` continues
-   from it and reaches bit-identical weights), then test-split metrics (``metrics.json``:
-   the model, K-means and the labels), ``train_log.csv`` and two PNGs.
+3. :func:`train` — a list of named steps: ``_start`` (device, process group, output checks),
+   ``_checked_data``, ``_build`` (model, h's warm start, Adam), ``_restore`` (``--resume``),
+   ``_loss_module``, then per epoch ``_train_epoch`` → ``_epoch_row`` → ``_end_epoch``, and
+   ``_finish``. Adam with the closed-form schedules :func:`lr_at` / :func:`tau_at` /
+   :func:`lam_at`; the loss is :meth:`TrainConfig.objective` (eq. 7 plus any extra terms of
+   :mod:`catuvac.training.objectives`); one validation loss (eq. 7) per epoch; an atomic
+   checkpoint after every epoch (``--resume`` continues from it and reaches bit-identical
+   weights), then test-split metrics (``metrics.json``: the model, K-means and the labels),
+   ``train_log.csv`` and two PNGs.
+
+Cluster report (the collapse of y from a random start, see presets.py): every epoch logs the
+clusters used (argmax of ≥ 1 training window), the mean entropy of q(y|x), the entropy of the
+epoch-mean q(y|x), and how much the decoder's reconstruction worsens when y is swapped for
+another cluster (≈ 0 means g ignores y); the progress bar shows the first two, and a warning
+names every cluster that stops receiving windows.
 
 Schedules (both closed-form functions of the epoch, so a resumed run needs no scheduler state):
 
@@ -980,7 +991,8 @@ def _pca2(a: np.ndarray) -> np.ndarray:
 
 
 def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
-    """loss_curves.png: loss and validation loss, reconstruction, both KL terms, τ and lr per epoch."""
+    """loss_curves.png: loss and validation loss, reconstruction, both KL terms, τ and lr, and the
+    cluster report (clusters used, posterior entropies, decoder y-swap gain) per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -988,7 +1000,7 @@ def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, tit
 
     ep = [r["epoch"] for r in history]
     col = lambda k: [np.nan if r.get(k) is None else r[k] for r in history]  # noqa: E731
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    fig, axes = plt.subplots(3, 2, figsize=(10, 10))
     ax = axes[0, 0]
     ax.plot(ep, col("loss"), label="train loss (eq. 7)")
     ax.plot(ep, col("val_loss"), label="validation loss (y = argmax, z = μ)")
@@ -1009,6 +1021,18 @@ def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, tit
     ax2.plot(ep, col("lr"), color="C4", label="lr")
     ax2.set_yscale("log")
     ax2.set_ylabel("learning rate", color="C4")
+    ax = axes[2, 0]  # the cluster report: is y collapsing?
+    ax.plot(ep, col("clusters_used"), color="C5", marker=".", label="clusters used (argmax of ≥ 1 training window)")
+    ax.set_ylabel("clusters used")
+    ax.legend(fontsize=8)
+    ax = axes[2, 1]
+    ax.plot(ep, col("q_entropy"), label="mean H(q(y|x))")
+    ax.plot(ep, col("marginal_entropy"), label="H(epoch-mean q(y|x))")
+    ax.set_ylabel("nats")
+    ax2 = ax.twinx()
+    ax2.plot(ep, col("y_swap_gain"), color="C3", ls="--", label="decoder y-swap gain")
+    ax2.set_ylabel("recon. loss increase when y is swapped (nats)", color="C3", fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     for a in axes.flat:
         a.set_xlabel("epoch")
         a.grid(alpha=0.3)

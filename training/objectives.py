@@ -19,6 +19,10 @@ Extra objectives (opt-in; none is in the paper) are one function each, registere
   posteriors); this term pushes the *marginal* towards uniform (all clusters used) and leaves
   each window free to be sharp. It is the cluster-balance term of IMSAT / "mutual information"
   clustering (Hu et al. 2017) and of SCAN (Van Gansbeke et al. 2020).
+- ``y_entropy`` mean H(q(y|x)) per window: with a positive weight it asks each window's posterior
+  to be sharp, opposing eq. 7's ``kl_y`` (= log K − H). ``usage`` + ``y_entropy`` with one
+  weight w add w·(log K − I(x; y)): the mutual-information clustering objective of IMSAT, and
+  the same push as JointVAE's capacity on the discrete KL (kl_y towards log K).
 - ``temporal``  symmetric KL between q(y|x) of two windows of one recording (``logits_pair``:
   h's logits of each window's neighbour in its clip): a scene does not change between
   neighbouring windows, so neither should the cluster posterior.
@@ -36,7 +40,7 @@ from typing import Callable, Mapping
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Batch", "TermFn", "TERMS", "Objective", "recon", "kl_z", "kl_y", "usage", "temporal", "posterior_stats"]
+__all__ = ["Batch", "TermFn", "TERMS", "Objective", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "posterior_stats"]
 
 Batch = Mapping[str, torch.Tensor]
 TermFn = Callable[[Batch], torch.Tensor]
@@ -71,6 +75,12 @@ def usage(b: Batch) -> torch.Tensor:
     return (log_mean.exp() * (log_mean + math.log(k))).sum()
 
 
+def y_entropy(b: Batch) -> torch.Tensor:
+    """H(q(y|x)) per window, in nats (0: one-hot, log K: uniform)."""
+    log_pi = b["log_pi"].float()
+    return -(log_pi.exp() * log_pi).sum(1)
+
+
 def temporal(b: Batch) -> torch.Tensor:
     """Symmetric KL between q(y|x) of each window and of its neighbour (``logits_pair``), per pair.
 
@@ -90,6 +100,7 @@ TERMS: dict[str, tuple[TermFn, str | None]] = {
     "kl_z": (kl_z, None),
     "kl_y": (kl_y, None),
     "usage": (usage, "usage_weight"),
+    "y_entropy": (y_entropy, "y_entropy_weight"),
     "temporal": (temporal, "temporal_weight"),
 }
 
@@ -100,6 +111,7 @@ class Objective:
 
     lam: float = 2.0  # λ of eq. 7 on both KL terms
     usage_weight: float = 0.0  # weight of ``usage`` (batch-level cluster balance); 0 = paper
+    y_entropy_weight: float = 0.0  # weight of ``y_entropy`` (sharp posteriors per window); 0 = paper
     temporal_weight: float = 0.0  # weight of ``temporal`` (neighbouring windows agree); 0 = paper
 
     def weights(self) -> dict[str, float]:

@@ -105,7 +105,7 @@ LATENT_PNG = "latent_space.png"
 # mean H(q(y|x)) (nats; 0 = sharp, log K = uniform); marginal_entropy = H(epoch-mean q(y|x))
 # (log K = all clusters used equally); y_swap_gain = decoder_y_gain on the validation split.
 LOG_FIELDS = (
-    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "temporal", "val_loss", "clusters_used", "q_entropy",
+    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "val_loss", "clusters_used", "q_entropy",
     "marginal_entropy", "y_swap_gain", "tau", "lr", "lam", "seconds",
 )
 
@@ -157,6 +157,9 @@ class TrainConfig:
     # start y collapses onto a few clusters (presets.py's log); this term makes an unused
     # cluster cost up to log K nats while each window's q(y|x) stays free to be sharp.
     usage_weight: float = 0.0
+    # Per-window sharpness: weight of the mean entropy H(q(y|x)) (opposes eq. 7's kl_y; with
+    # usage_weight equal, the pair is the mutual-information objective I(x; y), see objectives.py).
+    y_entropy_weight: float = 0.0
     # Temporal consistency: weight of the symmetric KL between q(y|x) of neighbouring windows
     # of one recording (needs clips longer than the window). Why: a scene lasts longer than a window.
     temporal_weight: float = 0.0
@@ -192,6 +195,7 @@ class TrainConfig:
         need(self.precision in ("fp32", "bf16"), f"--precision must be 'fp32' or 'bf16', got {self.precision!r}")
         need(self.h_init_epochs >= 1, f"--h-init-epochs must be ≥ 1, got {self.h_init_epochs}")
         need(self.usage_weight >= 0 and math.isfinite(self.usage_weight), f"--usage-weight must be a finite number ≥ 0, got {self.usage_weight}")
+        need(self.y_entropy_weight >= 0 and math.isfinite(self.y_entropy_weight), f"--y-entropy-weight must be a finite number ≥ 0, got {self.y_entropy_weight}")
         need(self.temporal_weight >= 0 and math.isfinite(self.temporal_weight), f"--temporal-weight must be a finite number ≥ 0, got {self.temporal_weight}")
         need(isinstance(self.kl_warmup_epochs, int) and self.kl_warmup_epochs >= 0, f"--kl-warmup-epochs must be an integer ≥ 0, got {self.kl_warmup_epochs}")
         if self.paper_exact:
@@ -200,7 +204,8 @@ class TrainConfig:
 
     def objective(self) -> Objective:
         """The loss weights of this run (λ is replaced per epoch by :func:`lam_at`)."""
-        return Objective(lam=self.lam, usage_weight=self.usage_weight, temporal_weight=self.temporal_weight)
+        return Objective(lam=self.lam, usage_weight=self.usage_weight, y_entropy_weight=self.y_entropy_weight,
+                         temporal_weight=self.temporal_weight)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -217,6 +222,7 @@ class TrainConfig:
 PAPER_EXACT: dict[str, Any] = {
     "h_init": "random",  # the paper describes no initialization: PyTorch's defaults
     "usage_weight": 0.0,
+    "y_entropy_weight": 0.0,
     "temporal_weight": 0.0,
     "kl_warmup_epochs": 0,  # λ constant from the first epoch
     "precision": "fp32",

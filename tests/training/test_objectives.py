@@ -82,12 +82,14 @@ def test_objective_weights_and_extra_terms_through_the_model():
     m = CatUVAC(ModelConfig(n_clusters=3, n_features=32, n_frames=32, latent_dim=2))
     x = torch.rand(4, 1, 32, 32)
     assert Objective(lam=2.0).weights() == {"recon": 1.0, "kl_z": 2.0, "kl_y": 2.0}
-    obj = Objective(lam=9.0, usage_weight=3.0, temporal_weight=0.5)  # λ is replaced by step_loss's lam
+    obj = Objective(lam=9.0, usage_weight=3.0, y_entropy_weight=0.25, temporal_weight=0.5)  # λ replaced by step_loss's lam
     torch.manual_seed(1)
     parts = m.step_loss(x, None, 2.0, 1.0, obj, x_pair=x.flip(0), with_posterior=True)
-    assert set(parts) == {"loss", "recon", "kl_z", "kl_y", "usage", "temporal", "log_pi"}
+    assert set(parts) == {"loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "log_pi"}
     assert parts["log_pi"].shape == (4, 3) and not parts["log_pi"].requires_grad
-    total = parts["recon"] + 2.0 * (parts["kl_z"] + parts["kl_y"]) + 3.0 * parts["usage"] + 0.5 * parts["temporal"]
+    total = parts["recon"] + 2.0 * (parts["kl_z"] + parts["kl_y"]) + 3.0 * parts["usage"] + 0.25 * parts["y_entropy"] + 0.5 * parts["temporal"]
+    # kl_y + y_entropy = log K per window: the sharpness term is exactly the opposite of eq. 7's
+    assert float(parts["kl_y"] + parts["y_entropy"]) == pytest.approx(math.log(3), rel=1e-5)
     assert float(parts["loss"].detach()) == pytest.approx(float(total.detach()), rel=1e-6)
     with pytest.raises(ValueError, match="x_pair"):
         m.step_loss(x, None, 2.0, 1.0, obj)

@@ -89,7 +89,7 @@ def test_objective_weights_and_extra_terms_through_the_model():
     assert parts["log_pi"].shape == (4, 3) and not parts["log_pi"].requires_grad
     total = parts["recon"] + 2.0 * (parts["kl_z"] + parts["kl_y"]) + 3.0 * parts["usage"] + 0.25 * parts["y_entropy"] + 0.5 * parts["temporal"]
     # kl_y + y_entropy = log K per window: the sharpness term is exactly the opposite of eq. 7's
-    assert float(parts["kl_y"] + parts["y_entropy"]) == pytest.approx(math.log(3), rel=1e-5)
+    assert float((parts["kl_y"] + parts["y_entropy"]).detach()) == pytest.approx(math.log(3), rel=1e-5)
     assert float(parts["loss"].detach()) == pytest.approx(float(total.detach()), rel=1e-6)
     with pytest.raises(ValueError, match="x_pair"):
         m.step_loss(x, None, 2.0, 1.0, obj)

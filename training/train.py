@@ -511,13 +511,13 @@ def _train_state(optimizer: torch.optim.Optimizer, history: list[dict[str, Any]]
 
 def _check_resume_config(path: Path, stored: Mapping[str, Any], cfg: TrainConfig) -> None:
     current = cfg.to_dict()
-    defaults = TrainConfig().to_dict() if "data" in current else {}
+    defaults = TrainConfig().to_dict()  # fields newer than a checkpoint are fine at their default
     diffs = []
     for k, v in current.items():
         if k in _RUN_ONLY_FIELDS:
             continue
         if k not in stored:
-            if v != defaults.get(k):  # a field newer than the checkpoint, at its default: same run
+            if v != defaults.get(k):
                 diffs.append(f"{k} (missing in checkpoint)")
         elif stored[k] != v and not (isinstance(v, float) and isinstance(stored[k], (int, float)) and math.isclose(v, stored[k])):
             diffs.append(f"{k}: checkpoint {stored[k]!r} vs now {v!r}")

@@ -155,3 +155,20 @@ def test_extra_terms_train_and_are_logged_and_recorded(tmp_path):
     with pytest.raises(TrainError, match="--temporal-weight needs recordings longer than the window"):
         train(TrainConfig(preset="test", data="clips", n_clusters=2, epochs=1, device="cpu", temporal_weight=0.5),
               tmp_path / "one", data=_clip_data(1), progress=False)
+
+
+def test_cli_flags_for_the_extras_and_paper_exact(tmp_path, capsys):
+    from catuvac.training.cli import build_train_parser, config_from_args, train_main
+
+    args = build_train_parser().parse_args(["--out", "o", "--usage-weight", "3", "--y-entropy-weight", "1",
+                                            "--temporal-weight", "0.5", "--kl-warmup-epochs", "4"])
+    c = config_from_args(args)
+    assert (c.usage_weight, c.y_entropy_weight, c.temporal_weight, c.kl_warmup_epochs, c.paper_exact) == (3.0, 1.0, 0.5, 4, False)
+    c = config_from_args(build_train_parser().parse_args(["--out", "o", "--paper-exact"]))
+    assert c.paper_exact and c.h_init == "random" and c.usage_weight == 0.0  # quick's warm start and usage term off
+    assert train_main(["--out", str(tmp_path / "x"), "--paper-exact", "--usage-weight", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--paper-exact" in err[0] and "usage_weight" in err[0]
+    help_text = build_train_parser().format_help()
+    for flag in ("--paper-exact", "--usage-weight", "--y-entropy-weight", "--temporal-weight", "--kl-warmup-epochs"):
+        assert flag in help_text

@@ -172,3 +172,28 @@ def test_cli_flags_for_the_extras_and_paper_exact(tmp_path, capsys):
     help_text = build_train_parser().format_help()
     for flag in ("--paper-exact", "--usage-weight", "--y-entropy-weight", "--temporal-weight", "--kl-warmup-epochs"):
         assert flag in help_text
+
+
+def test_sweep_parses_sets_and_scores_all_windows(tmp_path, capsys):
+    from catuvac.training.sweep import parse_sets, score_all_windows
+
+    assert parse_sets(["usage_weight=10", "paper_exact=true", "data=folder:/x"]) == {
+        "usage_weight": 10, "paper_exact": True, "data": "folder:/x"}
+    with pytest.raises(ValueError, match="FIELD=VALUE"):
+        parse_sets(["usage_weight"])
+    data = _clip_data(2)
+    torch.manual_seed(0)
+    m = CatUVAC(ModelConfig(n_clusters=2, n_features=32, n_frames=32))
+    s = score_all_windows(m, data)
+    assert s["windows"] == 48 and 1 <= s["clusters_used"] <= 2
+    assert 0.5 <= s["accuracy"] <= s["purity"] + 1e-9 <= 1.0 + 1e-9  # Hungarian ≤ many-to-one; ≥ 0.5 with 2 balanced classes
+
+
+def test_cluster_purity_pinned_and_presets_fight_collapse():
+    from catuvac.training.metrics import cluster_purity
+
+    assert cluster_purity([0, 0, 1, 1, 2], [0, 0, 0, 1, 1]) == pytest.approx(3 / 5)
+    assert cluster_purity([0, 0, 1, 1], [0, 1, 2, 3]) == 1.0  # over-segmentation is pure
+    for preset in ("quick", "paper-us8k", "paper-audiomnist", "paper-tau2019"):
+        c = make_config(preset)
+        assert c.usage_weight > 0 and c.h_init == "kmeans" and not c.paper_exact

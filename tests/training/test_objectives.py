@@ -197,3 +197,25 @@ def test_cluster_purity_pinned_and_presets_fight_collapse():
     for preset in ("quick", "paper-us8k", "paper-audiomnist", "paper-tau2019"):
         c = make_config(preset)
         assert c.usage_weight > 0 and c.h_init == "kmeans" and not c.paper_exact
+
+
+def test_resume_with_extra_terms_is_bitwise(tmp_path):
+    from catuvac.training.train import TrainHooks
+
+    class Killed(RuntimeError):
+        pass
+
+    def kill(e: int, s: int) -> None:
+        if (e, s) == (1, 0):
+            raise Killed
+
+    cfg = TrainConfig(preset="test", data="clips", n_clusters=2, epochs=2, batch_size=8, device="cpu",
+                      usage_weight=1.0, y_entropy_weight=0.5, temporal_weight=0.5, kl_warmup_epochs=2)
+    data = _clip_data(2)
+    full = train(cfg, tmp_path / "full", data=data, progress=False, evaluate=False, plots=False)
+    with pytest.raises(Killed):
+        train(cfg, tmp_path / "k", data=data, progress=False, evaluate=False, plots=False, hooks=TrainHooks(on_batch=kill))
+    resumed = train(cfg, tmp_path / "k", data=data, resume=True, progress=False, evaluate=False, plots=False)
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert [r["clusters_used"] for r in full.history] == [r["clusters_used"] for r in resumed.history]

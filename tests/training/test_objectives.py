@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,3 +220,16 @@ def test_resume_with_extra_terms_is_bitwise(tmp_path):
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
     assert [r["clusters_used"] for r in full.history] == [r["clusters_used"] for r in resumed.history]
+
+
+def test_warning_names_the_clusters_that_empty(capsys):
+    from catuvac.training.train import TrainHooks, _Dist, _Run, _warn_empty_clusters
+
+    run = _Run(TrainConfig(), Path("."), torch.device("cpu"), _Dist(), True, TrainHooks())
+    _warn_empty_clusters(run, [], {"epoch": 1, "cluster_counts": [5, 3, 2], "clusters_used": 3})
+    _warn_empty_clusters(run, [{"cluster_counts": [5, 3, 2]}], {"epoch": 2, "cluster_counts": [8, 0, 2], "clusters_used": 2})
+    _warn_empty_clusters(run, [{"cluster_counts": [8, 0, 2]}], {"epoch": 3, "cluster_counts": [9, 0, 1], "clusters_used": 2})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "warning: epoch 2: cluster(s) 1 got no training window (2/3 in use); if y keeps collapsing, see --usage-weight / --h-init"
+    ]  # once, when it empties; not again while it stays empty

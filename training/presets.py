@@ -81,7 +81,8 @@ __all__ = ["PRESETS", "PRESET_NOTES", "preset_names", "preset_values"]
 #   --h-init kmeans --h-init-epochs 10 (the old quick preset)
 #                                          40  7          0.63 / 0.64 / 0.66   250
 #   --h-init kmeans --h-init-epochs 10 --usage-weight 10
-#                                          40  7          0.73 / 0.70 / 0.75   308 (q sharp: H ≈ 0.13)
+#                                          40  7 (s1: 7)  0.73 / 0.70 / 0.75 (s1: 0.77 / 0.68 / 0.77)
+#                                                            y-swap gain 308 (s1: 798), q sharp (H ≈ 0.13 / 0.18)
 # Temporal consistency (issue 11 §4) needs ≥ 2 windows per recording; the built-in clips are 4 s,
 # so it was measured with --window-seconds 2 (K-means there: 0.68 / 0.66):
 #   --h-init random --usage-weight 10 --window-seconds 2                      30  7  0.39 / 0.26

@@ -83,6 +83,8 @@ __all__ = ["PRESETS", "PRESET_NOTES", "preset_names", "preset_values"]
 #   --h-init kmeans --h-init-epochs 10 --usage-weight 10
 #                                          40  7 (s1: 7)  0.73 / 0.70 / 0.75 (s1: 0.77 / 0.68 / 0.77)
 #                                                            y-swap gain 308 (s1: 798), q sharp (H ≈ 0.13 / 0.18)
+#   the same, 80 epochs (= quick now)      80  7          0.71 / 0.70 / 0.74; test split 0.75 / NMI 0.81;
+#                                                         258 s for warm start + training (2.8 s / epoch)
 # Temporal consistency (issue 11 §4) needs ≥ 2 windows per recording; the built-in clips are 4 s,
 # so it was measured with --window-seconds 2 (K-means there: 0.68 / 0.66):
 #   --h-init random --usage-weight 10 --window-seconds 2                      30  7  0.39 / 0.26

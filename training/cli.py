@@ -53,6 +53,15 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     p.add_argument("--h-init", choices=("random", "kmeans"), default=None, help="initialization of h: random, or fitted to K-means clusters first (default: the preset's)")
     p.add_argument("--h-init-epochs", type=int, default=None, help="epochs of the K-means warm start of h (default 3)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="fp32 (default) or bf16 autocast (faster on CPUs with AMX/AVX512-BF16)")
+    g = p.add_argument_group(
+        "beyond the paper's eq. 7 (Cat. UVAC; recorded in the checkpoint)",
+        "Options the paper does not have. A preset may turn some on (see its notes); --paper-exact turns all of them off.",
+    )
+    g.add_argument("--usage-weight", type=float, default=None, help="weight of the batch-level cluster-usage term KL(mean q(y|x) ‖ uniform); 0 = off (default: the preset's)")
+    g.add_argument("--y-entropy-weight", type=float, default=None, help="weight of the mean entropy H(q(y|x)) (sharp posteriors; with --usage-weight equal: mutual-information clustering); 0 = off")
+    g.add_argument("--temporal-weight", type=float, default=None, help="weight of the symmetric KL between q(y|x) of neighbouring windows of one recording (needs clips longer than the window); 0 = off")
+    g.add_argument("--kl-warmup-epochs", type=int, default=None, help="ramp λ linearly up over this many epochs; 0 = off (default: the preset's)")
+    g.add_argument("--paper-exact", action="store_const", const=True, default=None, help="reproduce the paper literally: random init of h, no extra terms, no KL warm-up, fp32")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNGs")
@@ -62,6 +71,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
 _OVERRIDES = (
     "data", "n_clusters", "epochs", "batch_size", "lam", "lr_start", "lr_end", "tau_start", "tau_end", "tau_schedule",
     "latent_dim", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
+    "usage_weight", "y_entropy_weight", "temporal_weight", "kl_warmup_epochs", "paper_exact",
 )
 
 

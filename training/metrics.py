@@ -59,6 +59,7 @@ __all__ = [
     "GEOMETRY_KEYS",
     "contingency",
     "unsupervised_accuracy",
+    "cluster_purity",
     "nmi",
     "geometry",
     "method_entry",
@@ -161,6 +162,17 @@ def geometry(space: Any, pred: Any, seed: int = 0, silhouette_max: int = SILHOUE
         "dbi": float(davies_bouldin_score(s, p)),
         "chi": float(calinski_harabasz_score(s, p)),
     }
+
+
+def cluster_purity(labels: Any, pred: Any) -> float:
+    """Many-to-one accuracy: each cluster votes for its most frequent label (several clusters
+    may map to one label — the right score when K exceeds the number of classes and the
+    clusters are pooled per profile afterwards). 1.0 for any over-segmentation of the labels."""
+    y, p = _as_labels(labels, "labels"), _as_labels(pred, "pred")
+    if y.shape != p.shape or y.size == 0:
+        raise MetricsError(f"labels and pred must be non-empty and of one length, got {y.shape} and {p.shape}")
+    hits = sum(int(np.bincount(y[p == c]).max()) for c in np.unique(p))
+    return hits / y.size
 
 
 def method_entry(

@@ -33,13 +33,14 @@ At evaluation (and in the exported model) y is the argmax of h's logits (τ → 
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .objectives import Objective
 
 __all__ = ["ModelConfig", "ConvGRUEncoder", "Decoder", "CatUVAC", "cat_uvac_loss", "conv_out", "ModelConfigError"]
 
@@ -218,55 +219,67 @@ class CatUVAC(nn.Module):
         x_hat = self.g(torch.cat([y, z], dim=1))
         return {"logits": logits, "log_pi": log_pi, "y": y, "mu": mu, "logvar": logvar, "z": z, "x_hat": x_hat}
 
+    # ------------------------------------------------------------ common model protocol
+    # Every trainable model (CatUVAC here, UVAC in uvac.py) offers step_loss, infer and
+    # representations, so that the trainer, the evaluator and the exporter do not special-case
+    # model types.
+    representations = ("q_y", "z_mean")  # the spaces infer() returns for the geometry metrics
+
+    def step_loss(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        lam: float,
+        tau: float,
+        objective: Objective | None = None,
+        x_pair: torch.Tensor | None = None,
+        pair_valid: torch.Tensor | None = None,
+        with_posterior: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Named loss terms and ``loss`` (minimized) for one batch.
+
+        ``with_posterior``: also return ``log_pi`` (B, K), log q(y|x) detached (the trainer's
+        cluster report); otherwise every value is a scalar.
+
+        ``objective``: the extra terms' weights (default: eq. 7 alone); its λ is replaced by
+        ``lam`` (the trainer may schedule λ). ``x_pair``: each window's neighbour in its clip,
+        for the ``temporal`` term (only h runs on it); ``pair_valid`` (B,) 0 where a window has none.
+        """
+        obj = Objective(lam=lam) if objective is None else replace(objective, lam=lam)
+        batch: dict[str, torch.Tensor] = {**self(x, tau=tau), "x": x}
+        if mask is not None:
+            batch["mask"] = mask
+        if obj.needs_pairs:
+            if x_pair is None:
+                raise ValueError("the temporal term needs x_pair (each window's neighbour in its clip)")
+            batch["logits_pair"] = self.logits(x_pair)
+            if pair_valid is not None:
+                batch["pair_valid"] = pair_valid
+        terms = obj(batch)
+        if with_posterior:
+            terms["log_pi"] = batch["log_pi"].detach()
+        return terms
+
+    @torch.no_grad()
+    def infer(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cluster (argmax of h), q(y|x) and the mean of q(z|x, y = one_hot(cluster))."""
+        logits = self.logits(x)
+        cluster = logits.argmax(dim=1)
+        y = F.one_hot(cluster, self.cfg.n_clusters).to(x.dtype)
+        mu, _ = self.encode_z(x, y)
+        return {"cluster": cluster, "q_y": F.softmax(logits, dim=1), "z_mean": mu}
+
 
 def cat_uvac_loss(
     out: Mapping[str, torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None, lam: float
 ) -> dict[str, torch.Tensor]:
-    """Negative ELBO of eq. (7), averaged over the batch.
+    """Negative ELBO of eq. (7), averaged over the batch (the terms are in :mod:`.objectives`).
 
     recon = −log p(x|y,z): Bernoulli (BCE) summed over time-frequency bins, frames outside the
     activity mask (B, T) ignored; kl_z = KL(N(μ, σ²) ‖ N(0, I)); kl_y = KL(π ‖ uniform(K)).
     loss = recon + λ·(kl_z + kl_y).
     """
-    x_hat = out["x_hat"].float()  # float32 loss even under bf16 autocast
-    x = x.float()
-    bce = F.binary_cross_entropy(x_hat, x, reduction="none")  # (B, 1, F, T)
-    if mask is not None:
-        bce = bce * mask[:, None, None, :]
-    recon = bce.flatten(1).sum(1)
-    mu, logvar = out["mu"].float(), out["logvar"].float()
-    kl_z = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
-    log_pi = out["log_pi"].float()
-    k = log_pi.shape[1]
-    kl_y = (log_pi.exp() * (log_pi + math.log(k))).sum(1)
-    loss = recon + lam * (kl_z + kl_y)
-    return {"loss": loss.mean(), "recon": recon.mean(), "kl_z": kl_z.mean(), "kl_y": kl_y.mean()}
-
-
-# --------------------------------------------------------------------------- common model protocol
-# Every trainable model (CatUVAC here, UVAC in uvac.py) offers the same three methods so that
-# the trainer, the evaluator and the exporter do not special-case model types:
-#   step_loss(x, mask, lam, tau) -> dict of scalar tensors ("loss" is minimized)
-#   infer(x) -> {"cluster": LongTensor (B,), <representation name>: FloatTensor (B, D), ...}
-#   representations -> names of the spaces infer() returns for the geometry metrics
-
-
-def _cat_step_loss(self: CatUVAC, x: torch.Tensor, mask: torch.Tensor | None, lam: float, tau: float) -> dict[str, torch.Tensor]:
-    return cat_uvac_loss(self(x, tau=tau), x, mask, lam)
-
-
-@torch.no_grad()
-def _cat_infer(self: CatUVAC, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    logits = self.logits(x)
-    cluster = logits.argmax(dim=1)
-    y = F.one_hot(cluster, self.cfg.n_clusters).to(x.dtype)
-    mu, _ = self.encode_z(x, y)
-    return {"cluster": cluster, "q_y": F.softmax(logits, dim=1), "z_mean": mu}
-
-
-CatUVAC.step_loss = _cat_step_loss  # type: ignore[attr-defined]
-CatUVAC.infer = _cat_infer  # type: ignore[attr-defined]
-CatUVAC.representations = ("q_y", "z_mean")  # type: ignore[attr-defined]
+    return Objective(lam=lam)({**out, "x": x, "mask": mask} if mask is not None else {**out, "x": x})
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

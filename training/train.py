@@ -8,10 +8,21 @@ Reads top to bottom, as one run does:
 2. :func:`prepare_data` — :func:`~catuvac.training.datasets.load_dataset`, the front-end's
    normalization (per window, or global statistics fitted on the training split), tensors in
    memory.
-3. :func:`train` — Adam with the closed-form schedules :func:`lr_at` / :func:`tau_at`, one
-   validation loss per epoch, an atomic checkpoint after every epoch (``--resume`` continues
-   from it and reaches bit-identical weights), then test-split metrics (``metrics.json``:
-   the model, K-means and the labels), ``train_log.csv`` and two PNGs.
+3. :func:`train` — a list of named steps: ``_start`` (device, process group, output checks),
+   ``_checked_data``, ``_build`` (model, h's warm start, Adam), ``_restore`` (``--resume``),
+   ``_loss_module``, then per epoch ``_train_epoch`` → ``_epoch_row`` → ``_end_epoch``, and
+   ``_finish``. Adam with the closed-form schedules :func:`lr_at` / :func:`tau_at` /
+   :func:`lam_at`; the loss is :meth:`TrainConfig.objective` (eq. 7 plus any extra terms of
+   :mod:`catuvac.training.objectives`); one validation loss (eq. 7) per epoch; an atomic
+   checkpoint after every epoch (``--resume`` continues from it and reaches bit-identical
+   weights), then test-split metrics (``metrics.json``: the model, K-means and the labels),
+   ``train_log.csv`` and two PNGs.
+
+Cluster report (the collapse of y from a random start, see presets.py): every epoch logs the
+clusters used (argmax of ≥ 1 training window), the mean entropy of q(y|x), the entropy of the
+epoch-mean q(y|x), and how much the decoder's reconstruction worsens when y is swapped for
+another cluster (≈ 0 means g ignores y); the progress bar shows the first two, and a warning
+names every cluster that stops receiving windows.
 
 Schedules (both closed-form functions of the epoch, so a resumed run needs no scheduler state):
 
@@ -61,6 +72,7 @@ from catuvac.runtime.frontend import FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .model import ModelConfig, build_model
+from .objectives import Objective, posterior_stats
 from .presets import preset_values
 
 __all__ = [
@@ -71,6 +83,8 @@ __all__ = [
     "TrainResult",
     "make_config",
     "lr_at",
+    "lam_at",
+    "PAPER_EXACT",
     "tau_at",
     "prepare_data",
     "train",
@@ -86,7 +100,14 @@ METRICS_NAME = "metrics.json"
 LOG_NAME = "train_log.csv"
 LOSS_PNG = "loss_curves.png"
 LATENT_PNG = "latent_space.png"
-LOG_FIELDS = ("epoch", "loss", "recon", "kl_z", "kl_y", "val_loss", "tau", "lr", "seconds")
+# train_log.csv columns. Cluster report (Cat. UVAC; issue: y collapsing onto few clusters):
+# clusters_used = clusters that are the argmax of ≥ 1 training window in the epoch; q_entropy =
+# mean H(q(y|x)) (nats; 0 = sharp, log K = uniform); marginal_entropy = H(epoch-mean q(y|x))
+# (log K = all clusters used equally); y_swap_gain = decoder_y_gain on the validation split.
+LOG_FIELDS = (
+    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "val_loss", "clusters_used", "q_entropy",
+    "marginal_entropy", "y_swap_gain", "tau", "lr", "lam", "seconds",
+)
 
 # Settings that do not change the result of a run: they may differ on --resume.
 _RUN_ONLY_FIELDS = ("device", "eval_batch_size", "channels_last")
@@ -130,6 +151,24 @@ class TrainConfig:
     # "fp32" (exact, the default) or "bf16" (autocast: ~2.2× the training throughput on CPUs with
     # AMX/AVX512-BF16, measured by bench_train; weights, optimizer and loss stay float32)
     precision: str = "fp32"
+    # ---- extra objectives and schedules beyond eq. 7 (see objectives.py; 0 = off = the paper).
+    # Cat. UVAC only (they act on q(y|x)); UVAC ignores them like h_init.
+    # Batch-level cluster usage: weight of KL(batch-mean q(y|x) ‖ uniform). Why: from a random
+    # start y collapses onto a few clusters (presets.py's log); this term makes an unused
+    # cluster cost up to log K nats while each window's q(y|x) stays free to be sharp.
+    usage_weight: float = 0.0
+    # Per-window sharpness: weight of the mean entropy H(q(y|x)) (opposes eq. 7's kl_y; with
+    # usage_weight equal, the pair is the mutual-information objective I(x; y), see objectives.py).
+    y_entropy_weight: float = 0.0
+    # Temporal consistency: weight of the symmetric KL between q(y|x) of neighbouring windows
+    # of one recording (needs clips longer than the window). Why: a scene lasts longer than a window.
+    temporal_weight: float = 0.0
+    # KL warm-up: λ ramps linearly from λ/E_w to λ over the first E_w epochs (0 = off). Why
+    # (Bowman et al. 2016): a full KL weight from the first step can switch latents off early.
+    kl_warmup_epochs: int = 0
+    # True: every deviation from the paper is off (the fields in PAPER_EXACT below); the
+    # schedule, data and K stay as given. Set by --paper-exact.
+    paper_exact: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -155,6 +194,18 @@ class TrainConfig:
         need(self.h_init in ("random", "kmeans"), f"--h-init must be 'random' or 'kmeans', got {self.h_init!r}")
         need(self.precision in ("fp32", "bf16"), f"--precision must be 'fp32' or 'bf16', got {self.precision!r}")
         need(self.h_init_epochs >= 1, f"--h-init-epochs must be ≥ 1, got {self.h_init_epochs}")
+        need(self.usage_weight >= 0 and math.isfinite(self.usage_weight), f"--usage-weight must be a finite number ≥ 0, got {self.usage_weight}")
+        need(self.y_entropy_weight >= 0 and math.isfinite(self.y_entropy_weight), f"--y-entropy-weight must be a finite number ≥ 0, got {self.y_entropy_weight}")
+        need(self.temporal_weight >= 0 and math.isfinite(self.temporal_weight), f"--temporal-weight must be a finite number ≥ 0, got {self.temporal_weight}")
+        need(isinstance(self.kl_warmup_epochs, int) and self.kl_warmup_epochs >= 0, f"--kl-warmup-epochs must be an integer ≥ 0, got {self.kl_warmup_epochs}")
+        if self.paper_exact:
+            off = [f"{k}={getattr(self, k)!r}" for k, v in PAPER_EXACT.items() if getattr(self, k) != v]
+            need(not off, f"--paper-exact turns every deviation from the paper off, but {', '.join(off)} asks for one; drop one of them")
+
+    def objective(self) -> Objective:
+        """The loss weights of this run (λ is replaced per epoch by :func:`lam_at`)."""
+        return Objective(lam=self.lam, usage_weight=self.usage_weight, y_entropy_weight=self.y_entropy_weight,
+                         temporal_weight=self.temporal_weight)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -165,19 +216,37 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+# What --paper-exact sets: every field where a preset may deviate from the paper's method
+# (initialization of h, extra loss terms, KL schedule, reduced precision). The schedule length,
+# batch size, data, K and d_z stay as given (the paper fixes some, is silent on others).
+PAPER_EXACT: dict[str, Any] = {
+    "h_init": "random",  # the paper describes no initialization: PyTorch's defaults
+    "usage_weight": 0.0,
+    "y_entropy_weight": 0.0,
+    "temporal_weight": 0.0,
+    "kl_warmup_epochs": 0,  # λ constant from the first epoch
+    "precision": "fp32",
+}
+
+
 def make_config(preset: str = "quick", **overrides: Any) -> TrainConfig:
-    """A preset's values with ``overrides`` (``None`` values are ignored: "not given")."""
+    """A preset's values with ``overrides`` (``None`` values are ignored: "not given").
+
+    ``paper_exact=True`` replaces the preset's deviations from the paper with :data:`PAPER_EXACT`
+    before the overrides apply; an override that asks for a deviation as well is an error.
+    """
     try:
         values = preset_values(preset)
     except KeyError as e:
         raise TrainError(str(e.args[0])) from None
     values["preset"] = preset
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    for k, v in overrides.items():
-        if k not in names:
-            raise TrainError(f"unknown training setting {k!r}")
-        if v is not None:
-            values[k] = v
+    unknown = [k for k in overrides if k not in names]
+    if unknown:
+        raise TrainError(f"unknown training setting {unknown[0]!r}")
+    if overrides.get("paper_exact", values.get("paper_exact")):
+        values.update(PAPER_EXACT)
+    values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**values)
 
 
@@ -186,6 +255,13 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     if cfg.epochs == 1:
         return cfg.lr_start
     return cfg.lr_start * (cfg.lr_end / cfg.lr_start) ** (epoch / (cfg.epochs - 1))
+
+
+def lam_at(cfg: TrainConfig, epoch: int) -> float:
+    """λ of epoch ``epoch``: ``cfg.lam``, ramped up linearly over ``kl_warmup_epochs`` if set."""
+    if cfg.kl_warmup_epochs <= 0:
+        return cfg.lam
+    return cfg.lam * min(1.0, (epoch + 1) / cfg.kl_warmup_epochs)
 
 
 def tau_at(cfg: TrainConfig, epoch: int) -> float:
@@ -209,6 +285,9 @@ class PreparedData:
     labels: dict[str, np.ndarray | None]
     label_names: list[str] | None = None
     source: str = ""
+    # per split, the index (in that split) of each window's neighbour in its recording, −1 if it
+    # has none (see neighbour_index); None when the clips are unknown. Used by the temporal term.
+    neighbours: dict[str, torch.Tensor | None] = field(default_factory=dict)
 
     def n(self, split: str) -> int:
         return int(self.x[split].shape[0]) if split in self.x else 0
@@ -222,16 +301,33 @@ class PreparedData:
         labels: Mapping[str, np.ndarray | None] | None = None,
         label_names: list[str] | None = None,
         source: str = "arrays",
+        clips: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> "PreparedData":
-        """Build from already-normalized (N, F, T) arrays per split (tests, notebooks)."""
-        xs, ms, ls = {}, {}, {}
+        """Build from already-normalized (N, F, T) arrays per split (tests, notebooks).
+
+        ``clips``: per split, (clip id, window index in the clip) of every window, to find
+        neighbouring windows of one recording (the temporal term)."""
+        xs, ms, ls, nb = {}, {}, {}, {}
         for split, arr in x_norm.items():
             a = np.asarray(arr, dtype=np.float32)
             xs[split] = torch.from_numpy(np.ascontiguousarray(a))[:, None]
             m = None if mask is None else mask.get(split)
             ms[split] = torch.ones(a.shape[0], a.shape[2]) if m is None else torch.from_numpy(np.asarray(m, dtype=np.float32))
             ls[split] = None if labels is None else labels.get(split)
-        return cls(frontend, xs, ms, ls, label_names, source)
+            c = None if clips is None else clips.get(split)
+            nb[split] = None if c is None else torch.from_numpy(neighbour_index(*c))
+        return cls(frontend, xs, ms, ls, label_names, source, nb)
+
+
+def neighbour_index(clip_ids: np.ndarray, window_index: np.ndarray) -> np.ndarray:
+    """For each window, the position of the next window of its clip (the previous one for a
+    clip's last window), or −1 for a clip of one window. (N,) int64."""
+    clip_ids, window_index = np.asarray(clip_ids), np.asarray(window_index)
+    where = {(c, int(w)): i for i, (c, w) in enumerate(zip(clip_ids.tolist(), window_index.tolist()))}
+    out = np.full(len(clip_ids), -1, dtype=np.int64)
+    for i, (c, w) in enumerate(zip(clip_ids.tolist(), window_index.tolist())):
+        out[i] = where.get((c, int(w) + 1), where.get((c, int(w) - 1), -1))
+    return out
 
 
 def _normalize(x: np.ndarray, fe: FrontEndConfig) -> np.ndarray:
@@ -267,12 +363,14 @@ def prepare_data(cfg: TrainConfig, progress: bool = True, cache_dir: str | os.Pa
     xs: dict[str, np.ndarray] = {}
     ms: dict[str, np.ndarray] = {}
     ls: dict[str, np.ndarray | None] = {}
+    cs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split in ("train", "val", "test"):
         part = train_part if split == "train" else fs.subset(split)
         xs[split] = _normalize(part.x, fe) if len(part) else np.zeros((0, fe.n_features, fe.window_frames), np.float32)
         ms[split] = part.mask
         ls[split] = part.labels
-    return PreparedData.from_arrays(fe, xs, ms, ls, fs.label_names, source=fs.source)
+        cs[split] = (part.clip_ids, part.window_index)
+    return PreparedData.from_arrays(fe, xs, ms, ls, fs.label_names, source=fs.source, clips=cs)
 
 
 # --------------------------------------------------------------------------- distributed helpers
@@ -331,16 +429,20 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 class _LossModule(nn.Module):
     """Puts ``step_loss`` behind ``forward`` so that DistributedDataParallel sees the call."""
 
-    def __init__(self, model: nn.Module, bf16: bool = False) -> None:
+    def __init__(self, model: nn.Module, objective: Objective, bf16: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.objective = objective
         self.bf16 = bf16
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, lam: float, tau: float) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, lam: float, tau: float, x_pair: torch.Tensor | None = None,
+        pair_valid: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         # bf16 autocast runs convolutions / GRU in bfloat16 (AMX / AVX512-BF16 on CPU, tensor cores
-        # on GPU); the loss terms are computed in float32 (cat_uvac_loss casts its inputs).
+        # on GPU); the loss terms are computed in float32 (the terms cast their inputs).
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.model.step_loss(x, mask, lam, tau)
+            return self.model.step_loss(x, mask, lam, tau, self.objective, x_pair=x_pair, pair_valid=pair_valid, with_posterior=True)
 
 
 # --------------------------------------------------------------------------- the run
@@ -365,6 +467,35 @@ class TrainResult:
     frontend: FrontEndConfig | None = None
 
 
+@dataclass
+class _Run:
+    """What every step of one run needs: settings, where it writes, where it computes."""
+
+    cfg: TrainConfig
+    out: Path
+    device: torch.device
+    dist: _Dist
+    show: bool
+    hooks: TrainHooks
+    channels_last: bool = False
+    frontend: FrontEndConfig | None = None  # set once the data are loaded
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / CHECKPOINT_NAME
+
+
+@dataclass
+class _State:
+    """The trained objects and the history; what a checkpoint stores."""
+
+    model: nn.Module
+    mcfg: ModelConfig
+    optimizer: torch.optim.Optimizer
+    history: list[dict[str, Any]]
+    start_epoch: int = 0
+
+
 def _train_state(optimizer: torch.optim.Optimizer, history: list[dict[str, Any]], cfg: TrainConfig, epoch: int) -> dict[str, Any]:
     state: dict[str, Any] = {
         "optimizer": optimizer.state_dict(),
@@ -380,12 +511,14 @@ def _train_state(optimizer: torch.optim.Optimizer, history: list[dict[str, Any]]
 
 def _check_resume_config(path: Path, stored: Mapping[str, Any], cfg: TrainConfig) -> None:
     current = cfg.to_dict()
+    defaults = TrainConfig().to_dict()  # fields newer than a checkpoint are fine at their default
     diffs = []
     for k, v in current.items():
         if k in _RUN_ONLY_FIELDS:
             continue
         if k not in stored:
-            diffs.append(f"{k} (missing in checkpoint)")
+            if v != defaults.get(k):
+                diffs.append(f"{k} (missing in checkpoint)")
         elif stored[k] != v and not (isinstance(v, float) and isinstance(stored[k], (int, float)) and math.isclose(v, stored[k])):
             diffs.append(f"{k}: checkpoint {stored[k]!r} vs now {v!r}")
     if diffs:
@@ -403,6 +536,15 @@ def _progress(iterable: Any, enabled: bool, **kw: Any) -> Any:
     return tqdm(iterable, file=sys.stderr, dynamic_ncols=True, **kw)
 
 
+def _say(run: _Run, msg: str) -> None:
+    """A line on stderr that does not break the progress bars."""
+    if not run.show:
+        return
+    from tqdm import tqdm
+
+    tqdm.write(msg, file=sys.stderr)
+
+
 def _to_input(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -413,6 +555,38 @@ def validation_loss(
     model: nn.Module, x: torch.Tensor, mask: torch.Tensor, lam: float, tau: float, batch_size: int, device: torch.device, channels_last: bool
 ) -> float | None:
     """Mean eq.-7 loss in eval mode (y = argmax, z = μ: deterministic), or None without data."""
+    return _eval_mean(model, x, mask, batch_size, device, channels_last, lambda xb, mb: model.step_loss(xb, mb, lam, tau)["loss"])
+
+
+@torch.no_grad()
+def decoder_y_gain(
+    model: nn.Module, x: torch.Tensor, mask: torch.Tensor, batch_size: int, device: torch.device, channels_last: bool
+) -> float | None:
+    """How much the decoder uses y: the reconstruction loss (nats per window, eval mode) when
+    each window's y is swapped for the next cluster's one-hot, minus the loss with its own y
+    (z = μ of q(z|x, y) either way). ≈ 0: g ignores y and z explains the input alone — the
+    collapse hypothesis; large: the clusters carry what g needs. None for models without y."""
+    from .model import CatUVAC
+    from .objectives import recon
+
+    if not isinstance(model, CatUVAC):
+        return None
+
+    def gain(xb: torch.Tensor, mb: torch.Tensor) -> torch.Tensor:
+        out = model(xb)  # eval: y = one_hot(argmax), z = μ
+        swapped = out["y"].roll(1, dims=1)  # cluster k → k + 1 (always another cluster)
+        x_swap = model.g(torch.cat([swapped, out["z"]], dim=1))
+        base = {"x": xb, "mask": mb}
+        return (recon({**base, "x_hat": x_swap}) - recon({**base, "x_hat": out["x_hat"]})).mean()
+
+    return _eval_mean(model, x, mask, batch_size, device, channels_last, gain)
+
+
+def _eval_mean(
+    model: nn.Module, x: torch.Tensor, mask: torch.Tensor, batch_size: int, device: torch.device, channels_last: bool,
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> float | None:
+    """Window-weighted mean of ``fn(x_batch, mask_batch)`` in eval mode, or None without data."""
     n = int(x.shape[0])
     if n == 0:
         return None
@@ -423,10 +597,287 @@ def validation_loss(
         for i in range(0, n, batch_size):
             xb = _to_input(x[i : i + batch_size], device, channels_last)
             mb = mask[i : i + batch_size].to(device)
-            total += float(model.step_loss(xb, mb, lam, tau)["loss"]) * xb.shape[0]
+            total += float(fn(xb, mb)) * xb.shape[0]
     finally:
         model.train(was)
     return total / n
+
+
+# --------------------------------------------------------------------------- steps of a run
+def _start(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool, progress: bool, hooks: TrainHooks | None) -> _Run:
+    """Device, process group, output folder checks."""
+    torch.set_flush_denormal(True)  # see module docstring: denormals are slow on x86
+    device = _resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", 0)))
+    dist_info = _init_distributed(device)
+    run = _Run(cfg, Path(out_dir), device, dist_info, progress and dist_info.main, hooks or TrainHooks())
+    run.channels_last = cfg.channels_last and device.type == "cpu"  # NHWC pays off with oneDNN; cuDNN picks its own
+    if run.ckpt_path.exists() and not resume:
+        raise TrainError(f"{run.ckpt_path} already exists: pass --resume to continue that run, or choose another --out")
+    if resume and not run.ckpt_path.exists():
+        raise TrainError(f"--resume: no checkpoint at {run.ckpt_path}; start without --resume")
+    return run
+
+
+def _checked_data(run: _Run, data: PreparedData | None, cache_dir: str | os.PathLike | None) -> PreparedData:
+    """Prepared inputs that fit the config (K ≤ windows, shapes, neighbours for the temporal term)."""
+    cfg = run.cfg
+    if data is None:
+        data = prepare_data(cfg, progress=run.show, cache_dir=cache_dir)
+    fe = data.frontend
+    if fe.normalization != cfg.normalization:
+        raise TrainError(
+            f"the data were normalized with {fe.normalization!r} but the config says {cfg.normalization!r}: "
+            "prepare the data with this config (prepare_data(cfg))"
+        )
+    n_train = data.n("train")
+    if n_train == 0:
+        raise TrainError(f"{data.source}: the training split is empty; add more audio files")
+    if cfg.n_clusters > n_train:
+        raise TrainError(
+            f"--clusters {cfg.n_clusters} is larger than the {n_train} training windows of {data.source}: "
+            "use fewer clusters or more data"
+        )
+    n_feat, n_frames = int(data.x["train"].shape[2]), int(data.x["train"].shape[3])
+    if (n_feat, n_frames) != (fe.n_features, fe.window_frames):
+        raise TrainError(f"inputs are {n_feat}×{n_frames} but the front-end gives {fe.n_features}×{fe.window_frames}")
+    nb = data.neighbours.get("train")
+    if cfg.temporal_weight > 0 and cfg.model_type == "cat_uvac" and (nb is None or not bool((nb >= 0).any())):
+        raise TrainError(
+            f"--temporal-weight needs recordings longer than the window, but every clip of {data.source} gives one "
+            "window: use a shorter --window-seconds or longer clips"
+        )
+    return data
+
+
+def _build(run: _Run, data: PreparedData, resume: bool) -> _State:
+    """The model (identical initialisation on every rank: same seed), h's warm start, Adam."""
+    cfg = run.cfg
+    n_feat, n_frames = int(data.x["train"].shape[2]), int(data.x["train"].shape[3])
+    mcfg = ModelConfig(
+        model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=n_feat, n_frames=n_frames, latent_dim=cfg.latent_dim
+    )
+    torch.manual_seed(cfg.seed)
+    model = build_model(mcfg).to(run.device)
+    if cfg.h_init == "kmeans" and cfg.model_type == "cat_uvac" and not resume:  # UVAC has no h: ignored
+        from .warmstart import warm_start_h
+
+        # same seed and data on every rank → identical warm start, no communication needed
+        rep = warm_start_h(model, data.x["train"], cfg.n_clusters, cfg.seed, epochs=cfg.h_init_epochs,
+                           batch_size=cfg.batch_size, device=run.device)
+        _say(run, f"h warm start from K-means: {rep['pseudo_label_clusters']} clusters, h fits them "
+                  f"{rep['fit_to_pseudo_labels']:.0%}")
+    if run.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    # fused Adam: one kernel for all parameters (same update rule as the paper's Adam)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr_start, fused=run.device.type in ("cpu", "cuda"))
+    return _State(model, mcfg, optimizer, [])
+
+
+def _restore(run: _Run, state: _State, fe: FrontEndConfig) -> None:
+    """--resume: weights, optimizer and history of the last complete epoch (same settings required)."""
+    path = run.ckpt_path
+    try:
+        ck = load_checkpoint(path, expect_type=run.cfg.model_type)
+    except CheckpointError as e:
+        raise TrainError(f"--resume: {e}") from None
+    _check_resume_config(path, ck.train_config, run.cfg)
+    if ck.model_config != state.mcfg:
+        raise TrainError(f"--resume: {path} holds a model {ck.model_config} but this run builds {state.mcfg}")
+    saved = ck.raw.get("train_state")
+    if saved is None:
+        raise TrainError(f"--resume: {path} has no training state (a stripped checkpoint); start a new run")
+    if ck.frontend != fe:
+        raise TrainError(
+            f"--resume: {path} was trained on different features ({ck.frontend.to_dict()}) than this "
+            f"run computes ({fe.to_dict()}); use the same data and front-end settings"
+        )
+    state.model.load_state_dict(ck.raw["model_state"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.history = [dict(r) for r in saved.get("history", [])]
+    state.start_epoch = int(ck.epoch)
+    _say(run, f"resuming {path} after epoch {state.start_epoch} of {run.cfg.epochs}")
+
+
+def _loss_module(run: _Run, model: nn.Module) -> nn.Module:
+    module: nn.Module = _LossModule(model, run.cfg.objective(), bf16=run.cfg.precision == "bf16")
+    if run.dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        module = DistributedDataParallel(module, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    return module
+
+
+def _epoch_order(run: _Run, n_train: int, epoch: int) -> torch.Tensor:
+    """This rank's window order for ``epoch`` (a function of seed and epoch alone)."""
+    if run.dist.enabled:
+        from torch.utils.data import DistributedSampler
+
+        sampler = DistributedSampler(range(n_train), num_replicas=run.dist.world, rank=run.dist.rank, shuffle=True, seed=run.cfg.seed)
+        sampler.set_epoch(epoch)
+        return torch.tensor(list(iter(sampler)), dtype=torch.long)
+    g = torch.Generator().manual_seed(run.cfg.seed + epoch)  # = DistributedSampler's rule, world size 1
+    return torch.randperm(n_train, generator=g)
+
+
+def _train_epoch(run: _Run, state: _State, loss_module: nn.Module, data: PreparedData, epoch: int) -> dict[str, Any]:
+    """One pass over this rank's shard; returns the epoch's summed terms and posterior statistics."""
+    cfg = run.cfg
+    lr, tau, lam = lr_at(cfg, epoch), tau_at(cfg, epoch), lam_at(cfg, epoch)
+    for grp in state.optimizer.param_groups:
+        grp["lr"] = lr
+    torch.manual_seed(_epoch_seed(cfg.seed, epoch, run.dist.rank))
+    x_train, m_train = data.x["train"], data.mask["train"]
+    nb = data.neighbours.get("train") if cfg.temporal_weight > 0 else None
+    order = _epoch_order(run, int(x_train.shape[0]), epoch)
+    state.model.train()
+    sums: dict[str, float] = {}
+    post: dict[str, torch.Tensor] = {}
+    seen = 0
+    bar = _progress(range(0, len(order), cfg.batch_size), run.show, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
+    for step, i in enumerate(bar):
+        idx = order[i : i + cfg.batch_size]
+        xb = _to_input(x_train[idx], run.device, run.channels_last)
+        mb = m_train[idx].to(run.device, non_blocking=True)
+        pair: dict[str, torch.Tensor] = {}
+        if nb is not None:
+            p = nb[idx]
+            pair = {"x_pair": _to_input(x_train[p.clamp(min=0)], run.device, run.channels_last),
+                    "pair_valid": (p >= 0).float().to(run.device)}
+        parts = loss_module(xb, mb, lam, tau, **pair)
+        log_pi = parts.pop("log_pi", None)
+        state.optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        if run.hooks.on_batch is not None:
+            run.hooks.on_batch(epoch, step)
+        state.optimizer.step()
+        b = int(xb.shape[0])
+        seen += b
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) * b
+        if log_pi is not None:
+            for k, v in posterior_stats(log_pi).items():
+                post[k] = post[k] + v.cpu() if k in post else v.cpu()
+        if run.show:
+            bar.set_postfix(loss=f"{parts['loss'].item():.1f}", tau=f"{tau:.3f}", lr=f"{lr:.2e}")
+    if not all(math.isfinite(v) for v in sums.values()):
+        raise TrainError(f"epoch {epoch + 1}: the loss is not finite ({sums}); lower --lr-start or check the input features")
+    return _all_reduce_epoch(run, sums, post, seen)
+
+
+def _all_reduce_epoch(run: _Run, sums: dict[str, float], post: dict[str, torch.Tensor], seen: int) -> dict[str, Any]:
+    """Sum the epoch's figures over the ranks (DDP); identity in a single process."""
+    if run.dist.enabled:
+        import torch.distributed as dist
+
+        keys = sorted(sums)
+        flat = torch.cat([torch.tensor([sums[k] for k in keys] + [float(seen)], dtype=torch.float64)]
+                         + [post[k].reshape(-1) for k in sorted(post)])
+        dist.all_reduce(flat)
+        sums = dict(zip(keys, flat[: len(keys)].tolist()))
+        seen = int(flat[len(keys)])
+        pos = len(keys) + 1
+        for k in sorted(post):
+            n = post[k].numel()
+            post[k] = flat[pos : pos + n].reshape(post[k].shape)
+            pos += n
+    return {"sums": sums, "post": post, "seen": seen}
+
+
+def _epoch_row(run: _Run, state: _State, data: PreparedData, epoch: int, summed: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The log row of one epoch: mean terms, validation loss, cluster usage, schedules."""
+    cfg = run.cfg
+    seen = max(summed["seen"], 1)
+    row: dict[str, Any] = {"epoch": epoch + 1}
+    for k, v in summed["sums"].items():
+        row["kl_y" if k == "kl_c" else k] = v / seen
+    post = summed["post"]
+    if post:
+        counts = post["count"]
+        q_mean = (post["q_sum"] / seen).clamp_min(1e-12)
+        row["cluster_counts"] = [int(c) for c in counts.tolist()]
+        row["clusters_used"] = int((counts > 0).sum())
+        row["q_entropy"] = float(post["entropy_sum"]) / seen
+        row["marginal_entropy"] = float(-(q_mean * q_mean.log()).sum())
+    tau = tau_at(cfg, epoch)
+    val_x, val_m = data.x.get("val", data.x["train"][:0]), data.mask.get("val", data.mask["train"][:0])
+    row["val_loss"] = validation_loss(state.model, val_x, val_m, cfg.lam, tau, cfg.eval_batch_size, run.device, run.channels_last)
+    row["y_swap_gain"] = decoder_y_gain(state.model, val_x, val_m, cfg.eval_batch_size, run.device, run.channels_last)
+    row["tau"], row["lr"], row["lam"] = tau, lr_at(cfg, epoch), lam_at(cfg, epoch)
+    row["seconds"] = seconds
+    return row
+
+
+def _warn_empty_clusters(run: _Run, history: list[dict[str, Any]], row: dict[str, Any]) -> None:
+    """Warn when a cluster that had windows (or, in the first epoch, any cluster) gets none."""
+    counts = row.get("cluster_counts")
+    if counts is None:
+        return
+    before = history[-1].get("cluster_counts") if history else None
+    empty = [k for k, c in enumerate(counts) if c == 0 and (before is None or before[k] > 0)]
+    if empty:
+        _say(run, f"warning: epoch {row['epoch']}: cluster(s) {', '.join(map(str, empty))} got no training window "
+                  f"({row['clusters_used']}/{len(counts)} in use); if y keeps collapsing, see --usage-weight / --h-init")
+
+
+def _end_epoch(run: _Run, state: _State, row: dict[str, Any], bar: Any) -> None:
+    """Rank 0: warn, append the row, checkpoint, log CSV, progress postfix, hook."""
+    cfg = run.cfg
+    _warn_empty_clusters(run, state.history, row)
+    state.history.append(row)
+    epoch = int(row["epoch"])
+    save_checkpoint(run.ckpt_path, state.model, state.mcfg, run.frontend, cfg.to_dict(), epoch,
+                    _train_state(state.optimizer, state.history, cfg, epoch))
+    write_log_csv(run.out / LOG_NAME, state.history)
+    if run.show:
+        vl = row["val_loss"]
+        post = {} if "clusters_used" not in row else {
+            "used": f"{row['clusters_used']}/{cfg.n_clusters}", "H_q": f"{row['q_entropy']:.2f}"}
+        bar.set_postfix(loss=f"{row['loss']:.1f}", val=("–" if vl is None else f"{vl:.1f}"), **post,
+                        tau=f"{row['tau']:.3f}", lr=f"{row['lr']:.2e}")
+    if run.hooks.on_epoch is not None:
+        run.hooks.on_epoch(epoch - 1, row)
+
+
+def _barrier(run: _Run) -> None:
+    if run.dist.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _check_replicas(run: _Run, model: nn.Module) -> None:
+    """DDP keeps replicas identical; check it (one scalar per rank)."""
+    if not run.dist.enabled:
+        return
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1).cpu()
+    gathered = [torch.zeros(1, dtype=torch.float64) for _ in range(run.dist.world)]
+    dist.all_gather(gathered, checksum)
+    if any(not torch.allclose(g, gathered[0], rtol=1e-9, atol=0.0) for g in gathered):
+        raise TrainError(f"the DDP replicas diverged (parameter sums {[float(g) for g in gathered]})")
+
+
+def _finish(run: _Run, state: _State, data: PreparedData, evaluate: bool, plots: bool) -> dict[str, Any] | None:
+    """Rank 0: make sure a checkpoint exists, test-split metrics, PNGs."""
+    cfg = run.cfg
+    metrics = None
+    if run.dist.main:
+        if not run.ckpt_path.exists():  # zero epochs to run and no checkpoint: write one
+            save_checkpoint(run.ckpt_path, state.model, state.mcfg, data.frontend, cfg.to_dict(), state.start_epoch,
+                            _train_state(state.optimizer, state.history, cfg, state.start_epoch))
+        if evaluate:
+            metrics = evaluate_run(state.model, data, cfg, run.out / METRICS_NAME, run.device, progress=run.show)
+        if plots:
+            plot_loss_curves(state.history, run.out / LOSS_PNG, title=f"{cfg.model_type} on {data.source} (K={cfg.n_clusters}, λ={cfg.lam:g})")
+            plot_latent_space(state.model, data, run.out / LATENT_PNG, batch_size=cfg.eval_batch_size, device=run.device)
+    if run.dist.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return metrics
 
 
 def train(
@@ -447,206 +898,28 @@ def train(
     an existing checkpoint is an error (nothing is overwritten by accident).
     """
     t_start = time.perf_counter()
-    hooks = hooks or TrainHooks()
-    out = Path(out_dir)
-    ckpt_path = out / CHECKPOINT_NAME
-    torch.set_flush_denormal(True)  # see module docstring: denormals are slow on x86
-
-    device = _resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", 0)))
-    dist_info = _init_distributed(device)
-    show = progress and dist_info.main
-
-    if ckpt_path.exists() and not resume:
-        raise TrainError(f"{ckpt_path} already exists: pass --resume to continue that run, or choose another --out")
-    if resume and not ckpt_path.exists():
-        raise TrainError(f"--resume: no checkpoint at {ckpt_path}; start without --resume")
-
-    # ---- data
-    if data is None:
-        data = prepare_data(cfg, progress=show, cache_dir=cache_dir)
-    fe = data.frontend
-    if fe.normalization != cfg.normalization:
-        raise TrainError(
-            f"the data were normalized with {fe.normalization!r} but the config says {cfg.normalization!r}: "
-            "prepare the data with this config (prepare_data(cfg))"
-        )
-    n_train = data.n("train")
-    if n_train == 0:
-        raise TrainError(f"{data.source}: the training split is empty; add more audio files")
-    if cfg.n_clusters > n_train:
-        raise TrainError(
-            f"--clusters {cfg.n_clusters} is larger than the {n_train} training windows of {data.source}: "
-            "use fewer clusters or more data"
-        )
-    n_feat, n_frames = int(data.x["train"].shape[2]), int(data.x["train"].shape[3])
-    if (n_feat, n_frames) != (fe.n_features, fe.window_frames):
-        raise TrainError(f"inputs are {n_feat}×{n_frames} but the front-end gives {fe.n_features}×{fe.window_frames}")
-
-    # ---- model (identical initialisation on every rank: same seed)
-    mcfg = ModelConfig(
-        model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=n_feat, n_frames=n_frames, latent_dim=cfg.latent_dim
-    )
-    torch.manual_seed(cfg.seed)
-    model = build_model(mcfg).to(device)
-    if cfg.h_init == "kmeans" and cfg.model_type == "cat_uvac" and not resume:  # UVAC has no h: ignored
-        from .warmstart import warm_start_h
-
-        # same seed and data on every rank → identical warm start, no communication needed
-        rep = warm_start_h(model, data.x["train"], cfg.n_clusters, cfg.seed, epochs=cfg.h_init_epochs,
-                           batch_size=cfg.batch_size, device=device)
-        if show:
-            print(f"h warm start from K-means: {rep['pseudo_label_clusters']} clusters, h fits them "
-                  f"{rep['fit_to_pseudo_labels']:.0%}", file=sys.stderr)
-    channels_last = cfg.channels_last and device.type == "cpu"  # NHWC pays off with oneDNN; cuDNN picks its own
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    # fused Adam: one kernel for all parameters (same update rule as the paper's Adam)
-    fused = device.type in ("cpu", "cuda")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr_start, fused=fused)
-
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
+    run = _start(cfg, out_dir, resume, progress, hooks)
+    data = _checked_data(run, data, cache_dir)
+    run.frontend = data.frontend
+    state = _build(run, data, resume)
     if resume:
-        try:
-            ck = load_checkpoint(ckpt_path, expect_type=cfg.model_type)
-        except CheckpointError as e:
-            raise TrainError(f"--resume: {e}") from None
-        _check_resume_config(ckpt_path, ck.train_config, cfg)
-        if ck.model_config != mcfg:
-            raise TrainError(f"--resume: {ckpt_path} holds a model {ck.model_config} but this run builds {mcfg}")
-        state = ck.raw.get("train_state")
-        if state is None:
-            raise TrainError(f"--resume: {ckpt_path} has no training state (a stripped checkpoint); start a new run")
-        model.load_state_dict(ck.raw["model_state"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = [dict(r) for r in state.get("history", [])]
-        start_epoch = int(ck.epoch)
-        if ck.frontend != fe:
-            raise TrainError(
-                f"--resume: {ckpt_path} was trained on different features ({ck.frontend.to_dict()}) than this "
-                f"run computes ({fe.to_dict()}); use the same data and front-end settings"
-            )
-        if show:
-            print(f"resuming {ckpt_path} after epoch {start_epoch} of {cfg.epochs}", file=sys.stderr)
-
-    loss_module: nn.Module = _LossModule(model, bf16=cfg.precision == "bf16")
-    if dist_info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        loss_module = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None)
-
-    x_train, m_train = data.x["train"], data.mask["train"]
-    train_cfg_dict = cfg.to_dict()
-    if dist_info.main:
-        out.mkdir(parents=True, exist_ok=True)
-
-    # ---- epochs
-    epochs_bar = _progress(range(start_epoch, cfg.epochs), show, desc="train", unit="epoch", initial=start_epoch, total=cfg.epochs)
-    for epoch in epochs_bar:
+        _restore(run, state, data.frontend)
+    loss_module = _loss_module(run, state.model)
+    if run.dist.main:
+        run.out.mkdir(parents=True, exist_ok=True)
+    bar = _progress(range(state.start_epoch, cfg.epochs), run.show, desc="train", unit="epoch",
+                    initial=state.start_epoch, total=cfg.epochs)
+    for epoch in bar:
         t0 = time.perf_counter()
-        lr, tau = lr_at(cfg, epoch), tau_at(cfg, epoch)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch, dist_info.rank))
-        if dist_info.enabled:
-            from torch.utils.data import DistributedSampler
-
-            sampler = DistributedSampler(range(n_train), num_replicas=dist_info.world, rank=dist_info.rank, shuffle=True, seed=cfg.seed)
-            sampler.set_epoch(epoch)
-            order = torch.tensor(list(iter(sampler)), dtype=torch.long)
-        else:
-            g = torch.Generator().manual_seed(cfg.seed + epoch)  # = DistributedSampler's rule, world size 1
-            order = torch.randperm(n_train, generator=g)
-
-        model.train()
-        sums: dict[str, float] = {}
-        seen = 0
-        steps = range(0, len(order), cfg.batch_size)
-        batch_bar = _progress(steps, show, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
-        for step, i in enumerate(batch_bar):
-            idx = order[i : i + cfg.batch_size]
-            xb = _to_input(x_train[idx], device, channels_last)
-            mb = m_train[idx].to(device, non_blocking=True)
-            parts = loss_module(xb, mb, cfg.lam, tau)
-            optimizer.zero_grad(set_to_none=True)
-            parts["loss"].backward()
-            if hooks.on_batch is not None:
-                hooks.on_batch(epoch, step)
-            optimizer.step()
-            b = int(xb.shape[0])
-            seen += b
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * b
-            if show:
-                batch_bar.set_postfix(loss=f"{parts['loss'].item():.1f}", tau=f"{tau:.3f}", lr=f"{lr:.2e}")
-        if not all(math.isfinite(v) for v in sums.values()):
-            raise TrainError(
-                f"epoch {epoch + 1}: the loss is not finite ({sums}); lower --lr-start or check the input features"
-            )
-
-        if dist_info.enabled:
-            import torch.distributed as dist
-
-            totals = torch.tensor([sums.get(k, 0.0) for k in sorted(sums)] + [float(seen)], dtype=torch.float64)
-            dist.all_reduce(totals)
-            sums = dict(zip(sorted(sums), totals[:-1].tolist()))
-            seen = int(totals[-1])
-
-        if dist_info.main:
-            row: dict[str, Any] = {"epoch": epoch + 1}
-            for k, v in sums.items():
-                row["kl_y" if k == "kl_c" else k] = v / max(seen, 1)
-            row["val_loss"] = validation_loss(
-                model, data.x.get("val", x_train[:0]), data.mask.get("val", m_train[:0]), cfg.lam, tau, cfg.eval_batch_size, device, channels_last
-            )
-            row["tau"], row["lr"] = tau, lr
-            row["seconds"] = time.perf_counter() - t0
-            history.append(row)
-            save_checkpoint(ckpt_path, model, mcfg, fe, train_cfg_dict, epoch + 1, _train_state(optimizer, history, cfg, epoch + 1))
-            write_log_csv(out / LOG_NAME, history)
-            if show:
-                vl = row["val_loss"]
-                epochs_bar.set_postfix(
-                    loss=f"{row['loss']:.1f}", val=("–" if vl is None else f"{vl:.1f}"), tau=f"{tau:.3f}", lr=f"{lr:.2e}"
-                )
-            if hooks.on_epoch is not None:
-                hooks.on_epoch(epoch, row)
-        if dist_info.enabled:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    if dist_info.enabled:  # DDP keeps replicas identical; check it (one scalar per rank)
-        import torch.distributed as dist
-
-        with torch.no_grad():
-            checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1).cpu()
-        gathered = [torch.zeros(1, dtype=torch.float64) for _ in range(dist_info.world)]
-        dist.all_gather(gathered, checksum)
-        if any(not torch.allclose(g, gathered[0], rtol=1e-9, atol=0.0) for g in gathered):
-            raise TrainError(f"the DDP replicas diverged (parameter sums {[float(g) for g in gathered]})")
-
-    # ---- results (rank 0)
-    metrics = None
-    if dist_info.main:
-        if history and not ckpt_path.exists():  # pragma: no cover - defensive
-            raise TrainError(f"{ckpt_path} was not written")
-        if not ckpt_path.exists():  # zero epochs to run and no checkpoint: write one
-            save_checkpoint(ckpt_path, model, mcfg, fe, train_cfg_dict, start_epoch, _train_state(optimizer, history, cfg, start_epoch))
-        if evaluate:
-            metrics = evaluate_run(model, data, cfg, out / METRICS_NAME, device, progress=show)
-        if plots:
-            plot_loss_curves(history, out / LOSS_PNG, title=f"{cfg.model_type} on {data.source} (K={cfg.n_clusters}, λ={cfg.lam:g})")
-            plot_latent_space(model, data, out / LATENT_PNG, batch_size=cfg.eval_batch_size, device=device)
-    if dist_info.enabled:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+        summed = _train_epoch(run, state, loss_module, data, epoch)
+        if run.dist.main:
+            _end_epoch(run, state, _epoch_row(run, state, data, epoch, summed, time.perf_counter() - t0), bar)
+        _barrier(run)
+    _check_replicas(run, state.model)
+    metrics = _finish(run, state, data, evaluate, plots)
     seconds = time.perf_counter() - t_start
-    if show:
-        print(f"done in {seconds:.1f} s: {ckpt_path}", file=sys.stderr)
-    return TrainResult(out, ckpt_path, metrics, history, seconds, model, mcfg, fe)
+    _say(run, f"done in {seconds:.1f} s: {run.ckpt_path}")
+    return TrainResult(run.out, run.ckpt_path, metrics, state.history, seconds, state.model, state.mcfg, data.frontend)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -671,7 +944,7 @@ def evaluate_run(
     """
     from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
     from .evaluate import model_outputs
-    from .metrics import labels_row, method_entry, to_jsonable, write_json_atomic
+    from .metrics import cluster_purity, labels_row, method_entry, to_jsonable, write_json_atomic
 
     split = next((s for s in ("test", "val", "train") if data.n(s) >= 2), None)
     if split is None:
@@ -688,6 +961,8 @@ def evaluate_run(
     if x.shape[0] >= cfg.n_clusters:
         metrics["kmeans"] = kmeans_baseline(x, labels, cfg.n_clusters, seed=cfg.split_seed)
     metrics[cfg.model_type] = method_entry(outs["cluster"], labels, spaces, seed=cfg.split_seed)
+    if labels is not None:  # many-to-one accuracy: what a per-profile decision layer gets from over-clustering
+        metrics[cfg.model_type]["purity"] = cluster_purity(labels, outs["cluster"])
     metrics = to_jsonable(metrics)
     if path is not None:
         write_json_atomic(path, metrics)
@@ -722,7 +997,8 @@ def _pca2(a: np.ndarray) -> np.ndarray:
 
 
 def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
-    """loss_curves.png: loss and validation loss, reconstruction, both KL terms, τ and lr per epoch."""
+    """loss_curves.png: loss and validation loss, reconstruction, both KL terms, τ and lr, and the
+    cluster report (clusters used, posterior entropies, decoder y-swap gain) per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -730,7 +1006,7 @@ def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, tit
 
     ep = [r["epoch"] for r in history]
     col = lambda k: [np.nan if r.get(k) is None else r[k] for r in history]  # noqa: E731
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    fig, axes = plt.subplots(3, 2, figsize=(10, 10))
     ax = axes[0, 0]
     ax.plot(ep, col("loss"), label="train loss (eq. 7)")
     ax.plot(ep, col("val_loss"), label="validation loss (y = argmax, z = μ)")
@@ -751,6 +1027,18 @@ def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, tit
     ax2.plot(ep, col("lr"), color="C4", label="lr")
     ax2.set_yscale("log")
     ax2.set_ylabel("learning rate", color="C4")
+    ax = axes[2, 0]  # the cluster report: is y collapsing?
+    ax.plot(ep, col("clusters_used"), color="C5", marker=".", label="clusters used (argmax of ≥ 1 training window)")
+    ax.set_ylabel("clusters used")
+    ax.legend(fontsize=8)
+    ax = axes[2, 1]
+    ax.plot(ep, col("q_entropy"), label="mean H(q(y|x))")
+    ax.plot(ep, col("marginal_entropy"), label="H(epoch-mean q(y|x))")
+    ax.set_ylabel("nats")
+    ax2 = ax.twinx()
+    ax2.plot(ep, col("y_swap_gain"), color="C3", ls="--", label="decoder y-swap gain")
+    ax2.set_ylabel("recon. loss increase when y is swapped (nats)", color="C3", fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     for a in axes.flat:
         a.set_xlabel("epoch")
         a.grid(alpha=0.3)

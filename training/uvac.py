@@ -97,10 +97,17 @@ class UVAC(nn.Module):
 
     # ----------------------------------------------------------------- shared protocol
     def step_loss(
-        self, x: torch.Tensor, mask: torch.Tensor | None, lam: float, tau: float | None = None
+        self, x: torch.Tensor, mask: torch.Tensor | None, lam: float, tau: float | None = None, objective: object = None,
+        with_posterior: bool = False, **_: object,
     ) -> dict[str, torch.Tensor]:
-        """−ELBO of the module docstring (τ ignored)."""
-        return uvac_loss(self(x), x, mask, lam, self)
+        """−ELBO of the module docstring (τ ignored; the extra terms of an ``objective`` are
+        Cat. UVAC's — they act on q(y|x) — and are ignored here, like ``h_init``).
+        ``with_posterior``: also return ``log_pi`` = log γ (B, K) detached, the cluster posterior."""
+        out = self(x)
+        terms = uvac_loss(out, x, mask, lam, self)
+        if with_posterior:
+            terms["log_pi"] = out["log_gamma"].detach()
+        return terms
 
     @torch.no_grad()
     def infer(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

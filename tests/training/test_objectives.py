@@ -1,0 +1,235 @@
+"""Loss terms pinned against hand computations; the extra terms; --paper-exact; neighbours."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from catuvac.training.model import CatUVAC, ModelConfig, cat_uvac_loss
+from catuvac.training.objectives import TERMS, Objective, posterior_stats, temporal, usage
+from catuvac.runtime.frontend import FrontEndConfig
+from catuvac.training.checkpoint import load_checkpoint
+from catuvac.training.train import PAPER_EXACT, PreparedData, TrainConfig, TrainError, lam_at, make_config, neighbour_index, train
+
+
+def _bce(x: float, xh: float) -> float:
+    return -(x * math.log(xh) + (1 - x) * math.log(1 - xh))
+
+
+def _tiny_batch() -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Two windows of 1 bin × 3 frames, d_z = 1, K = 2; the second window's last frame masked."""
+    x = torch.tensor([[[[0.0, 1.0, 0.5]]], [[[1.0, 0.25, 0.0]]]])
+    x_hat = torch.tensor([[[[0.2, 0.9, 0.5]]], [[[0.6, 0.5, 0.7]]]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    pi = torch.tensor([[0.75, 0.25], [0.5, 0.5]])
+    out = {
+        "x_hat": x_hat,
+        "mu": torch.tensor([[1.0], [0.0]]),
+        "logvar": torch.tensor([[0.0], [math.log(2.0)]]),
+        "log_pi": pi.log(),
+    }
+    return out, x, mask
+
+
+def test_cat_uvac_loss_matches_a_hand_computation():
+    out, x, mask = _tiny_batch()
+    lam = 1.5
+    # reconstruction: BCE summed over the unmasked bins of each window, then the batch mean
+    r1 = _bce(0.0, 0.2) + _bce(1.0, 0.9) + _bce(0.5, 0.5)
+    r2 = _bce(1.0, 0.6) + _bce(0.25, 0.5)  # frame 3 masked out
+    # KL(N(μ, σ²) ‖ N(0, 1)) = ½ (σ² + μ² − 1 − log σ²)
+    kz1 = 0.5 * (1 + 1 - 1 - 0)
+    kz2 = 0.5 * (2 + 0 - 1 - math.log(2))
+    # KL(π ‖ uniform(2)) = Σ π log(2π)
+    ky1 = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
+    ky2 = 0.0
+    got = cat_uvac_loss(out, x, mask, lam)
+    exp = {"recon": (r1 + r2) / 2, "kl_z": (kz1 + kz2) / 2, "kl_y": (ky1 + ky2) / 2}
+    exp["loss"] = exp["recon"] + lam * (exp["kl_z"] + exp["kl_y"])
+    assert set(got) == set(exp)
+    for k, v in exp.items():
+        assert float(got[k]) == pytest.approx(v, rel=1e-6), k
+    # no mask: the masked bin counts again
+    nomask = cat_uvac_loss(out, x, None, lam)
+    assert float(nomask["recon"]) == pytest.approx((r1 + r2 + _bce(0.0, 0.7)) / 2, rel=1e-6)
+
+
+def test_usage_term_is_the_marginal_kl_and_differs_from_kl_y():
+    sharp_spread = torch.tensor([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01], [0.01, 0.01, 0.98]]).log()
+    sharp_collapsed = torch.tensor([[0.98, 0.01, 0.01]] * 3).log()
+    assert float(usage({"log_pi": sharp_spread})) == pytest.approx(0.0, abs=1e-6)  # every cluster used
+    mean = np.array([0.98, 0.01, 0.01])
+    assert float(usage({"log_pi": sharp_collapsed})) == pytest.approx(float((mean * np.log(3 * mean)).sum()), rel=1e-5)
+    # eq. 7's per-window KL cannot tell the two apart: both are equally sharp
+    kl_y = TERMS["kl_y"][0]
+    assert torch.allclose(kl_y({"log_pi": sharp_spread}), kl_y({"log_pi": sharp_collapsed}))
+
+
+def test_temporal_term_symmetric_kl_and_pair_mask():
+    p = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
+    q = torch.tensor([[0.3, 0.7], [0.5, 0.5]])
+    b = {"log_pi": p.log(), "logits_pair": q.log()}
+    sym = 0.9 * math.log(0.9 / 0.3) + 0.1 * math.log(0.1 / 0.7) + 0.3 * math.log(0.3 / 0.9) + 0.7 * math.log(0.7 / 0.1)
+    assert temporal(b).tolist() == pytest.approx([sym, 0.0], rel=1e-6)
+    assert temporal({**b, "pair_valid": torch.tensor([0.0, 1.0])}).tolist() == pytest.approx([0.0, 0.0], abs=1e-7)
+
+
+def test_objective_weights_and_extra_terms_through_the_model():
+    torch.manual_seed(0)
+    m = CatUVAC(ModelConfig(n_clusters=3, n_features=32, n_frames=32, latent_dim=2))
+    x = torch.rand(4, 1, 32, 32)
+    assert Objective(lam=2.0).weights() == {"recon": 1.0, "kl_z": 2.0, "kl_y": 2.0}
+    obj = Objective(lam=9.0, usage_weight=3.0, y_entropy_weight=0.25, temporal_weight=0.5)  # λ replaced by step_loss's lam
+    torch.manual_seed(1)
+    parts = m.step_loss(x, None, 2.0, 1.0, obj, x_pair=x.flip(0), with_posterior=True)
+    assert set(parts) == {"loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "log_pi"}
+    assert parts["log_pi"].shape == (4, 3) and not parts["log_pi"].requires_grad
+    total = parts["recon"] + 2.0 * (parts["kl_z"] + parts["kl_y"]) + 3.0 * parts["usage"] + 0.25 * parts["y_entropy"] + 0.5 * parts["temporal"]
+    # kl_y + y_entropy = log K per window: the sharpness term is exactly the opposite of eq. 7's
+    assert float((parts["kl_y"] + parts["y_entropy"]).detach()) == pytest.approx(math.log(3), rel=1e-5)
+    assert float(parts["loss"].detach()) == pytest.approx(float(total.detach()), rel=1e-6)
+    with pytest.raises(ValueError, match="x_pair"):
+        m.step_loss(x, None, 2.0, 1.0, obj)
+
+
+def test_posterior_stats_sums():
+    lp = torch.tensor([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]).log()
+    s = posterior_stats(lp)
+    assert s["count"].tolist() == [2, 0, 1]
+    assert s["q_sum"].tolist() == pytest.approx([1.4, 0.6, 1.0])
+    h = lambda p: -sum(v * math.log(v) for v in p)  # noqa: E731
+    assert float(s["entropy_sum"]) == pytest.approx(h([0.7, 0.2, 0.1]) + h([0.6, 0.3, 0.1]) + h([0.1, 0.1, 0.8]), rel=1e-6)
+
+
+def test_paper_exact_turns_every_deviation_off():
+    for preset in ("quick", "paper-us8k", "paper-audiomnist", "paper-tau2019"):
+        c = make_config(preset, paper_exact=True)
+        assert c.paper_exact
+        assert {k: getattr(c, k) for k in PAPER_EXACT} == PAPER_EXACT
+        assert c.objective().weights() == {"recon": 1.0, "kl_z": c.lam, "kl_y": c.lam}  # eq. 7 alone
+        assert all(lam_at(c, e) == c.lam for e in range(3))
+    with pytest.raises(TrainError, match="--paper-exact.*usage_weight"):
+        make_config("quick", paper_exact=True, usage_weight=1.0)
+    with pytest.raises(TrainError, match="--usage-weight"):
+        make_config("quick", usage_weight=-1.0)
+
+
+def test_kl_warmup_ramps_lambda():
+    c = make_config("quick", lam=2.0, kl_warmup_epochs=4, paper_exact=False, epochs=10)
+    assert [lam_at(c, e) for e in range(6)] == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])
+
+
+def test_neighbour_index():
+    clips = np.array(["a", "a", "b", "a", "c", "c"])
+    win = np.array([0, 1, 0, 2, 1, 0])
+    assert neighbour_index(clips, win).tolist() == [1, 3, -1, 1, 5, 4]
+
+
+def _clip_data(windows_per_clip: int) -> PreparedData:
+    """Two classes, 8 clips per split of ``windows_per_clip`` windows (32 × 32 inputs)."""
+    fe = FrontEndConfig(n_mels=32, window_seconds=1.0)
+    rng = np.random.default_rng(0)
+    xs, ls, cs = {}, {}, {}
+    for split in ("train", "val", "test"):
+        n = 8 * windows_per_clip
+        lab = (np.arange(n) // windows_per_clip) % 2
+        x = 0.3 * rng.random((n, fe.n_features, fe.window_frames))
+        x[lab == 1, 20:28] += 0.6
+        xs[split], ls[split] = np.clip(x, 0, 1).astype(np.float32), lab
+        cs[split] = (np.repeat([f"{split}{i}" for i in range(8)], windows_per_clip), np.tile(np.arange(windows_per_clip), 8))
+    return PreparedData.from_arrays(fe, xs, None, ls, ["a", "b"], source="clips", clips=cs)
+
+
+def test_extra_terms_train_and_are_logged_and_recorded(tmp_path):
+    cfg = TrainConfig(preset="test", data="clips", n_clusters=2, epochs=2, batch_size=8, device="cpu",
+                      usage_weight=1.0, temporal_weight=0.5, kl_warmup_epochs=2)
+    res = train(cfg, tmp_path / "r", data=_clip_data(2), progress=False, plots=False)
+    row = res.history[-1]
+    assert row["usage"] >= 0 and row["temporal"] >= 0 and [r["lam"] for r in res.history] == [1.0, 2.0]
+    assert abs(row["loss"] - (row["recon"] + 2.0 * (row["kl_z"] + row["kl_y"]) + row["usage"] + 0.5 * row["temporal"])) < 1e-3 * row["loss"]
+    ck = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
+    assert (ck.train_config["usage_weight"], ck.train_config["temporal_weight"], ck.train_config["kl_warmup_epochs"]) == (1.0, 0.5, 2)
+    with pytest.raises(TrainError, match="--temporal-weight needs recordings longer than the window"):
+        train(TrainConfig(preset="test", data="clips", n_clusters=2, epochs=1, device="cpu", temporal_weight=0.5),
+              tmp_path / "one", data=_clip_data(1), progress=False)
+
+
+def test_cli_flags_for_the_extras_and_paper_exact(tmp_path, capsys):
+    from catuvac.training.cli import build_train_parser, config_from_args, train_main
+
+    args = build_train_parser().parse_args(["--out", "o", "--usage-weight", "3", "--y-entropy-weight", "1",
+                                            "--temporal-weight", "0.5", "--kl-warmup-epochs", "4"])
+    c = config_from_args(args)
+    assert (c.usage_weight, c.y_entropy_weight, c.temporal_weight, c.kl_warmup_epochs, c.paper_exact) == (3.0, 1.0, 0.5, 4, False)
+    c = config_from_args(build_train_parser().parse_args(["--out", "o", "--paper-exact"]))
+    assert c.paper_exact and c.h_init == "random" and c.usage_weight == 0.0  # quick's warm start and usage term off
+    assert train_main(["--out", str(tmp_path / "x"), "--paper-exact", "--usage-weight", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--paper-exact" in err[0] and "usage_weight" in err[0]
+    help_text = build_train_parser().format_help()
+    for flag in ("--paper-exact", "--usage-weight", "--y-entropy-weight", "--temporal-weight", "--kl-warmup-epochs"):
+        assert flag in help_text
+
+
+def test_sweep_parses_sets_and_scores_all_windows(tmp_path, capsys):
+    from catuvac.training.sweep import parse_sets, score_all_windows
+
+    assert parse_sets(["usage_weight=10", "paper_exact=true", "data=folder:/x"]) == {
+        "usage_weight": 10, "paper_exact": True, "data": "folder:/x"}
+    with pytest.raises(ValueError, match="FIELD=VALUE"):
+        parse_sets(["usage_weight"])
+    data = _clip_data(2)
+    torch.manual_seed(0)
+    m = CatUVAC(ModelConfig(n_clusters=2, n_features=32, n_frames=32))
+    s = score_all_windows(m, data)
+    assert s["windows"] == 48 and 1 <= s["clusters_used"] <= 2
+    assert 0.5 <= s["accuracy"] <= s["purity"] + 1e-9 <= 1.0 + 1e-9  # Hungarian ≤ many-to-one; ≥ 0.5 with 2 balanced classes
+
+
+def test_cluster_purity_pinned_and_presets_fight_collapse():
+    from catuvac.training.metrics import cluster_purity
+
+    assert cluster_purity([0, 0, 1, 1, 2], [0, 0, 0, 1, 1]) == pytest.approx(3 / 5)
+    assert cluster_purity([0, 0, 1, 1], [0, 1, 2, 3]) == 1.0  # over-segmentation is pure
+    for preset in ("quick", "paper-us8k", "paper-audiomnist", "paper-tau2019"):
+        c = make_config(preset)
+        assert c.usage_weight > 0 and c.h_init == "kmeans" and not c.paper_exact
+
+
+def test_resume_with_extra_terms_is_bitwise(tmp_path):
+    from catuvac.training.train import TrainHooks
+
+    class Killed(RuntimeError):
+        pass
+
+    def kill(e: int, s: int) -> None:
+        if (e, s) == (1, 0):
+            raise Killed
+
+    cfg = TrainConfig(preset="test", data="clips", n_clusters=2, epochs=2, batch_size=8, device="cpu",
+                      usage_weight=1.0, y_entropy_weight=0.5, temporal_weight=0.5, kl_warmup_epochs=2)
+    data = _clip_data(2)
+    full = train(cfg, tmp_path / "full", data=data, progress=False, evaluate=False, plots=False)
+    with pytest.raises(Killed):
+        train(cfg, tmp_path / "k", data=data, progress=False, evaluate=False, plots=False, hooks=TrainHooks(on_batch=kill))
+    resumed = train(cfg, tmp_path / "k", data=data, resume=True, progress=False, evaluate=False, plots=False)
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert [r["clusters_used"] for r in full.history] == [r["clusters_used"] for r in resumed.history]
+
+
+def test_warning_names_the_clusters_that_empty(capsys):
+    from catuvac.training.train import TrainHooks, _Dist, _Run, _warn_empty_clusters
+
+    run = _Run(TrainConfig(), Path("."), torch.device("cpu"), _Dist(), True, TrainHooks())
+    _warn_empty_clusters(run, [], {"epoch": 1, "cluster_counts": [5, 3, 2], "clusters_used": 3})
+    _warn_empty_clusters(run, [{"cluster_counts": [5, 3, 2]}], {"epoch": 2, "cluster_counts": [8, 0, 2], "clusters_used": 2})
+    _warn_empty_clusters(run, [{"cluster_counts": [8, 0, 2]}], {"epoch": 3, "cluster_counts": [9, 0, 1], "clusters_used": 2})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "warning: epoch 2: cluster(s) 1 got no training window (2/3 in use); if y keeps collapsing, see --usage-weight / --h-init"
+    ]  # once, when it empties; not again while it stays empty

@@ -8,12 +8,14 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device bench clean help
+.PHONY: demo test install audio-device bench real-corpus bench-real clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
 	@echo "make test   - run the test suite"
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
+	@echo "make real-corpus - install the Debian packages and build the real-audio corpus (~/.cache/catuvac/real)"
+	@echo "make bench-real  - real-audio corpus + Table I on its digits and scenes (hours on 2 CPU cores)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +39,23 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
 	$(VENV)/bin/catuvac-bench --model $(OUT)/model/encoder.int8.onnx --checkpoint $(OUT)/train/checkpoint.pt --json bench_out/bench.json --plot bench_out/bench.png
+
+# Real-audio benchmark corpus (issue 12): Debian packages → $$CATUVAC_CACHE/real/seed$(SEED) (built once).
+SEED        ?= 0
+REAL_DIR    ?= $${CATUVAC_CACHE:-$$HOME/.cache/catuvac}/real/seed$(SEED)
+REAL_RUNS   ?= 3
+REAL_EPOCHS ?=
+REAL_OUT    ?= bench_out/real
+real-corpus: $(STAMP)
+	bash tools/real_corpus_packages.sh
+	$(VENV)/bin/catuvac-corpus --seed $(SEED) --out $(REAL_DIR)
+
+# Table I on both real corpora: K = classes and a reduced K, $(REAL_RUNS) seeds; REAL_EPOCHS=N shortens the schedule.
+bench-real: real-corpus
+	$(VENV)/bin/catuvac-table --data audiomnist:$(REAL_DIR)/digits --preset paper-audiomnist --clusters 10 5 \
+		--runs $(REAL_RUNS) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --out $(REAL_OUT)/digits
+	$(VENV)/bin/catuvac-table --data folder:$(REAL_DIR)/scenes/clips --preset paper-us8k --clusters 8 4 \
+		--runs $(REAL_RUNS) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --out $(REAL_OUT)/scenes
 
 clean:
 	rm -rf $(VENV) $(OUT) bench_out .pytest_cache

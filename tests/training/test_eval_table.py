@@ -213,14 +213,18 @@ def test_run_table_with_fake_trainer(tmp_path, monkeypatch):
     monkeypatch.setattr(table_mod, "_train_one", fake_train)
     t = run_table(f"folder:{data}", clusters=[2, 3], runs=3, epochs=7, out_dir=tmp_path / "tab",
                   window_seconds=WINDOW_S, progress=False, quiet=True)
-    assert sorted(calls) == sorted((m, k, s, 7) for m in ("uvac", "cat_uvac") for k in (2, 3) for s in (0, 1, 2))
+    trained = [m for m in table_mod.MODEL_METHODS if m in table_mod.default_methods()]
+    types = [table_mod.MODEL_METHODS[m][0] for m in trained]
+    assert sorted(calls) == sorted((m, k, s, 7) for m in types for k in (2, 3) for s in (0, 1, 2))
     assert len(t["per_run"]) == 6 and t["n_classes"] == 2 and t["runs"] == 3
     on_disk = json.loads((tmp_path / "tab" / "table.json").read_text())
     assert on_disk["groups"] == t["groups"]
     for rec in t["per_run"]:
         validate_metrics(rec["metrics"])
-        assert set(rec["metrics"]) == {"labels", "kmeans", "uvac", "cat_uvac"}
-        assert set(rec["metrics"]["labels"]["spaces"]) == {"input", "uvac:z_mean", "cat_uvac:q_y", "cat_uvac:z_mean"}
+        assert set(rec["metrics"]) == {"labels", "kmeans", *trained}
+        want = {"input", "uvac:z_mean"} | {f"{m}:{r}" for m in trained if m != "uvac" for r in ("q_y", "z_mean")}
+        assert set(rec["metrics"]["labels"]["spaces"]) == want
+        assert set(rec["metrics"]["cat_uvac"]["spaces"]) == {"input", "q_y", "z_mean"}  # side by side
     # aggregates are exactly the mean / sample std of the per-run values
     g2 = t["groups"][0]
     assert g2["clusters"] == 2
@@ -230,6 +234,12 @@ def test_run_table_with_fake_trainer(tmp_path, monkeypatch):
     assert g2["aggregate"]["labels"]["accuracy"]["mean"] == 1.0
     md = (tmp_path / "tab" / "table.md").read_text()
     assert "| data | 3 | K-means | – | – |" in md  # K ≠ 2 classes: no accuracy, like the paper
+    assert "**Geometry side by side**" in md and "near-one-hot" in md
+    side = md.split("**Geometry side by side**")[1]
+    km = g2["aggregate"]["kmeans"]
+    assert f"| data | 2 | K-means | {table_mod._pm(km['n_clusters_used'], digits=1)} | " \
+        f"{table_mod._pm(km['spaces']['input']['silhouette'])} | – | – |" in side  # K-means has no z, no q(y|x)
+    assert "| data | 2 | Cat. UVAC | " in side
 
 
 def test_run_table_bad_settings(tmp_path):
@@ -257,7 +267,7 @@ def test_run_table_real_end_to_end(tmp_path, capsys):
     validate_metrics(rec)
     for e in rec.values():
         _check_entry(e)
-    assert set(rec["cat_uvac"]["spaces"]) == {"q_y", "z_mean"} and set(rec["uvac"]["spaces"]) == {"z_mean"}
+    assert set(rec["cat_uvac"]["spaces"]) == {"input", "q_y", "z_mean"} and set(rec["uvac"]["spaces"]) == {"input", "z_mean"}
     assert (tmp_path / "tab" / "K2" / "run0" / "uvac" / "checkpoint.pt").exists()
     assert (tmp_path / "tab" / "K2" / "run0" / "cat_uvac" / "checkpoint.pt").exists()
     # restart with the same command: finished checkpoints are reused, same numbers

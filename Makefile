@@ -52,9 +52,9 @@ real-corpus: $(STAMP)
 
 # Table I on both real corpora: K = classes and a reduced K, $(REAL_RUNS) seeds; REAL_EPOCHS=N shortens the schedule.
 bench-real: real-corpus
-	$(VENV)/bin/catuvac-table --data audiomnist:$(REAL_DIR)/digits --preset paper-audiomnist --clusters 10 5 \
+	$(VENV)/bin/catuvac-table --data audiomnist:$(REAL_DIR)/digits --preset paper-audiomnist --clusters 10 5 --title "real digits" \
 		--runs $(REAL_RUNS) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --out $(REAL_OUT)/digits
-	$(VENV)/bin/catuvac-table --data folder:$(REAL_DIR)/scenes/clips --preset paper-us8k --clusters 8 4 \
+	$(VENV)/bin/catuvac-table --data folder:$(REAL_DIR)/scenes/clips --preset paper-us8k --clusters 8 4 --title "real scenes" \
 		--runs $(REAL_RUNS) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --out $(REAL_OUT)/scenes
 
 clean:

@@ -16,8 +16,9 @@ Two corpora, deterministic from a seed, written under ``$CATUVAC_CACHE/real/seed
     (``--data folder:…/scenes/clips``). ``scenes/clips/groups.csv`` names the source recording of
     every clip; the ``folder:`` reader keeps clips of one source in one split. Classes and the
     package files they come from are :data:`SCENE_SOURCES`. Long sources are cut with a 2-s hop
-    (overlapping clips stay in one split with their source) and every class is capped at
-    ``clips_per_class`` clips, drawn round-robin over its sources. Each source is levelled to
+    (overlapping clips stay in one split with their source), at most ``clips_per_source`` clips
+    of one source, and every class is capped at ``clips_per_class`` clips, drawn round-robin
+    over its sources. Each source is levelled to
     one RMS (packages are mastered at arbitrary levels, so level would be a package artefact)
     and each clip gets a seeded ±6 dB gain. ``scenes/day.wav`` moves through every class, with
     its truth timeline ``scenes/day.json`` (``[{"start_s", "end_s", "label"}, …]``, the format
@@ -65,7 +66,7 @@ __all__ = [
 ]
 
 # Bump when the output of the same config changes (clip cutting, levelling, file names …).
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 SAMPLE_RATE = 16000
 DUPLICATE_CORRELATION = 0.95  # sources this alike are one recording (see _is_copy)
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -149,6 +150,7 @@ class CorpusConfig:
     clip_seconds: float = 4.0
     hop_seconds: float = 2.0  # cut long sources with overlap (clips of a source share a split)
     clips_per_class: int = 120  # cap, drawn round-robin over the sources
+    clips_per_source: int = 24  # cap: one long recording must not fill a class (or a test split)
     min_source_seconds: float = 3.9  # a source shorter than this gives no clip
     max_file_seconds: float = 120.0  # read at most this much of one file (bounds memory; music tracks run 5 min)
     source_rms_dbfs: float = -26.0
@@ -400,7 +402,7 @@ def _cut_clips(sources: list[_Source], rng: np.random.Generator, cfg: CorpusConf
         queues = []
         for s in cls:
             starts = _clip_starts(len(s.audio) if s.audio is not None else 0, cfg)
-            queues.append([starts[i] for i in rng.permutation(len(starts))])
+            queues.append([starts[i] for i in rng.permutation(len(starts))][: cfg.clips_per_source])
         order = rng.permutation(len(cls)).tolist()
         taken = 0
         while taken < cfg.clips_per_class and any(queues):

@@ -313,6 +313,7 @@ def run_table(
     device: str | None = None,
     progress: bool = True,
     quiet: bool = False,
+    title: str | None = None,
 ) -> dict[str, Any]:
     """Train / evaluate every method for every K and run, aggregate, write table.json and table.md.
 
@@ -407,7 +408,7 @@ def run_table(
         bar.close()
 
     table: dict[str, Any] = {
-        "dataset": _dataset_title(data),
+        "dataset": title or _dataset_title(data),
         "data": data,
         "preset": preset,
         "epochs": base.epochs,
@@ -453,6 +454,8 @@ def add_table_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the preset's)")
     parser.add_argument("--out", dest="out_dir", default="table_out", help="output folder (table.json, table.md, checkpoints)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument("--title", default=None,
+                        help="data set name in the table (default: from the spec, e.g. AudioMNIST for audiomnist:PATH)")
     return parser
 
 
@@ -469,7 +472,7 @@ def table_from_args(args: argparse.Namespace) -> int:
             args.data, clusters=args.clusters, runs=args.runs, preset=args.preset, epochs=args.epochs,
             out_dir=args.out_dir, seed0=args.seed0, methods=args.methods, lam=args.lam,
             window_seconds=args.window_seconds, max_files=args.max_files, split_seed=args.split_seed,
-            device=args.device, progress=args.progress,
+            device=args.device, progress=args.progress, title=args.title,
         )
     except (TableError, TrainError, CheckpointError, DatasetError, MetricsError, FrontEndError) as e:
         print(f"catuvac-table: error: {e}", file=sys.stderr)

@@ -278,3 +278,27 @@ def test_run_table_real_end_to_end(tmp_path, capsys):
     with pytest.raises(table_mod.TableError, match="other settings"):
         run_table(f"folder:{data}", clusters=[2], runs=1, epochs=1, lam=0.5, window_seconds=WINDOW_S,
                   out_dir=tmp_path / "tab", progress=False, quiet=True, device="cpu")
+
+
+def test_paper_exact_row(tmp_path, monkeypatch):
+    """The `Cat. UVAC --paper-exact` row trains with paper_exact=True beside the preset's default."""
+    if not table_mod.paper_exact_supported():  # before TrainConfig.paper_exact exists: a clear error
+        with pytest.raises(table_mod.TableError, match="paper-exact"):
+            run_table("builtin:scenes", methods=["kmeans", "cat_uvac_exact"], out_dir=tmp_path)
+        assert "cat_uvac_exact" not in table_mod.default_methods()
+        return
+    data = make_folder(tmp_path / "data", per_class=10)
+    seen = {}
+
+    def fake_train(cfg, run_dir, prepared, progress):
+        seen[run_dir.name] = cfg.paper_exact
+        mc = ModelConfig(model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=128, n_frames=19, latent_dim=4,
+                         conv_channels=(4, 8, 8, 16), gru_hidden=16, decoder_channels=(8, 8, 4, 1))
+        return build_model(mc).eval()
+
+    monkeypatch.setattr(table_mod, "_train_one", fake_train)
+    t = run_table(f"folder:{data}", clusters=[2], runs=1, epochs=1, out_dir=tmp_path / "tab", window_seconds=WINDOW_S,
+                  methods=["kmeans", "cat_uvac_exact", "cat_uvac"], title="tiny", progress=False, quiet=True)
+    assert seen == {"cat_uvac_exact": True, "cat_uvac": False}
+    md = (tmp_path / "tab" / "table.md").read_text()
+    assert "| tiny | 2 | Cat. UVAC --paper-exact" in md and t["dataset"] == "tiny"

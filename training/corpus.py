@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 # Bump when the output of the same config changes (clip cutting, levelling, file names …).
-CORPUS_VERSION = 3
+CORPUS_VERSION = 4
 SAMPLE_RATE = 16000
 DUPLICATE_CORRELATION = 0.95  # sources this alike are one recording (see _is_copy)
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -150,7 +150,7 @@ class CorpusConfig:
     clip_seconds: float = 4.0
     hop_seconds: float = 2.0  # cut long sources with overlap (clips of a source share a split)
     clips_per_class: int = 120  # cap, drawn round-robin over the sources
-    clips_per_source: int = 24  # cap: one long recording must not fill a class (or a test split)
+    clips_per_source: int = 32  # cap: one long recording must not fill a class (or a test split)
     min_source_seconds: float = 3.9  # a source shorter than this gives no clip
     max_file_seconds: float = 120.0  # read at most this much of one file (bounds memory; music tracks run 5 min)
     source_rms_dbfs: float = -26.0

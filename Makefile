@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device browser bench bench-days bench-live clean help
+.PHONY: demo test install audio-device browser bench bench-days bench-live real-corpus bench-real clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
@@ -16,6 +16,8 @@ help:
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
 	@echo "make bench-days - decision quality of the demo model on 3 long days (seeds 1-3) + the trade-off plot (seeds 100-102)"
 	@echo "make bench-live - 60 s of live hearing-aid processing on the test audio device (bench_out/live.json)"
+	@echo "make real-corpus - install the Debian packages and build the real-audio corpus (~/.cache/catuvac/real)"
+	@echo "make bench-real  - real-audio corpus + Table I on its digits and scenes (hours on 2 CPU cores)"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +58,22 @@ bench-days: $(STAMP)
 bench-live: $(STAMP) audio-device
 	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
 	bash tools/bench_live.sh
+# Real-audio benchmark corpus (issue 12): Debian packages → $$CATUVAC_CACHE/real/seed$(SEED) (built once).
+SEED        ?= 0
+REAL_DIR    ?= $${CATUVAC_CACHE:-$$HOME/.cache/catuvac}/real/seed$(SEED)
+REAL_RUNS   ?= 3
+REAL_EPOCHS ?=
+REAL_OUT    ?= bench_out/real
+real-corpus: $(STAMP)
+	bash tools/real_corpus_packages.sh
+	$(VENV)/bin/catuvac-corpus --seed $(SEED) --out $(REAL_DIR)
+
+# Table I on both real corpora: K = classes and a reduced K, $(REAL_RUNS) seeds; REAL_EPOCHS=N shortens the schedule.
+bench-real: real-corpus
+	$(VENV)/bin/catuvac-table --data audiomnist:$(REAL_DIR)/digits --preset paper-audiomnist --clusters 10 5 --title "real digits" \
+		--runs $(REAL_RUNS) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --out $(REAL_OUT)/digits
+	$(VENV)/bin/catuvac-table --data folder:$(REAL_DIR)/scenes/clips --preset paper-us8k --clusters 8 4 --title "real scenes" \
+		--runs $(REAL_RUNS) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --out $(REAL_OUT)/scenes
 
 clean:
 	rm -rf $(VENV) $(OUT) bench_out .pytest_cache

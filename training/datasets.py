@@ -17,6 +17,8 @@ Selected on the command line as ``--data KIND:PATH``:
 ``folder:PATH``     Any audio files under ``PATH`` (recursively; or ``PATH`` is one file).
                     If every file sits in a sub-folder, label = first-level sub-folder name;
                     otherwise there are no labels (``labels is None``). For evaluation.
+                    An optional ``PATH/groups.csv`` (``file,group``) names each clip's split
+                    group (e.g. its source recording; ``catuvac-corpus`` writes one).
 ``builtin:scenes``  The built-in synthetic corpus (:mod:`catuvac.training.scenes`), generated
                     once into the cache. Options: ``builtin:scenes?seed=1&n=40`` (corpus seed,
                     clips per class; defaults 0 and 40). Only clips inside class sub-folders
@@ -62,7 +64,8 @@ Splits (seeded by ``seed``, always by *group* so related windows never straddle 
     - TAU2019: group = (``scene_label``, ``identifier``) (all segments recorded at one location
       stay together, as in the official DCASE setup; an identifier like ``barcelona-0`` names a
       location within a scene); 80 / 10 / 10 % stratified by scene.
-    - builtin, folder: group = file; 80 / 10 / 10 % stratified by label when there are labels.
+    - builtin, folder: group = file (folder: or the ``group`` of ``groups.csv``); 80 / 10 / 10 %
+      stratified by label when there are labels.
     ``split_sizes`` overrides the default: three fractions summing to 1, or three group
     counts summing to the number of groups. With ≥ 3 groups, val and test get at least one
     group each.
@@ -148,7 +151,7 @@ _LAYOUTS = {
     "tau2019": "PATH/meta.csv (tab-separated: filename, scene_label, identifier, source_label) "
     "and PATH/audio/*.wav",
     "folder": "PATH/**/*.wav|flac|ogg|… (labels from first-level sub-folder names when every "
-    "file sits in one)",
+    "file sits in one; optional PATH/groups.csv with columns file,group)",
     "builtin": "builtin:scenes (generated automatically)",
 }
 
@@ -445,11 +448,26 @@ def _read_folder(root: Path) -> tuple[list[_Entry], list[str] | None, list[tuple
         )
     names = sorted({r.parts[0] for r in rels}) if labelled else None
     index = {n: i for i, n in enumerate(names or [])}
+    groups = _folder_groups(root)
     entries = [
-        _Entry(p, r.as_posix(), index[r.parts[0]] if labelled else None, r.as_posix())
+        _Entry(p, r.as_posix(), index[r.parts[0]] if labelled else None, groups.get(r.as_posix(), r.as_posix()))
         for p, r in zip(files, rels)
     ]
     return entries, names, []
+
+
+FOLDER_GROUPS = "groups.csv"
+
+
+def _folder_groups(root: Path) -> dict[str, str]:
+    """``root/groups.csv`` (columns ``file,group``; ``file`` relative to ``root``): clips of one
+    group — e.g. cut from one source recording — always share a split. Files not listed are
+    their own group."""
+    path = root / FOLDER_GROUPS
+    if not path.is_file():
+        return {}
+    rows = _read_csv(path, "folder", ",", ("file", "group"))
+    return {r["file"]: "group:" + r["group"] for r in rows if r["file"] and r["group"]}
 
 
 def _read_builtin(spec: DataSpec) -> tuple[list[_Entry], list[str], list[tuple[str, str]], Path]:

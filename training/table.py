@@ -58,16 +58,38 @@ __all__ = [
     "main",
 ]
 
-ALL_METHODS = ("labels", "kmeans", "uvac", "cat_uvac")
-MODEL_METHODS = ("uvac", "cat_uvac")
+ALL_METHODS = ("labels", "kmeans", "uvac", "cat_uvac_exact", "cat_uvac")
+# trained rows: method → (model_type, settings on top of the preset)
+MODEL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "uvac": ("uvac", {}),
+    "cat_uvac_exact": ("cat_uvac", {"paper_exact": True}),  # every deviation from the paper off
+    "cat_uvac": ("cat_uvac", {}),  # the preset as it is (its defaults, fixes included)
+}
 # representation of the main table's geometry columns (paper layout, one row per method)
-PRIMARY_SPACE = {"labels": INPUT_SPACE, "kmeans": INPUT_SPACE, "uvac": "z_mean", "cat_uvac": "q_y"}
+PRIMARY_SPACE = {"labels": INPUT_SPACE, "kmeans": INPUT_SPACE, "uvac": "z_mean", "cat_uvac_exact": "q_y", "cat_uvac": "q_y"}
+TITLES = {**METHOD_TITLES, "cat_uvac_exact": "Cat. UVAC --paper-exact", "cat_uvac": "Cat. UVAC"}
+# spaces of the side-by-side geometry table (the same partition measured in each space)
+SIDE_BY_SIDE = (INPUT_SPACE, "z_mean", "q_y")
 _RUN_ONLY = ("device", "eval_batch_size", "channels_last")  # train settings that do not change a model
 _DATASET_TITLES = {"audiomnist": "AudioMNIST", "us8k": "UrbanSound8K", "tau2019": "TAU2019"}
 
 
 class TableError(ValueError):
     """Settings that cannot produce a table; the message says what to change."""
+
+
+def paper_exact_supported() -> bool:
+    """Whether this version's TrainConfig has ``paper_exact`` (the ``--paper-exact`` switch)."""
+    import dataclasses
+
+    from .train import TrainConfig
+
+    return "paper_exact" in {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def default_methods() -> tuple[str, ...]:
+    """Every row this version can compute (the ``--paper-exact`` row needs TrainConfig.paper_exact)."""
+    return tuple(m for m in ALL_METHODS if m != "cat_uvac_exact" or paper_exact_supported())
 
 
 def default_preset(data: str) -> str:
@@ -115,6 +137,7 @@ def aggregate_runs(run_metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         out[method] = {
             "accuracy": _stat(e.get("accuracy") for e in entries),
             "nmi": _stat(e.get("nmi") for e in entries),
+            "n_clusters_used": _stat(e.get("n_clusters_used") for e in entries),
             "spaces": {
                 rep: {k: _stat(e["spaces"].get(rep, {}).get(k) for e in entries) for k in GEOMETRY_KEYS}
                 for rep in reps
@@ -152,10 +175,44 @@ def _row(dataset: str, k: int, title: str, space: str | None, agg: Mapping[str, 
 
 
 def _method_title(method: str, lam: float | None) -> str:
-    t = METHOD_TITLES.get(method, method)
-    if method == "cat_uvac" and lam is not None:
+    t = TITLES.get(method, method)
+    if method.startswith("cat_uvac") and lam is not None:
         t += f" (λ = {lam:.1f})" if round(lam, 1) == lam else f" (λ = {lam:g})"  # the paper writes λ = 2.0
     return t
+
+
+_SIDE_NOTE = (
+    "**Geometry side by side** — each method's partition of the test windows measured in three spaces: "
+    "the normalized input features, z (its mean) and q(y|x). The labels row uses the Cat. UVAC model's "
+    "z and q(y|x). A silhouette near 1 on q(y|x) says only that the posterior is sharp: any near-one-hot "
+    "q(y|x) puts each window at a corner of the simplex, far from the other clusters, whether or not the "
+    "clusters mean anything — compare the input-space columns and accuracy / NMI instead."
+)
+
+
+def _side_space(method: str, rep: str) -> str:
+    if method == "labels" and rep != INPUT_SPACE:
+        return f"cat_uvac:{rep}"
+    return rep
+
+
+def _side_by_side(table: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "| Dataset | Clusters | Method | Clusters used | Sil. input | Sil. z | Sil. q(y\\|x) | DBI input | DBI z | DBI q(y\\|x) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for group in table["groups"]:
+        agg = group["aggregate"]
+        for method in ALL_METHODS:
+            if method not in agg:
+                continue
+            sp = agg[method]["spaces"]
+            cells = [table["dataset"], str(group["clusters"]), TITLES.get(method, method),
+                     _pm(agg[method].get("n_clusters_used"), digits=1)]
+            for key in ("silhouette", "dbi"):
+                cells += [_pm(sp.get(_side_space(method, rep), {}).get(key)) for rep in SIDE_BY_SIDE]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def format_table_markdown(table: Mapping[str, Any]) -> str:
@@ -209,6 +266,7 @@ def format_table_markdown(table: Mapping[str, Any]) -> str:
                 lines.append(
                     _row(dataset, k, _method_title(method, lam), f"`{rep}`", agg[method], rep, show_acc or method == "labels")
                 )
+    lines += ["", _SIDE_NOTE, "", *_side_by_side(table)]
     return "\n".join(lines)
 
 
@@ -247,7 +305,7 @@ def run_table(
     epochs: int | None = None,
     out_dir: "str | Path" = "table_out",
     seed0: int = 0,
-    methods: Sequence[str] = ALL_METHODS,
+    methods: Sequence[str] | None = None,
     lam: float | None = None,
     window_seconds: float | None = None,
     max_files: int | None = None,
@@ -255,6 +313,7 @@ def run_table(
     device: str | None = None,
     progress: bool = True,
     quiet: bool = False,
+    title: str | None = None,
 ) -> dict[str, Any]:
     """Train / evaluate every method for every K and run, aggregate, write table.json and table.md.
 
@@ -269,20 +328,24 @@ def run_table(
         raise TableError(f"--clusters needs one or more integers ≥ 2, got {clusters}")
     if runs < 1:
         raise TableError(f"--runs must be ≥ 1, got {runs}")
+    methods = default_methods() if methods is None else tuple(methods)
     bad = [m for m in methods if m not in ALL_METHODS]
     if bad or not methods:
         raise TableError(f"unknown method(s) {bad}; choose from {', '.join(ALL_METHODS)}")
+    if "cat_uvac_exact" in methods and not paper_exact_supported():
+        raise TableError("this version has no --paper-exact switch (TrainConfig.paper_exact): leave out "
+                         "the cat_uvac_exact row")
     methods = [m for m in ALL_METHODS if m in methods]
     preset = preset or default_preset(data)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
-    def config(model_type: str, k: int, seed: int) -> Any:
+    def config(model_type: str, k: int, seed: int, **extra: Any) -> Any:
         try:
             return make_config(
                 preset, data=data, model_type=model_type, n_clusters=k, seed=seed, epochs=epochs, lam=lam,
-                window_seconds=window_seconds, max_files=max_files, split_seed=split_seed, device=device,
+                window_seconds=window_seconds, max_files=max_files, split_seed=split_seed, device=device, **extra,
             )
         except TrainError as e:
             raise TableError(str(e)) from e
@@ -320,15 +383,15 @@ def run_table(
             t0 = time.perf_counter()
             metrics: dict[str, Any] = {}
             label_spaces: dict[str, Any] = {}
-            for model_type in MODEL_METHODS:
-                if model_type not in methods:
+            for method, (model_type, extra) in MODEL_METHODS.items():
+                if method not in methods:
                     continue
-                cfg = config(model_type, k, seed)
-                model = _train_one(cfg, out / f"K{k}" / f"run{r}" / model_type, prepared, False)
+                cfg = config(model_type, k, seed, **extra)
+                model = _train_one(cfg, out / f"K{k}" / f"run{r}" / method, prepared, False)
                 outs = model_outputs(model, x_test, batch_size=cfg.eval_batch_size, device="cpu")
                 spaces = {rep: outs[rep] for rep in model.representations}
-                metrics[model_type] = method_entry(outs["cluster"], labels, spaces, seed=seed)
-                label_spaces.update({f"{model_type}:{rep}": v for rep, v in spaces.items()})
+                metrics[method] = method_entry(outs["cluster"], labels, {INPUT_SPACE: x_flat, **spaces}, seed=seed)
+                label_spaces.update({f"{method}:{rep}": v for rep, v in spaces.items()})
             if "kmeans" in methods:
                 metrics["kmeans"] = kmeans_baseline(x_flat, labels, k, seed=seed)
             if labels_input is not None:
@@ -345,7 +408,7 @@ def run_table(
         bar.close()
 
     table: dict[str, Any] = {
-        "dataset": _dataset_title(data),
+        "dataset": title or _dataset_title(data),
         "data": data,
         "preset": preset,
         "epochs": base.epochs,
@@ -385,10 +448,14 @@ def add_table_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--max-files", type=int, default=None, help="seeded subset of the files (quick runs)")
     parser.add_argument("--split-seed", type=int, default=None, help="train/val/test split seed (fixed across runs)")
     parser.add_argument("--seed0", type=int, default=0, help="seed of the first run; run r uses seed0 + r")
-    parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS, help="rows to compute")
+    parser.add_argument("--methods", nargs="+", default=None, choices=ALL_METHODS,
+                        help="rows to compute (default: all; cat_uvac_exact = Cat. UVAC --paper-exact, needs a "
+                        "version with that switch)")
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the preset's)")
     parser.add_argument("--out", dest="out_dir", default="table_out", help="output folder (table.json, table.md, checkpoints)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument("--title", default=None,
+                        help="data set name in the table (default: from the spec, e.g. AudioMNIST for audiomnist:PATH)")
     return parser
 
 
@@ -405,7 +472,7 @@ def table_from_args(args: argparse.Namespace) -> int:
             args.data, clusters=args.clusters, runs=args.runs, preset=args.preset, epochs=args.epochs,
             out_dir=args.out_dir, seed0=args.seed0, methods=args.methods, lam=args.lam,
             window_seconds=args.window_seconds, max_files=args.max_files, split_seed=args.split_seed,
-            device=args.device, progress=args.progress,
+            device=args.device, progress=args.progress, title=args.title,
         )
     except (TableError, TrainError, CheckpointError, DatasetError, MetricsError, FrontEndError) as e:
         print(f"catuvac-table: error: {e}", file=sys.stderr)

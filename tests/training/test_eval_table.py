@@ -213,14 +213,18 @@ def test_run_table_with_fake_trainer(tmp_path, monkeypatch):
     monkeypatch.setattr(table_mod, "_train_one", fake_train)
     t = run_table(f"folder:{data}", clusters=[2, 3], runs=3, epochs=7, out_dir=tmp_path / "tab",
                   window_seconds=WINDOW_S, progress=False, quiet=True)
-    assert sorted(calls) == sorted((m, k, s, 7) for m in ("uvac", "cat_uvac") for k in (2, 3) for s in (0, 1, 2))
+    trained = [m for m in table_mod.MODEL_METHODS if m in table_mod.default_methods()]
+    types = [table_mod.MODEL_METHODS[m][0] for m in trained]
+    assert sorted(calls) == sorted((m, k, s, 7) for m in types for k in (2, 3) for s in (0, 1, 2))
     assert len(t["per_run"]) == 6 and t["n_classes"] == 2 and t["runs"] == 3
     on_disk = json.loads((tmp_path / "tab" / "table.json").read_text())
     assert on_disk["groups"] == t["groups"]
     for rec in t["per_run"]:
         validate_metrics(rec["metrics"])
-        assert set(rec["metrics"]) == {"labels", "kmeans", "uvac", "cat_uvac"}
-        assert set(rec["metrics"]["labels"]["spaces"]) == {"input", "uvac:z_mean", "cat_uvac:q_y", "cat_uvac:z_mean"}
+        assert set(rec["metrics"]) == {"labels", "kmeans", *trained}
+        want = {"input", "uvac:z_mean"} | {f"{m}:{r}" for m in trained if m != "uvac" for r in ("q_y", "z_mean")}
+        assert set(rec["metrics"]["labels"]["spaces"]) == want
+        assert set(rec["metrics"]["cat_uvac"]["spaces"]) == {"input", "q_y", "z_mean"}  # side by side
     # aggregates are exactly the mean / sample std of the per-run values
     g2 = t["groups"][0]
     assert g2["clusters"] == 2
@@ -230,6 +234,12 @@ def test_run_table_with_fake_trainer(tmp_path, monkeypatch):
     assert g2["aggregate"]["labels"]["accuracy"]["mean"] == 1.0
     md = (tmp_path / "tab" / "table.md").read_text()
     assert "| data | 3 | K-means | – | – |" in md  # K ≠ 2 classes: no accuracy, like the paper
+    assert "**Geometry side by side**" in md and "near-one-hot" in md
+    side = md.split("**Geometry side by side**")[1]
+    km = g2["aggregate"]["kmeans"]
+    assert f"| data | 2 | K-means | {table_mod._pm(km['n_clusters_used'], digits=1)} | " \
+        f"{table_mod._pm(km['spaces']['input']['silhouette'])} | – | – |" in side  # K-means has no z, no q(y|x)
+    assert "| data | 2 | Cat. UVAC | " in side
 
 
 def test_run_table_bad_settings(tmp_path):
@@ -257,7 +267,7 @@ def test_run_table_real_end_to_end(tmp_path, capsys):
     validate_metrics(rec)
     for e in rec.values():
         _check_entry(e)
-    assert set(rec["cat_uvac"]["spaces"]) == {"q_y", "z_mean"} and set(rec["uvac"]["spaces"]) == {"z_mean"}
+    assert set(rec["cat_uvac"]["spaces"]) == {"input", "q_y", "z_mean"} and set(rec["uvac"]["spaces"]) == {"input", "z_mean"}
     assert (tmp_path / "tab" / "K2" / "run0" / "uvac" / "checkpoint.pt").exists()
     assert (tmp_path / "tab" / "K2" / "run0" / "cat_uvac" / "checkpoint.pt").exists()
     # restart with the same command: finished checkpoints are reused, same numbers
@@ -268,3 +278,27 @@ def test_run_table_real_end_to_end(tmp_path, capsys):
     with pytest.raises(table_mod.TableError, match="other settings"):
         run_table(f"folder:{data}", clusters=[2], runs=1, epochs=1, lam=0.5, window_seconds=WINDOW_S,
                   out_dir=tmp_path / "tab", progress=False, quiet=True, device="cpu")
+
+
+def test_paper_exact_row(tmp_path, monkeypatch):
+    """The `Cat. UVAC --paper-exact` row trains with paper_exact=True beside the preset's default."""
+    if not table_mod.paper_exact_supported():  # before TrainConfig.paper_exact exists: a clear error
+        with pytest.raises(table_mod.TableError, match="paper-exact"):
+            run_table("builtin:scenes", methods=["kmeans", "cat_uvac_exact"], out_dir=tmp_path)
+        assert "cat_uvac_exact" not in table_mod.default_methods()
+        return
+    data = make_folder(tmp_path / "data", per_class=10)
+    seen = {}
+
+    def fake_train(cfg, run_dir, prepared, progress):
+        seen[run_dir.name] = cfg.paper_exact
+        mc = ModelConfig(model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=128, n_frames=19, latent_dim=4,
+                         conv_channels=(4, 8, 8, 16), gru_hidden=16, decoder_channels=(8, 8, 4, 1))
+        return build_model(mc).eval()
+
+    monkeypatch.setattr(table_mod, "_train_one", fake_train)
+    t = run_table(f"folder:{data}", clusters=[2], runs=1, epochs=1, out_dir=tmp_path / "tab", window_seconds=WINDOW_S,
+                  methods=["kmeans", "cat_uvac_exact", "cat_uvac"], title="tiny", progress=False, quiet=True)
+    assert seen == {"cat_uvac_exact": True, "cat_uvac": False}
+    md = (tmp_path / "tab" / "table.md").read_text()
+    assert "| tiny | 2 | Cat. UVAC --paper-exact" in md and t["dataset"] == "tiny"

@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device bench clean help
+.PHONY: demo test install audio-device c-compiler bench bench-c clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
@@ -28,7 +28,11 @@ install: $(STAMP)
 audio-device:
 	bash tools/audio_device.sh
 
-test: $(STAMP) audio-device
+# A C compiler for catuvac-export --c and its tests (installed with apt-get as root if missing).
+c-compiler:
+	bash tools/c_compiler.sh
+
+test: $(STAMP) audio-device c-compiler
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

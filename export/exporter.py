@@ -767,8 +767,10 @@ def _int8_target(run: _Run) -> None:
     # PyTorch 3.8×/2.9× at 4/10 s, against 3.1×/2.4× fully int8) and more accurate.
     # fully_int8: every Conv/Gemm in int8; the first-conv-float form is the fallback when
     # that misses --min-agreement. The report says which was written.
+    # (with --c there is no fallback: the C target runs int8 convolutions only)
     candidates = [(m, False) for m in methods] if opts.fully_int8 else []
-    candidates += [(m, True) for m in methods]
+    if opts.c_dir is None or not opts.fully_int8:
+        candidates += [(m, True) for m in methods]
     tried: dict[str, dict[str, float]] = {}
     nodes_by_key: dict[str, list[str]] = {}
     best: tuple[float, float, str] | None = None
@@ -853,8 +855,7 @@ def _c_target(run: _Run, c_dir: Path) -> None:
     int8_path = run.tmpdir / INT8_NAME
     if not run.report.get("quantization", {}).get("fully_int8"):
         raise ExportError(
-            "--c: the fully int8 model missed --min-agreement, so the written int8 model keeps its first conv in float, "
-            "which the C target does not run; lower --min-agreement or give more calibration data (--calibration SPEC)"
+            "--c: the int8 model keeps its first conv in float, which the C target does not run; export with --fully-int8"
         )
     # every real window at hand: calibration + held-out (C vs ORT int8 is a rounding check, not generalization)
     windows = np.concatenate([run.data.calibration, run.data.verification])

@@ -1,31 +1,37 @@
-"""``catuvac-export``: h-encoder + argmax of a CatUVAC checkpoint → ONNX fp32 and int8.
+"""``catuvac-export``: h-encoder + argmax of a CatUVAC checkpoint → ONNX fp32, int8 and C99.
 
-Steps of :func:`export_model`:
+:func:`export_model` (options in :class:`ExportOptions`) runs :func:`run_export`, a list of steps:
 
-1. Load the checkpoint (``weights_only``) and refuse anything but a categorical UVAC model.
-2. Resolve the window: the trained one by default, or a shorter ``window_seconds`` (warning);
-   a longer window is refused (the GRU never saw that many steps).
-3. Windows: calibration windows from the training split and verification windows from the
-   held-out split (val + test) of the checkpoint's data spec (``train_config["data"]``) or
+1. Load the checkpoint (``weights_only``) and refuse anything but a categorical UVAC model;
+   resolve the window (:func:`_export_frontend`): the trained one by default, or a shorter
+   ``window_seconds`` (warning); a longer window is refused (the GRU never saw that many steps).
+   Output folders are checked before any work.
+2. :func:`_windows`: calibration windows from the training split and verification windows from
+   the held-out split (val + test) of the checkpoint's data spec (``train_config["data"]``) or
    ``calibration`` (a data spec such as ``folder:PATH``), through the checkpoint's front-end
    and :func:`normalize_window` — exactly what the runtime feeds the model.
-4. :class:`~catuvac.export.graph.HEncoderExport` (BN folded, GRU written out) is checked
-   against ``model.logits`` in PyTorch, exported with the TorchScript exporter
-   (``dynamo=False``, opset 17; no ``GRU`` op in the graph, so the dynamo exporter's reported
-   GRU bug cannot apply either way), given the catuvac metadata (``ModelInfo.to_props``) and
-   checked with ``onnx.checker``.
-5. ``--int8``: ``quant_pre_process`` then ``quantize_static`` (QDQ, signed int8 activations and
-   weights, per-channel weights) of every Conv / Gemm / MatMul, calibrated on the calibration
-   windows; metadata re-applied; checked.
-6. ONNX Runtime (1 thread) runs both models on the verification windows; agreement of the
-   cluster ids with PyTorch and the largest probability difference go to the report.
-7. Files are written into a temporary folder inside ``out_dir`` and moved into place with
-   ``os.replace``; on any error the temporary folder is removed.
+3. :func:`_reference`: PyTorch's decisions on the verification windows, and
+   :class:`~catuvac.export.graph.HEncoderExport` (BN folded, GRU written out) checked against
+   ``model.logits``.
+4. Targets, each of which builds, verifies against its reference and reports:
 
-Agreement failure (``agreement_int8 < min_agreement``): the report (with ``"passed": false``)
-and the fp32 model (which passed its own check) are published, the int8 model is **not**
-(a stale ``encoder.int8.onnx`` from an earlier run is removed so it cannot be mistaken for
-this run's), and :class:`AgreementError` is raised (CLI exit code 3).
+   - :func:`_fp32_target`: the TorchScript exporter (``dynamo=False``, opset 17; no ``GRU`` op
+     in the graph, so the dynamo exporter's reported GRU bug cannot apply either way), the
+     catuvac metadata (``ModelInfo.to_props``), ``onnx.checker``; ORT (1 thread) vs PyTorch.
+   - :func:`_int8_target` (``--int8``): ``quant_pre_process`` then ``quantize_static`` (QDQ,
+     signed int8 activations and weights, per-channel weights) of every Conv / Gemm / MatMul,
+     calibrated on the calibration windows; ORT int8 vs PyTorch.
+   - :func:`_c_target` (``--c DIR``): the int8 model as C99 (:mod:`catuvac.export.c_target`),
+     compiled with the system compiler, checked against ORT int8 and a numpy integer
+     reference; the report's ``c`` section.
+5. :func:`_publish`: files are written into a temporary folder inside ``out_dir`` (the C folder
+   next to its destination) and moved into place with ``os.replace``, the report last; on any
+   error the temporary folders are removed.
+
+Agreement failure (``agreement_int8 < min_agreement``, or a C check): the report (with
+``"passed": false``) and the models that passed their own check are published, the failed one
+is **not** (a stale ``encoder.int8.onnx`` from an earlier run is removed so it cannot be
+mistaken for this run's), and :class:`AgreementError` is raised (CLI exit code 3).
 """
 
 from __future__ import annotations

@@ -3,10 +3,12 @@
  *   catuvac_verify windows IN.f32 OUT.i32          network on normalized windows (N × F × T float32)
  *   catuvac_verify stream IN.s16 CHUNK EVERY OUT.f32  push int16 PCM in CHUNK-sample pieces; after every
  *                                                  EVERY samples (once full) write the window + q(y|x)
+ *   catuvac_verify bench IN.f32 REPEATS            CPU time per decision (network) and per hop (front-end)
  * windows output per window: cluster, q15[K], logits_q16[K] as int32. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "catuvac_model.h"
 
@@ -63,10 +65,38 @@ static int stream(const char *in, long chunk, long every, const char *out)
     return fclose(fo) ? 2 : 0;
 }
 
+static int bench(const char *in, long repeats)
+{
+    static float wins[64 * NWIN];
+    FILE *fi = fopen(in, "rb");
+    catuvac_decision d;
+    size_t n, i;
+    long r, sum = 0;
+    clock_t t0;
+    double net_us, fe_us;
+    if (!fi) { perror("catuvac_verify"); return 2; }
+    n = fread(wins, sizeof(float) * NWIN, 64, fi);
+    fclose(fi);
+    if (n == 0 || repeats < 1) { fprintf(stderr, "no windows or bad REPEATS\n"); return 2; }
+    t0 = clock();
+    for (r = 0; r < repeats; r++)
+        for (i = 0; i < n; i++) { catuvac_classify_window(wins + i * NWIN, &d); sum += d.cluster; }
+    net_us = 1e6 * (double)(clock() - t0) / CLOCKS_PER_SEC / (double)(repeats * (long)n);
+    catuvac_init(&g_state);
+    for (i = 0; i < 65536; i++) g_pcm[i] = (int16_t)((i * 7919) % 20000 - 10000);
+    t0 = clock();
+    for (r = 0; r < repeats; r++) catuvac_push(&g_state, g_pcm, 65536);
+    fe_us = 1e6 * (double)(clock() - t0) / CLOCKS_PER_SEC / ((double)repeats * 65536.0 / CATUVAC_HOP);
+    printf("{\"network_us_per_decision\": %.3f, \"frontend_us_per_hop\": %.3f, \"decisions\": %ld, \"checksum\": %ld}\n",
+           net_us, fe_us, repeats * (long)n, sum);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "bench")) return bench(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "windows")) return windows(argv[2], argv[3]);
     if (argc == 6 && !strcmp(argv[1], "stream")) return stream(argv[2], atol(argv[3]), atol(argv[4]), argv[5]);
-    fprintf(stderr, "usage: %s windows IN.f32 OUT.i32 | stream IN.s16 CHUNK EVERY OUT.f32\n", argv[0]);
+    fprintf(stderr, "usage: %s windows IN.f32 OUT.i32 | stream IN.s16 CHUNK EVERY OUT.f32 | bench IN.f32 REPEATS\n", argv[0]);
     return 2;
 }

@@ -267,3 +267,15 @@ def test_c_failure_keeps_the_onnx_models_and_writes_no_c(tmp_path, tiny_checkpoi
 def test_cli_help_mentions_the_c_target():
     text = build_parser().format_help()
     assert "--c DIR" in text and "C99" in text
+
+
+def test_cli_c_into_an_occupied_folder_exits_2(tmp_path, tiny_checkpoint, capsys):
+    from catuvac.export.cli import main
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "firmware.c").write_text("/* someone else's */")
+    rc = main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "m"), "--c", str(busy), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--c" in err and "holds other files" in err
+    assert (busy / "firmware.c").exists() and not (tmp_path / "m").exists()

@@ -95,11 +95,14 @@ def object_sizes(obj: Path) -> dict[str, int]:
     return out
 
 
-def _state_bytes(frontend: Any) -> int:
-    """sizeof(catuvac_state) on an LP64 target: pending int16[n_fft], the float frame ring, 3 ints, a long."""
-    raw = 2 * frontend.n_fft + 4 + 4 * frontend.n_features * frontend.window_frames + 4 + 4
-    raw = -(-raw // 8) * 8  # long alignment
-    return raw + 8
+def _struct_sizes(verify_bin: Path) -> dict[str, int]:
+    """sizeof(catuvac_state) and sizeof(catuvac_decision) as compiled (``catuvac_verify sizes``)."""
+    import json
+
+    r = subprocess.run([str(verify_bin), "sizes"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise CBuildError(f"the compiled C harness failed (exit {r.returncode}): {r.stderr.strip()[:500]}")
+    return {k: int(v) for k, v in json.loads(r.stdout).items()}
 
 
 def run_c_windows(verify_bin: Path, windows: np.ndarray, n_clusters: int, work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,7 +151,7 @@ def build_c_target(
     agreement = float(np.mean(ids == ort_ids))
     max_dq = float(np.max(np.abs(q15 / 32768.0 - ort_probs)))
     sizes = object_sizes(bins["object"])
-    state = _state_bytes(frontend)
+    state = _struct_sizes(bins["verify"])["state_bytes"]
     section: dict[str, Any] = {
         "n_windows": int(len(windows)),
         "id_agreement_with_ort_int8": agreement,
@@ -226,7 +229,7 @@ make catuvac_verify      # the harness catuvac-export verified this code with
 | const data (.rodata: weights, multipliers, tables, front-end constants) | {c['const_bytes']:,} bytes |
 | int8 weights alone | {c['weight_bytes']:,} bytes |
 | static RAM (.bss + .data of the model) | {c['bss_bytes'] + c['data_bytes']:,} bytes |
-| per-stream state (`sizeof(catuvac_state)`, LP64) | {c['state_bytes']:,} bytes |
+| per-stream state (`sizeof(catuvac_state)`) | {c['state_bytes']:,} bytes |
 | RAM total | {c['ram_bytes']:,} bytes |
 | MACs per decision (int8 × int8) | {c['macs_per_decision']:,} |
 

@@ -3,6 +3,7 @@
  *   catuvac_verify windows IN.f32 OUT.i32          network on normalized windows (N × F × T float32)
  *   catuvac_verify stream IN.s16 CHUNK EVERY OUT.f32  push int16 PCM in CHUNK-sample pieces; after every
  *                                                  EVERY samples (once full) write the window + q(y|x)
+ *   catuvac_verify sizes                           sizeof(catuvac_state), sizeof(catuvac_decision) as JSON
  *   catuvac_verify bench IN.f32 REPEATS            CPU time per decision (network) and per hop (front-end)
  * windows output per window: cluster, q15[K], logits_q16[K] as int32. */
 #include <stdio.h>
@@ -94,6 +95,10 @@ static int bench(const char *in, long repeats)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "sizes")) {
+        printf("{\"state_bytes\": %lu, \"decision_bytes\": %lu}\n", (unsigned long)sizeof(catuvac_state), (unsigned long)sizeof(catuvac_decision));
+        return 0;
+    }
     if (argc == 4 && !strcmp(argv[1], "bench")) return bench(argv[2], atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "windows")) return windows(argv[2], argv[3]);
     if (argc == 6 && !strcmp(argv[1], "stream")) return stream(argv[2], atol(argv[3]), atol(argv[4]), argv[5]);

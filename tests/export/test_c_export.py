@@ -109,7 +109,7 @@ def test_c_matches_ort_int8_and_the_integer_reference(c_export, verify_bin, tmp_
     assert np.all(np.abs(q15.sum(axis=1) - 32768) <= K)  # a distribution, up to rounding
 
 
-def test_report_c_section(c_export, tiny_fe):
+def test_report_c_section(c_export, verify_bin, tiny_fe):
     out, cdir, report, windows = c_export
     c = report["c"]
     on_disk = json.loads((out / "export_report.json").read_text())["c"]
@@ -131,6 +131,8 @@ def test_report_c_section(c_export, tiny_fe):
     assert c["const_bytes"] >= weights and c["code_bytes"] > 0
     # RAM: at least the two activation buffers and the frame ring, and far from the weights' float copy
     assert c["ram_bytes"] >= 4 * 32 * tiny_fe.window_frames + 4 * 16 * 16
+    sizes = json.loads(subprocess.run([str(verify_bin), "sizes"], capture_output=True, text=True, check=True).stdout)
+    assert c["state_bytes"] == sizes["state_bytes"] >= 4 * 32 * tiny_fe.window_frames  # holds the frame ring
     readme = (cdir / "README.md").read_text()
     assert f"{c['macs_per_decision']:,}" in readme and f"{c['const_bytes']:,}" in readme
 

@@ -135,8 +135,9 @@ def _run(plan: CPlan, windows: np.ndarray) -> np.ndarray:
         x = _conv(x, c)
     n, ch, f, t = x.shape
     seq = x.transpose(0, 3, 1, 2).reshape(n, t, ch * f)  # (N, T', C·F'): the graph's Transpose + Reshape
+    h_seq = np.zeros((n, t, 0), dtype=np.int64)
     for k, layer in enumerate(plan.grus):
-        if k > 0:
+        if k > 0:  # the previous layer's outputs (Q15), quantized as this layer's input
             seq = _sat8(requantize(h_seq, plan.seq_to_int8[k - 1]) + plan.seq_zp[k])
         h_seq = _gru(seq, layer)
     hq = _sat8(requantize(h_seq[:, -1], plan.seq_to_int8[-1]) + plan.out_in_zp)

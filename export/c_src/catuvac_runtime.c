@@ -11,7 +11,6 @@ static int32_t g_ix[CATUVAC_MAX_T * CATUVAC_MAX_3H]; /* a GRU layer's input proj
 static int32_t g_hseq[CATUVAC_MAX_T * CATUVAC_MAX_H]; /* a GRU layer's outputs, Q15 */
 static int32_t g_gh[CATUVAC_MAX_3H];                   /* recurrent product of one step, Q16 */
 static int8_t g_hq[CATUVAC_MAX_H];                     /* h quantized for the recurrent product */
-static float g_window[CATUVAC_N_FEATURES * CATUVAC_WINDOW_FRAMES]; /* the normalized window */
 
 /* ------------------------------------------------------------------ fixed point */
 static int64_t rq(int64_t acc, int32_t m, int s)
@@ -153,13 +152,17 @@ static void softmax_q15(const int32_t *logits, int16_t *q15)
     }
 }
 
-int catuvac_classify_window(const float *window, catuvac_decision *out)
+static int8_t quantize_input(float v)
+{
+    return sat8((int64_t)round_half_even((double)v / CATUVAC_IN_SCALE) + CATUVAC_IN_ZP);
+}
+
+/* The network on the int8 window already in g_act_a. */
+static void classify_quantized(catuvac_decision *out)
 {
     int i, t, k, l;
-    const int nin = CATUVAC_N_FEATURES * CATUVAC_WINDOW_FRAMES;
     int8_t *x = g_act_a, *y = g_act_b, *tmp;
     const int8_t *seq;
-    for (i = 0; i < nin; i++) x[i] = sat8((int64_t)round_half_even((double)window[i] / CATUVAC_IN_SCALE) + CATUVAC_IN_ZP);
     for (l = 0; l < CATUVAC_N_CONV; l++) {
         conv_int8(&CATUVAC_CONVS[l], x, y);
         tmp = x; x = y; y = tmp;
@@ -191,21 +194,29 @@ int catuvac_classify_window(const float *window, catuvac_decision *out)
     out->cluster = 0;
     for (k = 1; k < CATUVAC_N_CLUSTERS; k++) if (out->logits_q16[k] > out->logits_q16[out->cluster]) out->cluster = k;
     softmax_q15(out->logits_q16, out->q15);
+}
+
+int catuvac_classify_window(const float *window, catuvac_decision *out)
+{
+    int i;
+    for (i = 0; i < CATUVAC_N_FEATURES * CATUVAC_WINDOW_FRAMES; i++) g_act_a[i] = quantize_input(window[i]);
+    classify_quantized(out);
     return 0;
 }
 
 /* ------------------------------------------------------------------ front-end (float32) */
-static float g_fr[CATUVAC_N_FFT], g_fi[CATUVAC_N_FFT], g_zero[CATUVAC_N_FFT], g_xr[CATUVAC_N_FFT];
+static float g_fr[CATUVAC_N_FFT], g_fi[CATUVAC_N_FFT], g_xr[CATUVAC_N_FFT];
 
-/* Mixed-radix decimation-in-time DFT of n points x[k·stride] into y[0..n): in place per butterfly. */
+/* Mixed-radix decimation-in-time DFT of n points x[k·stride] into y[0..n): in place per butterfly.
+ * xi == 0: a real input. */
 static void fft_rec(const float *xr, const float *xi, int stride, float *yr, float *yi, int n, const int *fac)
 {
     int p, m, q, k, s;
     float tr[CATUVAC_FFT_MAX_RADIX], ti[CATUVAC_FFT_MAX_RADIX];
-    if (n == 1) { yr[0] = xr[0]; yi[0] = xi[0]; return; }
+    if (n == 1) { yr[0] = xr[0]; yi[0] = xi ? xi[0] : 0.0f; return; }
     p = fac[0];
     m = n / p;
-    for (q = 0; q < p; q++) fft_rec(xr + q * stride, xi + q * stride, stride * p, yr + q * m, yi + q * m, m, fac + 1);
+    for (q = 0; q < p; q++) fft_rec(xr + q * stride, xi ? xi + q * stride : 0, stride * p, yr + q * m, yi + q * m, m, fac + 1);
     for (k = 0; k < m; k++) {
         for (q = 0; q < p; q++) { /* twiddle W_n^(q·k) */
             const int idx = (int)(((long)q * k * (CATUVAC_N_FFT / n)) % CATUVAC_N_FFT);
@@ -231,7 +242,7 @@ static void compute_frame(catuvac_state *st)
     int i, b, k;
     float *dst = st->frames + (size_t)st->head * CATUVAC_N_FEATURES;
     for (i = 0; i < CATUVAC_N_FFT; i++) g_xr[i] = ((float)st->pending[i] / 32768.0f) * CATUVAC_WINDOW_FN[i];
-    fft_rec(g_xr, g_zero, 1, g_fr, g_fi, CATUVAC_N_FFT, CATUVAC_FFT_FACTORS);
+    fft_rec(g_xr, 0, 1, g_fr, g_fi, CATUVAC_N_FFT, CATUVAC_FFT_FACTORS);
     for (b = 0; b < CATUVAC_N_FEATURES; b++) {
         float acc = 0.0f;
         for (k = 0; k < CATUVAC_BAND_LEN[b]; k++) {
@@ -251,7 +262,7 @@ static void compute_frame(catuvac_state *st)
 int catuvac_init(catuvac_state *st)
 {
     int i;
-    for (i = 0; i < CATUVAC_N_FFT; i++) { st->pending[i] = 0; g_zero[i] = 0.0f; }
+    for (i = 0; i < CATUVAC_N_FFT; i++) st->pending[i] = 0;
     for (i = 0; i < CATUVAC_N_FEATURES * CATUVAC_WINDOW_FRAMES; i++) st->frames[i] = 0.0f;
     st->n_pending = 0;
     st->head = 0;
@@ -276,55 +287,73 @@ void catuvac_push(catuvac_state *st, const int16_t *pcm, size_t n)
     }
 }
 
-int catuvac_window(const catuvac_state *st, float *window)
+/* Store normalized value i: as float into fout, or quantized into g_act_a (fout == 0). */
+static void put(float *fout, int i, double v)
+{
+    if (fout) fout[i] = (float)v;
+    else g_act_a[i] = quantize_input((float)v);
+}
+
+/* Raw frame value (f, t) of the window, oldest frame first, after the dynamic-range clamp. */
+static double raw(const catuvac_state *st, int f, int t, double floor_)
+{
+    const double v = st->frames[(size_t)((st->head + t) % CATUVAC_WINDOW_FRAMES) * CATUVAC_N_FEATURES + f];
+    return v < floor_ ? floor_ : v;
+}
+
+static int normalize(const catuvac_state *st, float *fout)
 {
     const int F = CATUVAC_N_FEATURES, T = CATUVAC_WINDOW_FRAMES;
     int f, t;
-    double mx = -1e300;
+    double floor_ = -1e300;
     if (st->n_frames < T) return 1;
-    for (t = 0; t < T; t++) { /* oldest frame first: the ring's head is the oldest slot once full */
-        const float *src = st->frames + (size_t)((st->head + t) % T) * F;
-        for (f = 0; f < F; f++) {
-            window[f * T + t] = src[f];
-            if (src[f] > mx) mx = src[f];
-        }
-    }
 #if CATUVAC_DYNAMIC_RANGE
-    for (f = 0; f < F * T; f++) if (window[f] < mx - CATUVAC_DR_SPAN) window[f] = (float)(mx - CATUVAC_DR_SPAN);
-#else
-    (void)mx;
+    {
+        double mx = -1e300;
+        for (f = 0; f < F * T; f++) if (st->frames[f] > mx) mx = st->frames[f];
+        floor_ = mx - CATUVAC_DR_SPAN;
+    }
 #endif
 #if CATUVAC_NORM_GLOBAL
-    for (f = 0; f < F; f++)
+    for (f = 0; f < F; f++) {
+        const double sd = CATUVAC_NORM_STD[f] > 1e-8 ? CATUVAC_NORM_STD[f] : 1e-8;
+        const double span = CATUVAC_NORM_HI - CATUVAC_NORM_LO > 1e-8 ? CATUVAC_NORM_HI - CATUVAC_NORM_LO : 1e-8;
         for (t = 0; t < T; t++) {
-            const double sd = CATUVAC_NORM_STD[f] > 1e-8 ? CATUVAC_NORM_STD[f] : 1e-8;
-            const double span = CATUVAC_NORM_HI - CATUVAC_NORM_LO > 1e-8 ? CATUVAC_NORM_HI - CATUVAC_NORM_LO : 1e-8;
-            double v = (((double)window[f * T + t] - CATUVAC_NORM_MEAN[f]) / sd - CATUVAC_NORM_LO) / span;
-            window[f * T + t] = (float)(v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v));
+            const double v = ((raw(st, f, t, floor_) - CATUVAC_NORM_MEAN[f]) / sd - CATUVAC_NORM_LO) / span;
+            put(fout, f * T + t, v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v));
         }
+    }
 #else
     {
-        double sum = 0.0, var = 0.0, mu, sd, lo = 1e300, hi = -1e300, span;
         const int n = F * T;
-        for (f = 0; f < n; f++) sum += window[f];
+        double sum = 0.0, var = 0.0, mu, sd, lo = 1e300, hi = -1e300, span;
+        for (f = 0; f < F; f++) for (t = 0; t < T; t++) sum += raw(st, f, t, floor_);
         mu = sum / n;
-        for (f = 0; f < n; f++) var += ((double)window[f] - mu) * ((double)window[f] - mu);
+        for (f = 0; f < F; f++) for (t = 0; t < T; t++) { const double d = raw(st, f, t, floor_) - mu; var += d * d; }
         sd = sqrt(var / n);
         if (sd < 1e-8) sd = 1e-8;
-        for (f = 0; f < n; f++) {
-            const double z = ((double)window[f] - mu) / sd;
-            if (z < lo) lo = z;
-            if (z > hi) hi = z;
-        }
+        for (f = 0; f < F; f++)
+            for (t = 0; t < T; t++) {
+                const double z = (raw(st, f, t, floor_) - mu) / sd;
+                if (z < lo) lo = z;
+                if (z > hi) hi = z;
+            }
         span = hi - lo > 1e-8 ? hi - lo : 1e-8;
-        for (f = 0; f < n; f++) window[f] = (float)((((double)window[f] - mu) / sd - lo) / span);
+        for (f = 0; f < F; f++)
+            for (t = 0; t < T; t++) put(fout, f * T + t, ((raw(st, f, t, floor_) - mu) / sd - lo) / span);
     }
 #endif
     return 0;
 }
 
+int catuvac_window(const catuvac_state *st, float *window)
+{
+    return normalize(st, window);
+}
+
 int catuvac_decide(catuvac_state *st, catuvac_decision *out)
 {
-    if (catuvac_window(st, g_window)) return 1;
-    return catuvac_classify_window(g_window, out);
+    if (normalize(st, 0)) return 1; /* quantized straight into the network's input buffer */
+    classify_quantized(out);
+    return 0;
 }

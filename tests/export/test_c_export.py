@@ -168,6 +168,9 @@ def test_c_front_end_matches_python_and_is_chunk_invariant(c_export, verify_bin,
     win_b, q_b = _stream(verify_bin, pcm, 2400, every, tmp_path, 32, tiny_fe.window_frames)
     np.testing.assert_array_equal(win_a, win_b)  # the stream does not depend on the chunking
     np.testing.assert_array_equal(q_a, q_b)
+    # decide() (quantizing in place) computes what classify_window() does on catuvac_window()'s output
+    rec = _run_windows(verify_bin, win_a, tmp_path)
+    np.testing.assert_array_equal(rec[:, 1 : 1 + K].astype(np.float32) / np.float32(32768.0), q_a)
     feats = FrontEnd(tiny_fe).features(pcm.astype(np.float32) / 32768.0)
     ends = [e for e in range(every, len(pcm) + 1, every) if tiny_fe.frames_for_samples(e) >= tiny_fe.window_frames]
     assert len(ends) == len(win_a) > 10

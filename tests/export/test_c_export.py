@@ -284,3 +284,23 @@ def test_cli_c_into_an_occupied_folder_exits_2(tmp_path, tiny_checkpoint, capsys
     err = capsys.readouterr().err
     assert rc == 2 and "--c" in err and "holds other files" in err
     assert (busy / "firmware.c").exists() and not (tmp_path / "m").exists()
+
+
+# --------------------------------------------------------------------------- fixed-point helpers
+def test_quantize_multiplier_and_requantize_round_half_up():
+    from catuvac.export.c_plan import Requant, quantize_multiplier
+    from catuvac.export.c_reference import requantize
+
+    rng = np.random.default_rng(0)
+    for real in np.concatenate([10.0 ** rng.uniform(-9, 3, 200), [0.5, 1.0, 2.0**-20]]):
+        m, s = quantize_multiplier(float(real))
+        assert 2**30 <= m < 2**31 and 1 <= s <= 62
+        assert abs(m * 2.0**-s - real) <= real * 2.0**-30
+    assert quantize_multiplier(0.0) == (0, 1) and quantize_multiplier(1e-30) == (0, 1)
+    with pytest.raises(CExportError):
+        quantize_multiplier(-1.0)
+    # 0.5 exactly: x · 0.5 rounds half up (−3 → −1, −1 → 0, 1 → 1, 3 → 2)
+    rq = Requant.of(0.5)
+    np.testing.assert_array_equal(requantize(np.array([-3, -1, 1, 3, 4]), rq), [-1, 0, 1, 2, 2])
+    acc = rng.integers(-2**24, 2**24, 1000)
+    np.testing.assert_allclose(requantize(acc, Requant.of(0.0123)), acc * 0.0123, atol=0.5 + 1e-6)

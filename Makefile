@@ -14,6 +14,7 @@ help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
 	@echo "make test   - run the test suite"
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
+	@echo "make bench-c - the C export target: size, RAM, MACs, time per decision vs ORT int8"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
 	$(VENV)/bin/catuvac-bench --model $(OUT)/model/encoder.int8.onnx --checkpoint $(OUT)/train/checkpoint.pt --json bench_out/bench.json --plot bench_out/bench.png
+
+# The C export target: size, RAM, MACs and time per decision vs ORT int8 (paper-size and smallest model)
+bench-c: $(STAMP) c-compiler
+	$(PY) -m catuvac.export.bench_c --json bench_out/c_bench.json
 
 clean:
 	rm -rf $(VENV) $(OUT) bench_out .pytest_cache

@@ -248,6 +248,7 @@ def _sizes(plan: CPlan) -> str:
     both = max([seq] + gru_in)
     return (
         f"#define CATUVAC_ACT_A {max(a + [both])}\n#define CATUVAC_ACT_B {max(b + [both])}\n"
+        f"#define CATUVAC_KW {plan.convs[0].w.shape[3]} /* the kernel width the unrolled conv loop is specialized for */\n"
         f"#define CATUVAC_MAX_T {max(g.steps for g in plan.grus)}\n"
         f"#define CATUVAC_MAX_H {max(g.hidden for g in plan.grus)}\n"
         f"#define CATUVAC_MAX_3H {max(3 * g.hidden for g in plan.grus)}\n"

@@ -304,3 +304,18 @@ def test_quantize_multiplier_and_requantize_round_half_up():
     np.testing.assert_array_equal(requantize(np.array([-3, -1, 1, 3, 4]), rq), [-1, 0, 1, 2, 2])
     acc = rng.integers(-2**24, 2**24, 1000)
     np.testing.assert_allclose(requantize(acc, Requant.of(0.0123)), acc * 0.0123, atol=0.5 + 1e-6)
+
+
+def test_cli_writes_the_c_folder_from_audio_files(tmp_path, tiny_checkpoint, audio_folder, capsys):
+    from catuvac.export.cli import main
+
+    rc = main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "m"), "--c", str(tmp_path / "c"),
+               "--calibration", f"folder:{audio_folder}", "--min-agreement", "0.5", "--quiet"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["c"]["bit_exact_with_reference"] is True and out["c"]["dir"] == str(tmp_path / "c")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        "Makefile", "README.md", "catuvac_example.c", "catuvac_model.c", "catuvac_model.h", "catuvac_verify.c"]
+    assert not list(tmp_path.glob(".catuvac-c.*"))  # no temporary folder left next to it
+    # a second export replaces the folder it wrote (its own files only)
+    assert main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "m"), "--c", str(tmp_path / "c"),
+                 "--calibration", f"folder:{audio_folder}", "--min-agreement", "0.5", "--quiet"]) == 0

@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device browser bench bench-days bench-live real-corpus bench-real clean help
+.PHONY: demo test install audio-device browser c-compiler bench bench-days bench-live real-corpus bench-real bench-c clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-live - 60 s of live hearing-aid processing on the test audio device (bench_out/live.json)"
 	@echo "make real-corpus - install the Debian packages and build the real-audio corpus (~/.cache/catuvac/real)"
 	@echo "make bench-real  - real-audio corpus + Table I on its digits and scenes (hours on 2 CPU cores)"
+	@echo "make bench-c - the C export target: size, RAM, MACs, time per decision vs ORT int8"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +37,11 @@ audio-device:
 browser:
 	bash tools/browser.sh
 
-test: $(STAMP) audio-device browser
+# A C compiler for catuvac-export --c and its tests (installed with apt-get as root if missing).
+c-compiler:
+	bash tools/c_compiler.sh
+
+test: $(STAMP) audio-device browser c-compiler
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
@@ -74,6 +79,9 @@ bench-real: real-corpus
 		--runs $(REAL_RUNS) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --out $(REAL_OUT)/digits
 	$(VENV)/bin/catuvac-table --data folder:$(REAL_DIR)/scenes/clips --preset paper-us8k --clusters 8 4 --title "real scenes" \
 		--runs $(REAL_RUNS) $(if $(REAL_EPOCHS),--epochs $(REAL_EPOCHS)) --out $(REAL_OUT)/scenes
+# The C export target: size, RAM, MACs and time per decision vs ORT int8 (paper-size and smallest model)
+bench-c: $(STAMP) c-compiler
+	$(PY) -m catuvac.export.bench_c --json bench_out/c_bench.json
 
 clean:
 	rm -rf $(VENV) $(OUT) bench_out .pytest_cache

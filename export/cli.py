@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="catuvac-export",
         description=(
             "Export the h-encoder + argmax of a categorical UVAC checkpoint to ONNX: DIR/encoder.onnx (fp32), "
-            "with --int8 also DIR/encoder.int8.onnx (static QDQ int8, GRU included), and DIR/export_report.json "
+            "with --int8 also DIR/encoder.int8.onnx (static QDQ int8, GRU included), with --c CDIR the int8 encoder as C99, and DIR/export_report.json "
             "(sizes, agreement with PyTorch on held-out windows). The front-end config, window, K and the "
             "checkpoint hash travel in the ONNX metadata."
         ),
@@ -58,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fully-int8", action="store_true",
                    help="quantize every conv, the first one too (default: the first conv, 4 KB, stays float: faster and "
                         "more accurate); falls back to the default if --min-agreement is missed")
+    p.add_argument(
+        "--c",
+        metavar="DIR",
+        default=None,
+        help="also write the int8 encoder as plain C99 into DIR (const int8 weights, integer kernels, static RAM, "
+        "front-end, catuvac_init/push/decide API, example program, Makefile, README); implies --int8 --fully-int8. "
+        "It is compiled with the system C compiler and verified against ONNX Runtime int8 and a numpy integer "
+        "reference; the figures go to the report's \"c\" section",
+    )
     p.add_argument("--max-calibration", type=int, default=128, help="calibration windows used at most (default 128)")
     p.add_argument("--max-verify", type=int, default=256, help="held-out windows verified at most (default 256)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -91,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_verify=args.max_verify,
                 progress=not args.quiet,
                 fully_int8=args.fully_int8,
+                c_dir=args.c,
             )
         except AgreementError as e:
             print(f"catuvac-export: error: {e}", file=sys.stderr)
@@ -114,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seconds",
         )
     }
+    if "c" in report:
+        summary["c"] = {k: report["c"][k] for k in ("dir", "n_windows", "id_agreement_with_ort_int8", "bit_exact_with_reference",
+                                                     "code_bytes", "const_bytes", "ram_bytes", "macs_per_decision")}
     print(json.dumps(summary, indent=2))
     return 0
 

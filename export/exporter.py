@@ -1,31 +1,37 @@
-"""``catuvac-export``: h-encoder + argmax of a CatUVAC checkpoint → ONNX fp32 and int8.
+"""``catuvac-export``: h-encoder + argmax of a CatUVAC checkpoint → ONNX fp32, int8 and C99.
 
-Steps of :func:`export_model`:
+:func:`export_model` (options in :class:`ExportOptions`) runs :func:`run_export`, a list of steps:
 
-1. Load the checkpoint (``weights_only``) and refuse anything but a categorical UVAC model.
-2. Resolve the window: the trained one by default, or a shorter ``window_seconds`` (warning);
-   a longer window is refused (the GRU never saw that many steps).
-3. Windows: calibration windows from the training split and verification windows from the
-   held-out split (val + test) of the checkpoint's data spec (``train_config["data"]``) or
+1. Load the checkpoint (``weights_only``) and refuse anything but a categorical UVAC model;
+   resolve the window (:func:`_export_frontend`): the trained one by default, or a shorter
+   ``window_seconds`` (warning); a longer window is refused (the GRU never saw that many steps).
+   Output folders are checked before any work.
+2. :func:`_windows`: calibration windows from the training split and verification windows from
+   the held-out split (val + test) of the checkpoint's data spec (``train_config["data"]``) or
    ``calibration`` (a data spec such as ``folder:PATH``), through the checkpoint's front-end
    and :func:`normalize_window` — exactly what the runtime feeds the model.
-4. :class:`~catuvac.export.graph.HEncoderExport` (BN folded, GRU written out) is checked
-   against ``model.logits`` in PyTorch, exported with the TorchScript exporter
-   (``dynamo=False``, opset 17; no ``GRU`` op in the graph, so the dynamo exporter's reported
-   GRU bug cannot apply either way), given the catuvac metadata (``ModelInfo.to_props``) and
-   checked with ``onnx.checker``.
-5. ``--int8``: ``quant_pre_process`` then ``quantize_static`` (QDQ, signed int8 activations and
-   weights, per-channel weights) of every Conv / Gemm / MatMul, calibrated on the calibration
-   windows; metadata re-applied; checked.
-6. ONNX Runtime (1 thread) runs both models on the verification windows; agreement of the
-   cluster ids with PyTorch and the largest probability difference go to the report.
-7. Files are written into a temporary folder inside ``out_dir`` and moved into place with
-   ``os.replace``; on any error the temporary folder is removed.
+3. :func:`_reference`: PyTorch's decisions on the verification windows, and
+   :class:`~catuvac.export.graph.HEncoderExport` (BN folded, GRU written out) checked against
+   ``model.logits``.
+4. Targets, each of which builds, verifies against its reference and reports:
 
-Agreement failure (``agreement_int8 < min_agreement``): the report (with ``"passed": false``)
-and the fp32 model (which passed its own check) are published, the int8 model is **not**
-(a stale ``encoder.int8.onnx`` from an earlier run is removed so it cannot be mistaken for
-this run's), and :class:`AgreementError` is raised (CLI exit code 3).
+   - :func:`_fp32_target`: the TorchScript exporter (``dynamo=False``, opset 17; no ``GRU`` op
+     in the graph, so the dynamo exporter's reported GRU bug cannot apply either way), the
+     catuvac metadata (``ModelInfo.to_props``), ``onnx.checker``; ORT (1 thread) vs PyTorch.
+   - :func:`_int8_target` (``--int8``): ``quant_pre_process`` then ``quantize_static`` (QDQ,
+     signed int8 activations and weights, per-channel weights) of every Conv / Gemm / MatMul,
+     calibrated on the calibration windows; ORT int8 vs PyTorch.
+   - :func:`_c_target` (``--c DIR``): the int8 model as C99 (:mod:`catuvac.export.c_target`),
+     compiled with the system compiler, checked against ORT int8 and a numpy integer
+     reference; the report's ``c`` section.
+5. :func:`_publish`: files are written into a temporary folder inside ``out_dir`` (the C folder
+   next to its destination) and moved into place with ``os.replace``, the report last; on any
+   error the temporary folders are removed.
+
+Agreement failure (``agreement_int8 < min_agreement``, or a C check): the report (with
+``"passed": false``) and the models that passed their own check are published, the failed one
+is **not** (a stale ``encoder.int8.onnx`` from an earlier run is removed so it cannot be
+mistaken for this run's), and :class:`AgreementError` is raised (CLI exit code 3).
 """
 
 from __future__ import annotations
@@ -492,6 +498,56 @@ def _agreement(ref_ids: np.ndarray, ref_probs: np.ndarray, ids: np.ndarray, prob
     return float(np.mean(ids == ref_ids)), float(np.max(np.abs(probs - ref_probs)))
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """What :func:`export_model` builds and how strictly it verifies (the CLI's flags)."""
+
+    int8: bool = False
+    calibration: "str | WindowData | None" = None  # None = the checkpoint's training data spec
+    window_seconds: float | None = None  # None = the trained window
+    min_agreement: float = 0.99  # int8 vs PyTorch cluster ids on held-out windows
+    calibration_method: str = "auto"  # MinMax, then Percentile if MinMax misses min_agreement
+    max_calibration: int = DEFAULT_MAX_CALIBRATION
+    max_verify: int = DEFAULT_MAX_VERIFY
+    seed: int | None = None  # None = the trainer's split seed
+    progress: bool = True
+    fully_int8: bool = False  # quantize the first conv too
+    c_dir: "str | os.PathLike[str] | None" = None  # also write the C99 target there (implies int8, fully_int8)
+
+    def validate(self) -> "ExportOptions":
+        if not 0.0 <= float(self.min_agreement) <= 1.0:
+            raise ExportError(f"--min-agreement must be in [0, 1], got {self.min_agreement}")
+        if self.calibration_method not in ("auto", "minmax", "percentile", "entropy"):
+            raise ExportError(f"calibration method must be auto, minmax, percentile or entropy, got {self.calibration_method!r}")
+        if self.c_dir is not None:
+            # the C target runs int8 weights only: every conv quantized (see c_plan)
+            return dataclasses.replace(self, int8=True, fully_int8=True)
+        return self
+
+
+@dataclass
+class _Run:
+    """The state the export steps share: inputs, the reference, the report and the files to publish."""
+
+    ck: Any
+    fe: Any
+    out: Path
+    opts: ExportOptions
+    seed: int
+    t_start: float
+    tmpdir: Path = Path()
+    data: WindowData | None = None
+    module: Any = None
+    ref_ids: np.ndarray | None = None
+    ref_probs: np.ndarray | None = None
+    info: Any = None
+    report: dict[str, Any] = dataclasses.field(default_factory=dict)
+    failures: list[str] = dataclasses.field(default_factory=list)
+    # (name in out_dir, temporary file, publish?) — files of this run, published last
+    files: list[tuple[str, Path, bool]] = dataclasses.field(default_factory=list)
+    c_tmp: Path | None = None  # the C folder, built next to its destination
+
+
 def export_model(
     checkpoint: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -505,6 +561,7 @@ def export_model(
     seed: int | None = None,
     progress: bool = True,
     fully_int8: bool = False,
+    c_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Export h + argmax of a CatUVAC checkpoint; return the report (also written to
     ``out_dir/export_report.json``).
@@ -513,32 +570,49 @@ def export_model(
     a data spec string (``builtin:scenes``, ``folder:PATH``, …); or :class:`WindowData`
     (already normalized windows). ``calibration_method``: ``"minmax"``, ``"percentile"``,
     ``"entropy"`` or ``"auto"`` (MinMax, then Percentile if MinMax misses ``min_agreement``;
-    the better one is kept). Raises :class:`ExportError` (bad input) or
-    :class:`AgreementError` (verification failed; the report is still written).
+    the better one is kept). ``c_dir``: also write the int8 encoder as C99 into that folder
+    (implies ``int8`` and ``fully_int8``; see :mod:`catuvac.export.c_target`). Raises
+    :class:`ExportError` (bad input) or :class:`AgreementError` (verification failed; the
+    report is still written).
     """
+    opts = ExportOptions(
+        int8=int8, calibration=calibration, window_seconds=window_seconds, min_agreement=min_agreement,
+        calibration_method=calibration_method, max_calibration=max_calibration, max_verify=max_verify,
+        seed=seed, progress=progress, fully_int8=fully_int8, c_dir=c_dir,
+    ).validate()
+    return run_export(checkpoint, out_dir, opts)
+
+
+def run_export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, opts: ExportOptions) -> dict[str, Any]:
+    """The export as a list of steps: check inputs and outputs, windows, reference, targets, publish."""
     t_start = time.perf_counter()
-    if not 0.0 <= float(min_agreement) <= 1.0:
-        raise ExportError(f"--min-agreement must be in [0, 1], got {min_agreement}")
-    if calibration_method not in ("auto", "minmax", "percentile", "entropy"):
-        raise ExportError(f"calibration method must be auto, minmax, percentile or entropy, got {calibration_method!r}")
     ck = _checkpoint(checkpoint)
-    mcfg = ck.model_config
-    fe, shorter = resolve_window(ck.frontend, mcfg.n_frames, window_seconds)
-    if shorter:
-        warnings.warn(
-            f"exporting a {fe.window_seconds:g}-s window ({fe.window_frames} frames) from a model trained on "
-            f"{ck.frontend.window_seconds:g} s ({mcfg.n_frames} frames): decisions may be less reliable",
-            stacklevel=2,
-        )
-    try:
-        fe.require_stats()
-    except ValueError as e:
-        raise ExportError(f"{ck.path}: {e}") from e
+    fe = _export_frontend(ck, opts.window_seconds)
     out = Path(out_dir)
+    c_dir = _check_c_dir(Path(opts.c_dir), out) if opts.c_dir is not None else None
     created = _prepare_out_dir(out)
+    run = _Run(ck=ck, fe=fe, out=out, opts=opts, seed=_split_seed(ck, opts.seed), t_start=t_start)
     try:
-        return _export(ck, fe, out, int8, calibration, min_agreement, calibration_method, max_calibration, max_verify, seed, progress, t_start,
-                       fully_int8)
+        _log(opts.progress, f"checkpoint {ck.path} (K={ck.model_config.n_clusters}, {fe.window_seconds:g} s = {fe.window_frames} frames)")
+        run.data = _windows(run)
+        _reference(run)
+        run.report = _base_report(run)
+        run.tmpdir = Path(tempfile.mkdtemp(prefix=".catuvac-export.", dir=out))
+        try:
+            _fp32_target(run)
+            if opts.int8:
+                _int8_target(run)
+            if c_dir is not None:
+                _c_target(run, c_dir)
+            _publish(run, c_dir)
+        except ExportError:
+            raise
+        except OSError as e:
+            raise ExportError(f"export failed ({e}); the temporary files in {out} were removed") from e
+        finally:
+            shutil.rmtree(run.tmpdir, ignore_errors=True)
+            if run.c_tmp is not None:
+                shutil.rmtree(run.c_tmp, ignore_errors=True)
     except BaseException:
         if created:  # a folder this call made and left empty goes too
             try:
@@ -546,55 +620,53 @@ def export_model(
             except OSError:
                 pass
         raise
+    if run.failures:
+        raise AgreementError("; ".join(run.failures), run.report)
+    _log(opts.progress, f"done in {run.report['seconds']:.1f} s → {out}")
+    return run.report
 
 
-def _export(
-    ck: Any,
-    fe: Any,
-    out: Path,
-    int8: bool,
-    calibration: "str | WindowData | None",
-    min_agreement: float,
-    calibration_method: str,
-    max_calibration: int,
-    max_verify: int,
-    seed: int | None,
-    progress: bool,
-    t_start: float,
-    fully_int8: bool = False,
-) -> dict[str, Any]:
-    import torch
-
-    from catuvac.runtime.modelmeta import ModelInfo
-    from catuvac.training.checkpoint import file_sha256
-
-    from .graph import HEncoderExport
-
+# --------------------------------------------------------------------------- steps
+def _export_frontend(ck: Any, window_seconds: float | None) -> Any:
+    """The exported window's front-end config (a shorter window warns); global statistics required."""
     mcfg = ck.model_config
-    sha = file_sha256(ck.path)
-    if seed is None:  # the trainer's split seed: the same held-out windows as at training time
-        seed = int(ck.train_config.get("split_seed", ck.train_config.get("seed", 0)) or 0)
-    _log(progress, f"checkpoint {ck.path} (K={mcfg.n_clusters}, {fe.window_seconds:g} s = {fe.window_frames} frames, sha256 {sha[:12]}…)")
+    fe, shorter = resolve_window(ck.frontend, mcfg.n_frames, window_seconds)
+    if shorter:
+        warnings.warn(
+            f"exporting a {fe.window_seconds:g}-s window ({fe.window_frames} frames) from a model trained on "
+            f"{ck.frontend.window_seconds:g} s ({mcfg.n_frames} frames): decisions may be less reliable",
+            stacklevel=3,
+        )
+    try:
+        fe.require_stats()
+    except ValueError as e:
+        raise ExportError(f"{ck.path}: {e}") from e
+    return fe
 
-    # ---- windows
-    if isinstance(calibration, WindowData):
-        data = calibration
+
+def _split_seed(ck: Any, seed: int | None) -> int:
+    """The trainer's split seed by default: the same held-out windows as at training time."""
+    if seed is not None:
+        return int(seed)
+    return int(ck.train_config.get("split_seed", ck.train_config.get("seed", 0)) or 0)
+
+
+def _windows(run: _Run) -> WindowData:
+    """Calibration and verification windows, checked against the exported input shape."""
+    opts, ck, fe = run.opts, run.ck, run.fe
+    if isinstance(opts.calibration, WindowData):
+        data = opts.calibration
     else:
-        spec = calibration if calibration is not None else ck.train_config.get("data")
+        spec = opts.calibration if opts.calibration is not None else ck.train_config.get("data")
         if not spec:
             raise ExportError(
                 f"{ck.path}: the checkpoint does not record its training data; pass --calibration SPEC "
                 "(e.g. builtin:scenes or folder:PATH with audio files)"
             )
-        _log(progress, f"loading calibration / verification windows from {spec}")
+        _log(opts.progress, f"loading calibration / verification windows from {spec}")
         data = load_windows(
-            str(spec),
-            fe,
-            seed=seed,
-            max_calibration=max_calibration,
-            max_verify=max_verify,
-            progress=progress,
-            max_files=ck.train_config.get("max_files") if calibration is None else None,
+            str(spec), fe, seed=run.seed, max_calibration=opts.max_calibration, max_verify=opts.max_verify,
+            progress=opts.progress, max_files=ck.train_config.get("max_files") if opts.calibration is None else None,
         )
     for name, arr in (("calibration", data.calibration), ("verification", data.verification)):
         if arr.shape[1:] != (fe.n_features, fe.window_frames):
@@ -602,30 +674,45 @@ def _export(
                 f"{name} windows are {arr.shape[1]}×{arr.shape[2]} but the exported model takes "
                 f"{fe.n_features}×{fe.window_frames}"
             )
+    return data
 
-    # ---- PyTorch reference (the un-fused original) and the export module
-    model = ck.model.eval()
+
+def _reference(run: _Run) -> None:
+    """PyTorch's ids / probabilities on the verification windows and the export module (checked against it)."""
+    import torch
+
+    from .graph import HEncoderExport
+
+    assert run.data is not None
+    model = run.ck.model.eval()
     with torch.no_grad():
-        xv = torch.from_numpy(data.verification[:, None])
+        xv = torch.from_numpy(run.data.verification[:, None])
         ref_logits = torch.cat([model.logits(xv[i : i + 64]) for i in range(0, len(xv), 64)])
-        ref_probs = torch.softmax(ref_logits, dim=1).numpy()
-        ref_ids = ref_logits.argmax(dim=1).numpy()
-        module = HEncoderExport(model)
+        run.ref_probs = torch.softmax(ref_logits, dim=1).numpy()
+        run.ref_ids = ref_logits.argmax(dim=1).numpy()
+        run.module = HEncoderExport(model)
         chk = xv[: min(16, len(xv))]
-        torch_diff = float((module.logits(chk) - model.logits(chk)).abs().max())
-        gru_steps = int(module.conv(torch.zeros(1, 1, fe.n_features, fe.window_frames)).shape[-1])
-    if not torch_diff <= 1e-4:
-        raise ExportError(f"internal error: the export module differs from the model by {torch_diff:.3g} in the logits")
+        run.report["torch_explicit_gru_max_abs_logit_diff"] = float((run.module.logits(chk) - model.logits(chk)).abs().max())
+        run.report["gru_steps"] = int(run.module.conv(torch.zeros(1, 1, run.fe.n_features, run.fe.window_frames)).shape[-1])
+    if not run.report["torch_explicit_gru_max_abs_logit_diff"] <= 1e-4:
+        raise ExportError(
+            f"internal error: the export module differs from the model by "
+            f"{run.report['torch_explicit_gru_max_abs_logit_diff']:.3g} in the logits"
+        )
 
-    info = ModelInfo(
-        frontend=fe,
-        window_seconds=fe.window_seconds,
-        window_frames=fe.window_frames,
-        n_clusters=mcfg.n_clusters,
-        model_type=mcfg.model_type,
-        checkpoint_sha256=sha,
+
+def _base_report(run: _Run) -> dict[str, Any]:
+    from catuvac.runtime.modelmeta import ModelInfo
+    from catuvac.training.checkpoint import file_sha256
+
+    ck, fe, data, mcfg = run.ck, run.fe, run.data, run.ck.model_config
+    assert data is not None
+    sha = file_sha256(ck.path)
+    run.info = ModelInfo(
+        frontend=fe, window_seconds=fe.window_seconds, window_frames=fe.window_frames,
+        n_clusters=mcfg.n_clusters, model_type=mcfg.model_type, checkpoint_sha256=sha,
     )
-    report: dict[str, Any] = {
+    return {
         "checkpoint": str(ck.path),
         "checkpoint_sha256": sha,
         "model_type": mcfg.model_type,
@@ -635,14 +722,14 @@ def _export(
         "window_frames": fe.window_frames,
         "trained_window_seconds": ck.frontend.window_seconds,
         "trained_window_frames": mcfg.n_frames,
-        "gru_steps": gru_steps,
+        "gru_steps": run.report["gru_steps"],
         "exporter": EXPORTER,
         "opset": OPSET,
         "data_source": data.source,
         "verification_split": data.verification_split,
         "n_windows": int(len(data.verification)),
         "n_calibration_windows": int(len(data.calibration)),
-        "torch_explicit_gru_max_abs_logit_diff": torch_diff,
+        "torch_explicit_gru_max_abs_logit_diff": run.report["torch_explicit_gru_max_abs_logit_diff"],
         "fp32_bytes": None,
         "int8_bytes": None,
         "int8_to_fp32_size_ratio": None,
@@ -650,118 +737,183 @@ def _export(
         "agreement_int8": None,
         "max_abs_prob_diff_fp32": None,
         "max_abs_prob_diff_int8": None,
-        "min_agreement": float(min_agreement),
+        "min_agreement": float(run.opts.min_agreement),
         "versions": _versions(),
     }
 
-    tmpdir = Path(tempfile.mkdtemp(prefix=".catuvac-export.", dir=out))
+
+def _fp32_target(run: _Run) -> None:
+    """Build the fp32 ONNX model, verify it against PyTorch, report."""
+    assert run.data is not None and run.ref_ids is not None and run.ref_probs is not None
+    t0 = time.perf_counter()
+    path = run.tmpdir / FP32_NAME
+    export_onnx(run.module, run.fe.n_features, run.fe.window_frames, path, dataclasses.replace(run.info, precision="fp32").to_props())
+    _log(run.opts.progress, f"fp32 model exported ({path.stat().st_size / 1e6:.2f} MB, {time.perf_counter() - t0:.1f} s); verifying")
+    ids32, probs32 = run_onnx(ort_session(path), run.data.verification, run.opts.progress, "verify fp32")
+    agree32, diff32 = _agreement(run.ref_ids, run.ref_probs, ids32, probs32)
+    run.report.update(fp32_bytes=path.stat().st_size, agreement_fp32=agree32, max_abs_prob_diff_fp32=diff32)
+    run.report["seconds_fp32"] = round(time.perf_counter() - t0, 3)
+    ok = agree32 >= run.opts.min_agreement and diff32 <= FP32_PROB_TOLERANCE
+    if not ok:
+        run.failures.append(
+            f"fp32 model disagrees with PyTorch (agreement_fp32 = {agree32:.4f}, max |Δprob| = {diff32:.2g}): "
+            "an exporter problem, please report it; nothing but the report was written"
+        )
+    run.files.append((FP32_NAME, path, ok))
+
+
+def _int8_target(run: _Run) -> None:
+    """Quantize (trying the calibration candidates in order), verify against PyTorch, report."""
+    assert run.data is not None and run.ref_ids is not None and run.ref_probs is not None
+    opts, data = run.opts, run.data
+    t0 = time.perf_counter()
+    props8 = dataclasses.replace(run.info, precision="int8").to_props()
+    methods = ["minmax", "percentile"] if opts.calibration_method == "auto" else [opts.calibration_method]
+    # Default: the first conv (1 input channel, 4 KB) stays float — measured faster (int8 vs
+    # PyTorch 3.8×/2.9× at 4/10 s, against 3.1×/2.4× fully int8) and more accurate.
+    # fully_int8: every Conv/Gemm in int8; the first-conv-float form is the fallback when
+    # that misses --min-agreement. The report says which was written.
+    # (with --c there is no fallback: the C target runs int8 convolutions only)
+    candidates = [(m, False) for m in methods] if opts.fully_int8 else []
+    if opts.c_dir is None or not opts.fully_int8:
+        candidates += [(m, True) for m in methods]
+    tried: dict[str, dict[str, float]] = {}
+    nodes_by_key: dict[str, list[str]] = {}
+    best: tuple[float, float, str] | None = None
+    for method, keep_first in candidates:
+        key = method + ("" if keep_first else "+fully_int8")
+        _log(opts.progress, f"int8 quantization ({key} calibration on {len(data.calibration)} windows)")
+        cand = run.tmpdir / f"int8.{key}.onnx"
+        nodes_by_key[key] = quantize_int8(run.tmpdir / FP32_NAME, cand, data.calibration, method, props8, float_first_conv=keep_first)
+        ids8, probs8 = run_onnx(ort_session(cand), data.verification, opts.progress, f"verify int8 ({key})")
+        a8, d8 = _agreement(run.ref_ids, run.ref_probs, ids8, probs8)
+        tried[key] = {"agreement_int8": a8, "max_abs_prob_diff_int8": d8}
+        _log(opts.progress, f"  {key}: agreement {a8:.4f}, max |Δprob| {d8:.4f}")
+        if best is None or a8 > best[0] or (a8 == best[0] and d8 < best[1]):
+            best = (a8, d8, key)
+        if a8 >= opts.min_agreement:
+            break
+    assert best is not None
+    a8, d8, best_key = best
+    float_nodes = nodes_by_key[best_key]
+    path = run.tmpdir / INT8_NAME
+    os.replace(run.tmpdir / f"int8.{best_key}.onnx", path)
+    for m in tried:
+        (run.tmpdir / f"int8.{m}.onnx").unlink(missing_ok=True)
+    summary = int8_weight_summary(path)
+    run.report.update(
+        int8_bytes=path.stat().st_size,
+        agreement_int8=a8,
+        max_abs_prob_diff_int8=d8,
+        calibration_method=best_key.split("+")[0],
+        calibration_methods_tried=tried,
+        quantization={
+            "format": "QDQ",
+            "activations": "int8 (asymmetric, per-tensor)",
+            "weights": "int8 (symmetric, per-channel)",
+            "op_types": list(QUANT_OP_TYPES),
+            "weight_dtype_by_op": summary["weight_dtype_by_op"],
+            "float_nodes": float_nodes,  # empty = fully int8; else the first conv (see quantize_int8)
+            "fully_int8": not float_nodes,
+        },
+        int8_fraction_of_weight_bytes=summary["int8_fraction_of_weight_bytes"],
+    )
+    run.report["int8_to_fp32_size_ratio"] = run.report["int8_bytes"] / run.report["fp32_bytes"]
+    run.report["seconds_int8"] = round(time.perf_counter() - t0, 3)
+    if a8 < opts.min_agreement:
+        run.failures.append(
+            f"agreement_int8 = {a8:.4f} < --min-agreement {opts.min_agreement} on {len(data.verification)} held-out windows "
+            f"(calibration tried: {', '.join(tried)}); the int8 model was not written. Try more calibration data "
+            "(--calibration SPEC), another --calibration-method, or deploy the fp32 model"
+        )
+    run.files.append((INT8_NAME, path, a8 >= opts.min_agreement))
+
+
+def _check_c_dir(c_dir: Path, out: Path) -> Path:
+    """The C folder: new, empty, or one an earlier --c wrote (only its files); checked before any work."""
+    from .c_codegen import C_FILES
+
+    if c_dir.resolve() == out.resolve():
+        raise ExportError(f"--c {c_dir}: use a folder of its own, not the --out folder")
+    if c_dir.exists():
+        if not c_dir.is_dir():
+            raise ExportError(f"--c {c_dir}: exists and is not a folder; choose another folder")
+        foreign = sorted(p.name for p in c_dir.iterdir() if p.name not in (*C_FILES, "README.md", "catuvac_example", "catuvac_verify", "catuvac_model.o"))
+        if foreign:
+            raise ExportError(f"--c {c_dir}: holds other files ({', '.join(foreign[:3])}…); choose an empty or new folder")
     try:
-        # ---- fp32
-        t0 = time.perf_counter()
-        fp32_tmp = tmpdir / FP32_NAME
-        export_onnx(module, fe.n_features, fe.window_frames, fp32_tmp, dataclasses.replace(info, precision="fp32").to_props())
-        _log(progress, f"fp32 model exported ({fp32_tmp.stat().st_size / 1e6:.2f} MB, {time.perf_counter() - t0:.1f} s); verifying")
-        ids32, probs32 = run_onnx(ort_session(fp32_tmp), data.verification, progress, "verify fp32")
-        agree32, diff32 = _agreement(ref_ids, ref_probs, ids32, probs32)
-        report.update(fp32_bytes=fp32_tmp.stat().st_size, agreement_fp32=agree32, max_abs_prob_diff_fp32=diff32)
-        report["seconds_fp32"] = round(time.perf_counter() - t0, 3)
-        failures = []
-        if agree32 < min_agreement or diff32 > FP32_PROB_TOLERANCE:
-            failures.append(
-                f"fp32 model disagrees with PyTorch (agreement_fp32 = {agree32:.4f}, max |Δprob| = {diff32:.2g}): "
-                "an exporter problem, please report it; nothing but the report was written"
-            )
-
-        # ---- int8
-        int8_tmp = tmpdir / INT8_NAME
-        if int8:
-            t0 = time.perf_counter()
-            props8 = dataclasses.replace(info, precision="int8").to_props()
-            methods = ["minmax", "percentile"] if calibration_method == "auto" else [calibration_method]
-            # Default: the first conv (1 input channel, 4 KB) stays float — measured faster (int8 vs
-            # PyTorch 3.8×/2.9× at 4/10 s, against 3.1×/2.4× fully int8) and more accurate.
-            # fully_int8: every Conv/Gemm in int8; the first-conv-float form is the fallback when
-            # that misses --min-agreement. The report says which was written.
-            if fully_int8:
-                candidates = [(m, False) for m in methods] + [(m, True) for m in methods]
-            else:
-                candidates = [(m, True) for m in methods]
-            tried: dict[str, dict[str, float]] = {}
-            nodes_by_key: dict[str, list[str]] = {}
-            best: tuple[float, float, str] | None = None
-            for method, keep_first in candidates:
-                key = method + ("" if keep_first else "+fully_int8")
-                _log(progress, f"int8 quantization ({key} calibration on {len(data.calibration)} windows)")
-                cand = tmpdir / f"int8.{key}.onnx"
-                nodes_by_key[key] = quantize_int8(fp32_tmp, cand, data.calibration, method, props8, float_first_conv=keep_first)
-                ids8, probs8 = run_onnx(ort_session(cand), data.verification, progress, f"verify int8 ({key})")
-                a8, d8 = _agreement(ref_ids, ref_probs, ids8, probs8)
-                tried[key] = {"agreement_int8": a8, "max_abs_prob_diff_int8": d8}
-                _log(progress, f"  {key}: agreement {a8:.4f}, max |Δprob| {d8:.4f}")
-                if best is None or a8 > best[0] or (a8 == best[0] and d8 < best[1]):
-                    best = (a8, d8, key)
-                if a8 >= min_agreement:
-                    break
-            assert best is not None
-            a8, d8, best_key = best
-            float_nodes = nodes_by_key[best_key]
-            method = best_key.split("+")[0]
-            os.replace(tmpdir / f"int8.{best_key}.onnx", int8_tmp)
-            for m in tried:
-                (tmpdir / f"int8.{m}.onnx").unlink(missing_ok=True)
-            summary = int8_weight_summary(int8_tmp)
-            report.update(
-                int8_bytes=int8_tmp.stat().st_size,
-                agreement_int8=a8,
-                max_abs_prob_diff_int8=d8,
-                calibration_method=method,
-                calibration_methods_tried=tried,
-                quantization={
-                    "format": "QDQ",
-                    "activations": "int8 (asymmetric, per-tensor)",
-                    "weights": "int8 (symmetric, per-channel)",
-                    "op_types": list(QUANT_OP_TYPES),
-                    "weight_dtype_by_op": summary["weight_dtype_by_op"],
-                    "float_nodes": float_nodes,  # empty = fully int8; else the first conv (see quantize_int8)
-                    "fully_int8": not float_nodes,
-                },
-                int8_fraction_of_weight_bytes=summary["int8_fraction_of_weight_bytes"],
-            )
-            report["int8_to_fp32_size_ratio"] = report["int8_bytes"] / report["fp32_bytes"]
-            report["seconds_int8"] = round(time.perf_counter() - t0, 3)
-            if a8 < min_agreement:
-                failures.append(
-                    f"agreement_int8 = {a8:.4f} < --min-agreement {min_agreement} on {len(data.verification)} held-out windows "
-                    f"(calibration tried: {', '.join(tried)}); the int8 model was not written. Try more calibration data "
-                    "(--calibration SPEC), another --calibration-method, or deploy the fp32 model"
-                )
-        report["passed"] = not failures
-        report["errors"] = failures
-        report["seconds"] = round(time.perf_counter() - t_start, 3)
-        fp32_ok = not any(f.startswith("fp32") for f in failures)
-        int8_ok = int8 and not failures
-        report["files"] = {"fp32": str(out / FP32_NAME) if fp32_ok else None, "int8": str(out / INT8_NAME) if int8_ok else None}
-
-        # ---- publish: models first, report last (a report always describes files that exist);
-        # a model of an earlier run that this run does not replace is removed, so it cannot be
-        # mistaken for this run's
-        for ok, src, name in ((fp32_ok, fp32_tmp, FP32_NAME), (int8_ok, int8_tmp, INT8_NAME)):
-            if ok:
-                os.replace(src, out / name)
-            elif (out / name).exists():
-                (out / name).unlink()
-        rep_tmp = tmpdir / REPORT_NAME
-        rep_tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        os.replace(rep_tmp, out / REPORT_NAME)
-    except AgreementError:
-        raise
-    except ExportError:
-        raise
+        c_dir.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".catuvac-write-test.", dir=c_dir.parent)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
-        raise ExportError(f"export failed ({e}); the temporary files in {out} were removed") from e
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    if failures:
-        raise AgreementError("; ".join(failures), report)
-    _log(progress, f"done in {report['seconds']:.1f} s → {out}")
-    return report
+        raise ExportError(f"--c {c_dir}: cannot write there ({e.strerror or e}); choose a writable folder") from e
+    return c_dir
+
+
+def _c_target(run: _Run, c_dir: Path) -> None:
+    """Generate the C99 encoder from the int8 model, build it, verify it against ORT int8 and the integer reference."""
+    from .c_plan import CExportError
+    from .c_target import build_c_target
+
+    assert run.data is not None
+    t0 = time.perf_counter()
+    int8_path = run.tmpdir / INT8_NAME
+    if not run.report.get("quantization", {}).get("fully_int8"):
+        raise ExportError(
+            "--c: the int8 model keeps its first conv in float, which the C target does not run; export with --fully-int8"
+        )
+    # every real window at hand: calibration + held-out (C vs ORT int8 is a rounding check, not generalization)
+    windows = np.concatenate([run.data.calibration, run.data.verification])
+    _log(run.opts.progress, f"C target: generating, compiling and verifying on {len(windows)} windows")
+    ids8, probs8 = run_onnx(ort_session(int8_path), windows, run.opts.progress, "ORT int8 for C")
+    run.c_tmp = Path(tempfile.mkdtemp(prefix=".catuvac-c.", dir=c_dir.parent))
+    try:
+        section = build_c_target(int8_path, run.fe, run.c_tmp, run.tmpdir / "c_build", windows, ids8, probs8,
+                                 source_note=f"checkpoint sha256 {run.report['checkpoint_sha256'][:12]}")
+    except CExportError as e:
+        raise ExportError(f"--c: {e}") from e
+    section["dir"] = str(c_dir)
+    section["seconds"] = round(time.perf_counter() - t0, 3)
+    run.report["c"] = section
+    run.failures += [f"C target: {err}; the C folder was not written" for err in section["errors"]]
+    _log(run.opts.progress, f"  C: ids vs ORT int8 {section['id_agreement_with_ort_int8']:.4f}, bit-exact {section['bit_exact_with_reference']}")
+
+
+def _publish(run: _Run, c_dir: Path | None) -> None:
+    """Models first, report last (a report always describes files that exist); a model of an
+    earlier run that this run does not replace is removed, so it cannot be mistaken for this run's."""
+    out, report = run.out, run.report
+    report["passed"] = not run.failures
+    report["errors"] = run.failures
+    report["seconds"] = round(time.perf_counter() - run.t_start, 3)
+    ok = {name: good for name, _, good in run.files}
+    if not ok.get(FP32_NAME):  # the int8 model is only as good as the fp32 graph it was made from
+        ok[INT8_NAME] = False
+    report["files"] = {"fp32": str(out / FP32_NAME) if ok.get(FP32_NAME) else None,
+                       "int8": str(out / INT8_NAME) if ok.get(INT8_NAME) else None}
+    for name, src, _ in run.files:
+        if ok[name]:
+            os.replace(src, out / name)
+    for name in (FP32_NAME, INT8_NAME):
+        if not ok.get(name) and (out / name).exists():
+            (out / name).unlink()
+    if c_dir is not None and run.c_tmp is not None:
+        report["files"]["c"] = str(c_dir) if not run.failures else None
+        if not run.failures:
+            _replace_dir(run.c_tmp, c_dir)
+            run.c_tmp = None
+    rep_tmp = run.tmpdir / REPORT_NAME
+    rep_tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    os.replace(rep_tmp, out / REPORT_NAME)
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the folder ``src`` to ``dst``; an earlier ``dst`` (checked to hold only C-target files) goes."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old.{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

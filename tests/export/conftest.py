@@ -43,7 +43,8 @@ def windows(raw_windows, frontend) -> np.ndarray:
     return normalize_window(raw_windows, frontend)
 
 
-def make_model(windows: np.ndarray, k: int = 7, seed: int = 0) -> CatUVAC:
+def make_model(windows: np.ndarray, k: int = 7, seed: int = 0, cfg: ModelConfig | None = None,
+               labels: np.ndarray | None = None) -> CatUVAC:
     """The paper's architecture, random weights, with (cheaply) realistic behaviour:
 
     - BatchNorm running statistics from the real windows (train-mode passes), so folding BN
@@ -51,11 +52,15 @@ def make_model(windows: np.ndarray, k: int = 7, seed: int = 0) -> CatUVAC:
     - the read-out ``h_out`` set to a nearest-class-mean classifier on h's GRU features
       (closed form, one forward pass), so that decisions vary between windows with clear
       margins — a random read-out puts almost every window in one cluster.
+
+    ``cfg``: another architecture (default: the paper's, K = ``k``); ``labels``: the class of
+    each window (default: the clips in class order, ``CLIPS_PER_CLASS`` per class).
     """
     torch.manual_seed(seed)
-    model = CatUVAC(ModelConfig(n_clusters=k))
+    model = CatUVAC(cfg if cfg is not None else ModelConfig(n_clusters=k))
+    k = model.cfg.n_clusters
     x = torch.from_numpy(windows[:, None])
-    y = torch.arange(len(x)) // CLIPS_PER_CLASS % k
+    y = torch.from_numpy(labels % k) if labels is not None else torch.arange(len(x)) // CLIPS_PER_CLASS % k
     for m in model.h_body.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None  # cumulative average over the passes below
@@ -98,3 +103,9 @@ def audio_folder(tmp_path_factory, scene_audio) -> Path:
         d.mkdir(exist_ok=True)
         sf.write(d / f"{label}_{i:02d}.wav", audio, 16000, subtype="FLOAT")
     return root
+
+
+@pytest.fixture(scope="session")
+def model_factory():
+    """:func:`make_model` for tests that need another architecture (test files cannot import conftest)."""
+    return make_model

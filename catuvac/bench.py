@@ -27,7 +27,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.errors import CatuvacError
+
 __all__ = ["main", "graph_stats", "latency_percentiles", "machine_info", "run_bench"]
+
+
+
+class BenchError(CatuvacError):
+    """A model, checkpoint or day recording the benchmark cannot use."""
 
 
 # --------------------------------------------------------------------------- graph accounting
@@ -184,7 +192,7 @@ def _day_windows(model_path: Path, day_wav: Path, n: int) -> tuple[np.ndarray, A
     feats = fe.features(load_audio(day_wav, info.frontend.sample_rate))
     w = info.window_frames
     if feats.shape[1] < w:
-        raise SystemExit(f"{day_wav}: shorter than the model's {info.window_seconds}-s window")
+        raise BenchError(f"{day_wav}: shorter than the model's {info.window_seconds}-s window")
     starts = np.linspace(0, feats.shape[1] - w, num=min(n, feats.shape[1] - w + 1)).astype(int)
     wins = np.stack([normalize_window(feats[:, s : s + w], info.frontend) for s in starts])
     return wins[:, None].astype(np.float32), info
@@ -206,7 +214,7 @@ def run_bench(
 
     model = Path(model)
     if not model.exists():
-        raise SystemExit(f"{model}: model not found; export one with `catuvac-export --checkpoint CKPT --out DIR --int8`")
+        raise BenchError(f"{model}: model not found; export one with `catuvac-export --checkpoint CKPT --out DIR --int8`")
     if day_dir is None:
         from catuvac.training.scenes import builtin_scenes_dir
 
@@ -214,7 +222,7 @@ def run_bench(
     day_dir = Path(day_dir)
     day_wav, day_json = day_dir / "day.wav", day_dir / "day.json"
     if not day_wav.exists() or not day_json.exists():
-        raise SystemExit(f"{day_dir}: no day.wav/day.json; generate them with `catuvac-scenes --out DIR`")
+        raise BenchError(f"{day_dir}: no day.wav/day.json; generate them with `catuvac-scenes --out DIR`")
 
     def log(msg: str) -> None:
         if progress:
@@ -364,19 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry("catuvac-bench")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1 or args.iterations < 1:
         print("catuvac-bench: --threads and --iterations must be ≥ 1", file=sys.stderr)
         return 2
-    try:
-        res = run_bench(args.model, args.checkpoint, args.day, args.threads, args.iterations,
-                        simulate=not args.no_sim, progress=not args.quiet)
-    except SystemExit as e:
-        if isinstance(e.code, str):
-            print(f"catuvac-bench: {e.code}", file=sys.stderr)
-            return 2
-        raise
+    res = run_bench(args.model, args.checkpoint, args.day, args.threads, args.iterations,
+                    simulate=not args.no_sim, progress=not args.quiet)
     raw = res.pop("_raw_latency_ms")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 __all__ = ["run_demo", "main", "SCENE_TO_PROFILE"]
 
 # What a fitter would pick for each built-in scene (profiles shipped in firmware_sim/default_profiles.json).
@@ -250,6 +252,7 @@ def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], sc
     print("\n".join(lines))
 
 
+@cli_entry("python -m catuvac.demo")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m catuvac.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")

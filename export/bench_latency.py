@@ -32,6 +32,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 __all__ = ["cpu_flags", "scene_windows", "bench_latency", "main"]
 
 DEFAULT_WINDOWS = (4.0, 10.0)  # the paper's windows: 4 s (US8K, scenes) and 10 s (TAU2019)
@@ -223,6 +225,7 @@ def _log(progress: bool, msg: str) -> None:
         print(f"bench_latency: {msg}", file=sys.stderr, flush=True)
 
 
+@cli_entry("python -m catuvac.export.bench_latency")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m catuvac.export.bench_latency",

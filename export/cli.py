@@ -12,6 +12,8 @@ import sys
 import warnings
 from typing import Sequence
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 __all__ = ["build_parser", "main"]
 
 
@@ -68,6 +70,7 @@ def _show_warning(message: Warning | str, category: type, filename: str, lineno:
     print(f"catuvac-export: warning: {message}", file=sys.stderr)
 
 
+@cli_entry("catuvac-export")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .exporter import AgreementError, ExportError, export_model

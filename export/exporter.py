@@ -47,6 +47,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from catuvac.runtime.errors import CatuvacError
+
 __all__ = [
     "ExportError",
     "AgreementError",
@@ -79,7 +81,7 @@ QUANT_OP_TYPES = ("Conv", "Gemm", "MatMul", "Relu")
 FP32_PROB_TOLERANCE = 1e-3  # fp32 ONNX vs PyTorch: measured ~5e-7; more means a wrong translation
 
 
-class ExportError(RuntimeError):
+class ExportError(CatuvacError, RuntimeError):
     """An export that cannot be done; the message says what was wrong and what to do."""
 
     exit_code = 2

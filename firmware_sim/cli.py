@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Sequence
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 __all__ = ["build_parser", "main"]
 
 
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry("catuvac-sim")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .nalr import AudiogramError

@@ -21,11 +21,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from catuvac.runtime.fileio import read_json_file
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import read_json_file
 
 __all__ = [
     "AudiogramError",
@@ -41,7 +42,7 @@ NALR_FREQUENCIES_HZ = (250.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000
 NALR_K_DB = (-17.0, -8.0, -3.0, 1.0, 1.0, -1.0, -2.0, -2.0, -2.0)
 
 
-class AudiogramError(ValueError):
+class AudiogramError(CatuvacError, ValueError):
     """An audiogram that cannot be used; the message says which field and why."""
 
 

@@ -24,6 +24,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from catuvac.runtime.errors import CatuvacError
+
 __all__ = [
     "ParamError",
     "PrepareError",
@@ -36,11 +38,11 @@ __all__ = [
 ]
 
 
-class ParamError(ValueError):
+class ParamError(CatuvacError, ValueError):
     """A parameter value outside its range, of the wrong shape, or an unknown parameter name."""
 
 
-class PrepareError(ValueError):
+class PrepareError(CatuvacError, ValueError):
     """A stream the plugin cannot run on (sample rate, block size, domain, band layout)."""
 
 

@@ -51,12 +51,13 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-from catuvac.runtime.fileio import read_json_file
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
+
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import read_json_file
 
 from .dsp import InsertionGain, NoiseReduction, Wdrc
 from .plugins import Chain, Param
@@ -77,7 +78,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-class ProfileError(ValueError):
+class ProfileError(CatuvacError, ValueError):
     """A profile file, profile or cluster map that cannot be used (message names file/profile/field)."""
 
 

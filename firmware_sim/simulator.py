@@ -28,6 +28,8 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from catuvac.runtime.errors import CatuvacError
+
 from .dsp import default_chain, measure_delay_samples
 from .nalr import DEFAULT_AUDIOGRAM, Audiogram, nalr_band_gains
 from .plugins import Chain, StreamSpec
@@ -48,7 +50,7 @@ class Classifier(Protocol):
     def process(self, chunk: np.ndarray, sample_rate: int) -> list: ...
 
 
-class ClassifierUnavailable(RuntimeError):
+class ClassifierUnavailable(CatuvacError, RuntimeError):
     """The scene clusterer could not be imported or constructed."""
 
 

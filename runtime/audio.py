@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from .errors import CatuvacError
+
 __all__ = ["AudioError", "load_audio", "to_mono_float", "resample", "StreamResampler", "audio_info"]
 
 
-class AudioError(ValueError):
+class AudioError(CatuvacError, ValueError):
     """Audio that cannot be used; the message names the source and says what to do."""
 
 

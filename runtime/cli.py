@@ -23,6 +23,7 @@ from typing import Iterable, Sequence, TextIO
 import numpy as np
 
 from .audio import AudioError
+from .cli_wrapper import cli_entry
 from .clusterer import ClustererError, SceneClusterer, SceneEvent
 from .frontend import FrontEndError
 from .modelmeta import ModelMetadataError
@@ -273,6 +274,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+@cli_entry("catuvac-listen")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .audio import AudioError, StreamResampler, to_mono_float
+from .errors import CatuvacError
 from .frontend import FrontEnd, FrontEndError, normalize_window
 from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
 from .profiles_map import ProfileMap
@@ -40,7 +41,7 @@ from .smoothing import Smoother, SmoothingConfig
 __all__ = ["SceneClusterer", "SceneEvent", "SmoothingConfig", "ClustererError"]
 
 
-class ClustererError(ValueError):
+class ClustererError(CatuvacError, ValueError):
     """A clusterer argument that cannot be used; the message says what to do."""
 
 

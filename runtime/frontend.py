@@ -44,6 +44,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from .errors import CatuvacError
+
 __all__ = [
     "FrontEndConfig",
     "NormStats",
@@ -59,7 +61,7 @@ __all__ = [
 FORMAT_VERSION = 1
 
 
-class FrontEndError(ValueError):
+class FrontEndError(CatuvacError, ValueError):
     """A front-end config or input that cannot be used; the message says what to do."""
 
 

@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .errors import CatuvacError
 from .frontend import FrontEndConfig, FrontEndError
 
 __all__ = ["ModelInfo", "ModelMetadataError", "FORMAT_VERSION", "KEYS", "read_model_info", "ort_session", "INPUT_NAME", "OUTPUT_ID", "OUTPUT_PROBS"]
@@ -48,7 +49,7 @@ KEYS = (
 )
 
 
-class ModelMetadataError(ValueError):
+class ModelMetadataError(CatuvacError, ValueError):
     """An ONNX model that does not carry (valid) catuvac metadata."""
 
 

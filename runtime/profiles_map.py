@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Mapping
 
 from catuvac.runtime.fileio import read_json_file
-from typing import Any, Mapping
+
+from .errors import CatuvacError
 
 __all__ = ["ProfileMap", "ProfileMapError", "DEFAULT_PROFILE"]
 
@@ -26,7 +28,7 @@ __all__ = ["ProfileMap", "ProfileMapError", "DEFAULT_PROFILE"]
 DEFAULT_PROFILE = "default"
 
 
-class ProfileMapError(ValueError):
+class ProfileMapError(CatuvacError, ValueError):
     """A cluster→profile map that cannot be used; the message says what to fix."""
 
 

@@ -34,10 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import CatuvacError
+
 __all__ = ["SmoothingConfig", "Smoother", "SmootherError"]
 
 
-class SmootherError(ValueError):
+class SmootherError(CatuvacError, ValueError):
     """A smoothing configuration or input that cannot be used."""
 
 

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import signal
 
+from .cli_wrapper import cli_entry
 from .clusterer import SceneClusterer
 from .frontend import FrontEnd, FrontEndConfig
 
@@ -233,6 +234,7 @@ def soak(
     }
 
 
+@cli_entry("python -m catuvac.runtime.soak")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m catuvac.runtime.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="exported ONNX model")

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .audio import AudioError
+from .errors import CatuvacError
 
 __all__ = [
     "AudioDeviceError",
@@ -45,7 +46,7 @@ NO_DEVICE_HINT = (
 )
 
 
-class AudioDeviceError(RuntimeError):
+class AudioDeviceError(CatuvacError, RuntimeError):
     """The audio device layer (PortAudio / sounddevice) cannot be used; the message says why."""
 
 

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 
 import torch
 
+from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.frontend import FrontEndConfig
 
 from .model import ModelConfig, build_model
@@ -202,6 +203,7 @@ def run_benchmark(
     }
 
 
+@cli_entry("python -m catuvac.training.bench_train")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m catuvac.training.bench_train", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", dest="json_out", default=None, help="write the results here (JSON)")

@@ -24,6 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 __all__ = ["supervised_ceiling", "day_posteriors", "main"]
 
 # Smoothing grid of the optimistic bound (EMA s, hysteresis, confirmation s, dwell s).
@@ -154,6 +156,7 @@ def supervised_ceiling(
     return report
 
 
+@cli_entry("python -m catuvac.training.ceiling")
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m catuvac.training.ceiling",

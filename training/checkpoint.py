@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write
 from catuvac.runtime.frontend import FrontEndConfig
 
@@ -35,7 +36,7 @@ FORMAT = "catuvac-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CatuvacError, ValueError):
     """A checkpoint that is missing, corrupt, or of the wrong kind; the message says what to do."""
 
 

@@ -99,6 +99,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from catuvac.runtime.audio import AudioError, load_audio
+from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
 from catuvac.training.scenes import DEFAULT_CLIPS_PER_CLASS
 
@@ -153,7 +154,7 @@ _LAYOUTS = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(CatuvacError, ValueError):
     """A dataset that cannot be used; the message names the path and says what to do."""
 
 

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.frontend import FrontEndConfig, FrontEndError, normalize_window
 
 from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
@@ -46,7 +48,7 @@ METHOD_TITLES = {"labels": "None (labels)", "kmeans": "K-means", "uvac": "UVAC",
 _NORM_CHUNK = 512  # windows normalized at a time: bounds the float64 temporaries of normalize_window
 
 
-class EvalError(ValueError):
+class EvalError(CatuvacError, ValueError):
     """A model / data combination that cannot be evaluated; the message says what to do."""
 
 
@@ -284,6 +286,7 @@ def eval_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_entry("catuvac-eval")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="catuvac-eval", description="Clustering metrics of a trained checkpoint (Table I metrics).")
     add_eval_args(p)

@@ -45,13 +45,10 @@ from typing import Any, Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, normalized_mutual_info_score, silhouette_score
+
+from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write_json
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    normalized_mutual_info_score,
-    silhouette_score,
-)
 
 __all__ = [
     "MetricsError",
@@ -72,7 +69,7 @@ SILHOUETTE_FULL_MAX = 5000  # exact silhouette up to here; above, a seeded subse
 GEOMETRY_KEYS = ("silhouette", "dbi", "chi")
 
 
-class MetricsError(ValueError):
+class MetricsError(CatuvacError, ValueError):
     """Inputs that cannot be scored (shape mismatch, empty); the message says what was wrong."""
 
 

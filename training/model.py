@@ -41,10 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from catuvac.runtime.errors import CatuvacError
+
 __all__ = ["ModelConfig", "ConvGRUEncoder", "Decoder", "CatUVAC", "cat_uvac_loss", "conv_out", "ModelConfigError"]
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(CatuvacError, ValueError):
     pass
 
 

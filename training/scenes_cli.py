@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 from . import scenes
 
 
@@ -38,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry("catuvac-scenes")
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     t0 = time.perf_counter()

@@ -41,6 +41,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from torch import nn
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.errors import CatuvacError
+
 from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
 from .evaluate import METHOD_TITLES, model_outputs
 from .metrics import GEOMETRY_KEYS, labels_row, method_entry, to_jsonable, write_json_atomic
@@ -66,7 +69,7 @@ _RUN_ONLY = ("device", "eval_batch_size", "channels_last")  # train settings tha
 _DATASET_TITLES = {"audiomnist": "AudioMNIST", "us8k": "UrbanSound8K", "tau2019": "TAU2019"}
 
 
-class TableError(ValueError):
+class TableError(CatuvacError, ValueError):
     """Settings that cannot produce a table; the message says what to change."""
 
 
@@ -413,6 +416,7 @@ def table_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_entry("catuvac-table")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="catuvac-table",

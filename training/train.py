@@ -57,6 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.frontend import FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -92,7 +93,7 @@ LOG_FIELDS = ("epoch", "loss", "recon", "kl_z", "kl_y", "val_loss", "tau", "lr",
 _RUN_ONLY_FIELDS = ("device", "eval_batch_size", "channels_last")
 
 
-class TrainError(ValueError):
+class TrainError(CatuvacError, ValueError):
     """A training run that cannot start or continue; the message says what to do."""
 
 

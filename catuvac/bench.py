@@ -16,7 +16,6 @@ Every figure is stored with its unit, plus the machine it ran on.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -29,6 +28,7 @@ import numpy as np
 
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_savefig, atomic_write_json
 
 __all__ = ["main", "graph_stats", "latency_percentiles", "machine_info", "run_bench"]
 
@@ -349,8 +349,7 @@ def plot_latency(raw_ms: dict[str, list[float]], path: str | os.PathLike, title:
     ax.set_title(title or "Decision latency per window")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -381,11 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run_bench(args.model, args.checkpoint, args.day, args.threads, args.iterations,
                     simulate=not args.no_sim, progress=not args.quiet)
     raw = res.pop("_raw_latency_ms")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(res, indent=2))
-    os.replace(tmp, out)
+    out = atomic_write_json(args.json, res)
     if args.plot:
         plot_latency(raw, args.plot, title=f"Decision latency, {res['window_seconds']:.0f}-s window, "
                      f"{args.threads} thread(s), {res['machine']['cpu'][:40]}")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.fileio import atomic_savefig, atomic_write_json, atomic_write_text
 
 __all__ = ["run_demo", "main", "SCENE_TO_PROFILE"]
 
@@ -119,7 +120,7 @@ def _fit_profile_map(ckpt: Path, out_path: Path) -> dict[str, str]:
             mapping[str(k)] = SCENE_TO_PROFILE.get(scene, "quiet")
         else:
             mapping[str(k)] = "quiet"  # an unused cluster: the gentlest program
-    out_path.write_text(json.dumps(mapping, indent=2))
+    atomic_write_json(out_path, mapping)
     return mapping
 
 
@@ -148,7 +149,7 @@ def _plot_timeline(events: list[Any], timeline: list[Any], mapping: dict[str, st
                  f"switch delay median {'–' if med is None else f'{med:.1f}'} s, spurious switches {score['spurious_switches']}")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -174,9 +175,7 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
     timeline = load_timeline(corpus / "day.json")
     score = evaluate_decisions([e.time_s for e in events], [e.stable for e in events], timeline,
                                raw=[e.cluster for e in events])
-    with open(out / "day_events.jsonl", "w") as f:
-        for e in events:
-            f.write(json.dumps(e.to_dict()) + "\n")
+    atomic_write_text(out / "day_events.jsonl", "".join(json.dumps(e.to_dict()) + "\n" for e in events))
     _plot_timeline(events, timeline, pmap, score, out / "day_timeline.png")
 
     sim: dict[str, Any] | None = None
@@ -207,7 +206,7 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
         summary["simulation"] = {k: sim.get(k) for k in ("algorithmic_delay_ms", "real_time_factor", "dsp_ms_per_block_p50",
                                                          "dsp_ms_per_block_p99", "classifier_ms_p99", "blocks")}
         summary["simulation"]["profile_switches"] = len(sim.get("profile_switches", []))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_json(out / "summary.json", summary)
     _print_summary(summary, events, timeline, score, pmap)
     return summary
 

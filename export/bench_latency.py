@@ -21,7 +21,6 @@ The input windows are real: synthesized built-in scenes through the real front-e
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -33,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.fileio import atomic_write_json
 
 __all__ = ["cpu_flags", "scene_windows", "bench_latency", "main"]
 
@@ -247,11 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExportError as e:
         print(f"bench_latency: error: {e}", file=sys.stderr)
         return 2
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    out = atomic_write_json(args.json, report)
     print(f"{'window':>7} {'torch p50':>10} {'ort32 p50':>10} {'int8 p50':>10} {'int8 p99':>10} {'int8/torch':>10} {'int8*/torch':>11}")
     for k, r in report["windows"].items():
         print(

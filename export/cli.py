@@ -13,6 +13,7 @@ import warnings
 from typing import Sequence
 
 from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.defaults import MAX_CALIBRATION, MAX_VERIFY, MIN_AGREEMENT
 
 __all__ = ["build_parser", "main"]
 
@@ -48,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-agreement",
         type=float,
-        default=0.99,
-        help="fail (exit 3) if the int8 model's cluster ids agree with PyTorch on fewer held-out windows (default 0.99)",
+        default=MIN_AGREEMENT,
+        help=f"fail (exit 3) if the int8 model's cluster ids agree with PyTorch on fewer held-out windows (default {MIN_AGREEMENT})",
     )
     p.add_argument(
         "--calibration-method",
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fully-int8", action="store_true",
                    help="quantize every conv, the first one too (default: the first conv, 4 KB, stays float: faster and "
                         "more accurate); falls back to the default if --min-agreement is missed")
-    p.add_argument("--max-calibration", type=int, default=128, help="calibration windows used at most (default 128)")
-    p.add_argument("--max-verify", type=int, default=256, help="held-out windows verified at most (default 256)")
+    p.add_argument("--max-calibration", type=int, default=MAX_CALIBRATION, help=f"calibration windows used at most (default {MAX_CALIBRATION})")
+    p.add_argument("--max-verify", type=int, default=MAX_VERIFY, help=f"held-out windows verified at most (default {MAX_VERIFY})")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 

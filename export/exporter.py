@@ -47,7 +47,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from catuvac.runtime.defaults import MAX_CALIBRATION, MAX_VERIFY, MIN_AGREEMENT
 from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import TEMP_SUFFIX, remove_stale_temps
 
 __all__ = [
     "ExportError",
@@ -73,8 +75,8 @@ INT8_NAME = "encoder.int8.onnx"
 REPORT_NAME = "export_report.json"
 OPSET = 17  # well supported by ORT ≥ 1.14 and by the TorchScript exporter; QDQ per-channel needs ≥ 13
 EXPORTER = "torch.onnx.export(dynamo=False) (TorchScript)"
-DEFAULT_MAX_CALIBRATION = 128  # enough windows for stable min/max ranges; calibration time grows linearly
-DEFAULT_MAX_VERIFY = 256  # held-out windows checked; bounds export time on big datasets
+DEFAULT_MAX_CALIBRATION = MAX_CALIBRATION  # see catuvac.runtime.defaults
+DEFAULT_MAX_VERIFY = MAX_VERIFY
 # The weight-carrying ops (+ Relu, so a Conv→Relu pair shares one output scale and ORT fuses it);
 # the GRU's elementwise gate arithmetic stays float.
 QUANT_OP_TYPES = ("Conv", "Gemm", "MatMul", "Relu")
@@ -500,7 +502,7 @@ def export_model(
     int8: bool = False,
     calibration: "str | WindowData | None" = None,
     window_seconds: float | None = None,
-    min_agreement: float = 0.99,
+    min_agreement: float = MIN_AGREEMENT,
     calibration_method: str = "auto",
     max_calibration: int = DEFAULT_MAX_CALIBRATION,
     max_verify: int = DEFAULT_MAX_VERIFY,
@@ -656,7 +658,8 @@ def _export(
         "versions": _versions(),
     }
 
-    tmpdir = Path(tempfile.mkdtemp(prefix=".catuvac-export.", dir=out))
+    remove_stale_temps(out, ".catuvac-export")  # a run killed with -9 left its folder behind
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".catuvac-export.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=out))
     try:
         # ---- fp32
         t0 = time.perf_counter()

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from catuvac.runtime.defaults import DSP_BLOCK_SIZE
 from catuvac.runtime.errors import CatuvacError
 
 __all__ = [
@@ -179,7 +180,7 @@ class StreamSpec:
     """What a plugin receives: ``sample_rate`` Hz, ``block_size`` samples per block, mono."""
 
     sample_rate: int = 16000  # hearing-aid cores run at 16–24 kHz
-    block_size: int = 32  # 2 ms at 16 kHz, like a device's audio fragment (Tympan: 32 samples)
+    block_size: int = DSP_BLOCK_SIZE
     n_channels: int = 1
     domain: str = "wave"
     bands: BandLayout | None = field(default=None, compare=True)

@@ -56,6 +56,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
+from catuvac.runtime.defaults import CROSSFADE_S
 from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import read_json_file
 
@@ -420,7 +421,7 @@ def load_cluster_map(
 class ProfileSwitcher:
     """Applies profiles to a prepared chain and cross-fades between them at block boundaries."""
 
-    def __init__(self, chain: Chain, profiles: ProfileSet, initial: str | None = None, crossfade_s: float = 1.5):
+    def __init__(self, chain: Chain, profiles: ProfileSet, initial: str | None = None, crossfade_s: float = CROSSFADE_S):
         if not chain.prepared or chain.band_layout is None or chain.spec is None:
             raise ProfileError("prepare the chain (with a filterbank) before creating a ProfileSwitcher")
         if not (_is_num(crossfade_s) and 0.0 <= crossfade_s <= 10.0):

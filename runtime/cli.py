@@ -25,6 +25,8 @@ import numpy as np
 from .audio import AudioError
 from .cli_wrapper import cli_entry
 from .clusterer import ClustererError, SceneClusterer, SceneEvent
+from .defaults import DECISION_INTERVAL_S, MIC_BLOCK_SIZE
+from .fileio import atomic_write_json
 from .frontend import FrontEndError
 from .modelmeta import ModelMetadataError
 from .profiles_map import ProfileMap, ProfileMapError
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON event per line instead of the live view")
     p.add_argument("--profiles", help='cluster→profile map, JSON like {"0": "quiet", "1": "speech-in-noise"}')
     p.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
-    p.add_argument("--decision-interval", type=float, default=1.0, help="seconds between decisions (default 1.0)")
+    p.add_argument("--decision-interval", type=float, default=DECISION_INTERVAL_S, help=f"seconds between decisions (default {DECISION_INTERVAL_S})")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
     p.add_argument("--realtime", action="store_true", help="pace --file playback at real time (default: as fast as possible)")
     p.add_argument("--allow-partial", action="store_true", help="also decide before the first window is full (flagged partial)")
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", help="ground-truth timeline JSON ([{start_s, end_s, label}], e.g. the built-in day.json): "
                    "score the stable decisions after the run (Hungarian-matched agreement, switch delay, switches per hour)")
     p.add_argument("--report", help="with --truth: also write the score as JSON here")
-    p.add_argument("--block-size", type=int, default=1024, help="microphone block size in samples (default 1024)")
+    p.add_argument("--block-size", type=int, default=MIC_BLOCK_SIZE, help=f"microphone block size in samples (default {MIC_BLOCK_SIZE})")
     p.add_argument("--ema", type=float, default=None, help=f"EMA time constant, s (default {SmoothingConfig.ema_seconds})")
     p.add_argument("--hysteresis", type=float, default=None, help=f"switch margin on smoothed q (default {SmoothingConfig.hysteresis})")
     p.add_argument("--confirm", type=float, default=None, help=f"candidate must lead this long, s (default {SmoothingConfig.confirm_seconds})")
@@ -263,8 +265,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
         )
         if args.report:
-            with open(args.report, "w") as f:
-                json.dump(score, f, indent=2)
+            atomic_write_json(args.report, score)
     if mic is not None and overflows:
         print(
             f"{PROG}: warning: {overflows} input overflow(s) ({mic.input_overflows} from PortAudio, "

@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .audio import AudioError, StreamResampler, to_mono_float
+from .defaults import DECISION_INTERVAL_S
 from .errors import CatuvacError
 from .frontend import FrontEnd, FrontEndError, normalize_window
 from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
@@ -112,7 +113,7 @@ class SceneClusterer:
     def __init__(
         self,
         model_path: str | os.PathLike,
-        decision_interval: float = 1.0,  # 1 s: well inside the ≤ 4-s reaction target, one model call a second
+        decision_interval: float = DECISION_INTERVAL_S,
         smoothing: SmoothingConfig | None = None,
         profile_map: ProfileMap | Mapping[Any, Any] | str | os.PathLike | None = None,
         strict_sample_rate: bool = False,

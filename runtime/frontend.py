@@ -37,7 +37,6 @@ Feature kinds:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -45,6 +44,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from .errors import CatuvacError
+from .fileio import json_digest
 
 __all__ = [
     "FrontEndConfig",
@@ -232,7 +232,7 @@ class FrontEndConfig:
         d = self.to_dict()
         for k in ("normalization", "stats", "window_seconds", "dynamic_range_db"):
             d.pop(k)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return json_digest(d)
 
 
 # --------------------------------------------------------------------------- mel filters

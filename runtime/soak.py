@@ -39,6 +39,7 @@ from scipy import signal
 
 from .cli_wrapper import cli_entry
 from .clusterer import SceneClusterer
+from .fileio import atomic_write_text
 from .frontend import FrontEnd, FrontEndConfig
 
 FLAT_TOLERANCE = 0.05  # issue acceptance: peak memory flat within 5 % from start to end
@@ -255,9 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     text = json.dumps(res, indent=2)
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+        atomic_write_text(args.json, text + "\n")
     print(text)
     return 0 if res["memory"]["flat_within_5pct"] else 1
 

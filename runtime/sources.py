@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .audio import AudioError
+from .defaults import MIC_BLOCK_SIZE
 from .errors import CatuvacError
 
 __all__ = [
@@ -198,7 +199,7 @@ class MicrophoneSource:
         self,
         device: int | str | None = None,
         sample_rate: int | None = None,
-        block_size: int = 1024,  # ~64 ms at 16 kHz: low callback rate, far below the 1-s decision cadence
+        block_size: int = MIC_BLOCK_SIZE,
         channels: int = 1,  # the clusterer mixes down anyway; 1 channel halves the copy
         max_queue_blocks: int = 256,  # bounded memory: ~16 s at 16 kHz/1024 before blocks are dropped (and counted)
         timeout: float = 5.0,  # a live device delivers a block every ~0.06 s; 5 s of nothing = dead

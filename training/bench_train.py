@@ -23,17 +23,16 @@ carries units, torch version, thread count and the CPU model.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.fileio import atomic_write_json
 from catuvac.runtime.frontend import FrontEndConfig
 
 from .model import ModelConfig, build_model
@@ -227,9 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, v in res["summary"].items():
         print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
     if a.json_out:
-        path = Path(a.json_out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=2) + "\n")
+        path = atomic_write_json(a.json_out, res)
         print(f"written {path}")
     return 0
 

@@ -15,7 +15,6 @@ Layout of the ``torch.save``'d dict (only tensors, numbers, strings, lists and d
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 
 from catuvac.runtime.errors import CatuvacError
-from catuvac.runtime.fileio import atomic_write
+from catuvac.runtime.fileio import atomic_write, file_sha256
 from catuvac.runtime.frontend import FrontEndConfig
 
 from .model import ModelConfig, build_model
@@ -53,14 +52,6 @@ class LoadedCheckpoint:
     @property
     def model_type(self) -> str:
         return self.model_config.model_type
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_checkpoint(

@@ -85,13 +85,9 @@ This module imports numpy / scipy / soundfile / tqdm only (never torch).
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -100,6 +96,7 @@ import numpy as np
 
 from catuvac.runtime.audio import AudioError, load_audio
 from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_write, cache_root, file_sha256, json_digest
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
 from catuvac.training.scenes import DEFAULT_CLIPS_PER_CLASS
 
@@ -238,9 +235,7 @@ def default_frontend(spec: "str | DataSpec") -> FrontEndConfig:
 
 def default_cache_dir() -> Path:
     """``$CATUVAC_CACHE/features``, else ``~/.cache/catuvac/features``."""
-    env = os.environ.get("CATUVAC_CACHE")
-    root = Path(env).expanduser() if env else Path.home() / ".cache" / "catuvac"
-    return root / "features"
+    return cache_root() / "features"
 
 
 # --------------------------------------------------------------------------- feature set
@@ -524,14 +519,6 @@ def clip_windows(
 
 
 # --------------------------------------------------------------------------- cache
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _settings_key(cfg: FrontEndConfig, vad_db: float | None) -> str:
     d = {
         "cache_version": CACHE_VERSION,
@@ -540,7 +527,7 @@ def _settings_key(cfg: FrontEndConfig, vad_db: float | None) -> str:
         "vad_db": vad_db,
         "min_tail": "half",
     }
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+    return json_digest(d)
 
 
 class _Cache:
@@ -580,18 +567,7 @@ class _Cache:
             return
         p = self._path(digest)
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.savez(f, x=x, mask=mask.astype(np.uint8), n_samples=np.int64(n_samples))
-                os.replace(tmp, p)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            atomic_write(p, lambda f: np.savez(f, x=x, mask=mask.astype(np.uint8), n_samples=np.int64(n_samples)))
         except OSError as e:  # read-only / full disk: keep running without the cache
             self.write_error = f"{p.parent}: {e}"
             print(f"catuvac: feature cache disabled ({self.write_error})", file=sys.stderr)
@@ -784,7 +760,7 @@ def load_dataset(
     ptr = 0
     for ei, e in enumerate(_tqdm(entries, progress, len(entries), f"features {ds}")):
         try:
-            digest = _file_sha256(e.path)
+            digest = file_sha256(e.path)
             got = cache.get(digest)
             if got is None:
                 audio = load_audio(e.path, cfg.sample_rate)

@@ -49,6 +49,8 @@ import scipy.ndimage
 import scipy.signal
 import soundfile as sf
 
+from catuvac.runtime.fileio import atomic_savefig, atomic_write, atomic_write_text, cache_root
+
 __all__ = [
     "SCENE_CLASSES",
     "GENERATOR_VERSION",
@@ -760,9 +762,7 @@ def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
     # scipy's writer, not libsndfile's: libsndfile adds a PEAK chunk with a timestamp to float
     # WAVs, which would break "same seed → identical bytes". Output: IEEE-float WAV (soundfile
     # reports subtype FLOAT), read back bit-exactly by soundfile / librosa / scipy.
-    tmp = path.with_name(path.name + ".part")
-    scipy.io.wavfile.write(tmp, sr, np.ascontiguousarray(x, dtype=np.float32))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: scipy.io.wavfile.write(f, sr, np.ascontiguousarray(x, dtype=np.float32)))
 
 
 def generate_corpus(
@@ -835,9 +835,7 @@ def generate_corpus(
         "day_segments": len(timeline),
         "wav_subtype": WAV_SUBTYPE,
     }  # no timings or paths: the manifest is bit-identical for the same seed, like the audio
-    tmp = manifest.with_name("manifest.json.part")
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    os.replace(tmp, manifest)
+    atomic_write_text(manifest, json.dumps(info, indent=1) + "\n")
     return out
 
 
@@ -860,10 +858,7 @@ def corpus_is_complete(path: str | os.PathLike, seed: int | None = None, clips_p
     return all(len(list((p / c).glob(f"{c}_*.wav"))) == n for c in SCENE_CLASSES)
 
 
-def default_cache_root() -> Path:
-    """``$CATUVAC_CACHE`` if set, else ``~/.cache/catuvac``."""
-    env = os.environ.get("CATUVAC_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "catuvac"
+default_cache_root = cache_root  # ``$CATUVAC_CACHE`` if set, else ``~/.cache/catuvac`` (one helper: runtime.fileio)
 
 
 def builtin_scenes_dir(seed: int = 0, clips_per_class: int = DEFAULT_CLIPS_PER_CLASS, root: Path | None = None) -> Path:
@@ -956,8 +951,6 @@ def plot_scene_grid(corpus_dir: str | os.PathLike, path: str | os.PathLike, inde
         ax.set_xlim(0, len(x) / sr)
         ax.set_title("day.wav with ground-truth timeline")
         ax.set_xlabel("s")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    path = atomic_savefig(fig, path, dpi=90)
     plt.close(fig)
     return path

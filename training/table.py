@@ -43,6 +43,7 @@ from torch import nn
 
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_write_text
 
 from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
 from .evaluate import METHOD_TITLES, model_outputs
@@ -369,7 +370,7 @@ def run_table(
     table = to_jsonable(table)
     md = format_table_markdown(table)
     write_json_atomic(out / "table.json", table)
-    (out / "table.md").write_text(md + "\n", encoding="utf-8")
+    atomic_write_text(out / "table.md", md + "\n")
     if not quiet:
         print(md)
         print(f"\nwritten: {out / 'table.md'}, {out / 'table.json'}")

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import os
 import sys
@@ -58,6 +59,7 @@ import torch
 from torch import nn
 
 from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_savefig, atomic_write_text
 from catuvac.runtime.frontend import FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -653,13 +655,12 @@ def train(
 # --------------------------------------------------------------------------- outputs
 def write_log_csv(path: Path, history: list[dict[str, Any]]) -> None:
     """train_log.csv, rewritten whole (temp file + rename) from the history each epoch."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(LOG_FIELDS), extrasaction="ignore")
-        w.writeheader()
-        for r in history:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in LOG_FIELDS})
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(LOG_FIELDS), extrasaction="ignore")
+    w.writeheader()
+    for r in history:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in LOG_FIELDS})
+    atomic_write_text(path, buf.getvalue())
 
 
 def evaluate_run(
@@ -757,8 +758,7 @@ def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, tit
         a.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -805,8 +805,7 @@ def plot_latent_space(
         ax.grid(alpha=0.3)
     fig.suptitle(f"latent space, {x.shape[0]} windows ({'+'.join(splits)})")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     model.to(device)
     return path

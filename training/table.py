@@ -45,9 +45,9 @@ from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write_text
 
-from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
-from .evaluate import METHOD_TITLES, model_outputs
-from .metrics import GEOMETRY_KEYS, labels_row, method_entry, to_jsonable, write_json_atomic
+from .baselines import INPUT_SPACE
+from .evaluate import METHOD_TITLES, build_metrics, model_outputs, model_spaces
+from .metrics import GEOMETRY_KEYS, to_jsonable, write_json_atomic
 
 __all__ = [
     "TableError",
@@ -304,10 +304,6 @@ def run_table(
             "use more data (e.g. a larger builtin:scenes?n=…) or fewer clusters"
         )
     n_classes = len(prepared.label_names) if prepared.label_names is not None and labels is not None else None
-    x_flat = flatten_features(x_test)
-    labels_input = None
-    if "labels" in methods and labels is not None:
-        labels_input = labels_row(labels, {INPUT_SPACE: x_flat}, seed=seed0)["spaces"][INPUT_SPACE]
 
     records: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
@@ -322,24 +318,14 @@ def run_table(
         for r in range(runs):
             seed = seed0 + r
             t0 = time.perf_counter()
-            metrics: dict[str, Any] = {}
-            label_spaces: dict[str, Any] = {}
+            models: dict[str, Any] = {}
             for model_type in MODEL_METHODS:
                 if model_type not in methods:
                     continue
                 cfg = config(model_type, k, seed)
                 model = _train_one(cfg, out / f"K{k}" / f"run{r}" / model_type, prepared, False)
-                outs = model_outputs(model, x_test, batch_size=cfg.eval_batch_size, device="cpu")
-                spaces = {rep: outs[rep] for rep in model.representations}
-                metrics[model_type] = method_entry(outs["cluster"], labels, spaces, seed=seed)
-                label_spaces.update({f"{model_type}:{rep}": v for rep, v in spaces.items()})
-            if "kmeans" in methods:
-                metrics["kmeans"] = kmeans_baseline(x_flat, labels, k, seed=seed)
-            if labels_input is not None:
-                row = labels_row(labels, label_spaces, seed=seed)
-                row["spaces"] = {INPUT_SPACE: dict(labels_input), **row["spaces"]}
-                metrics = {"labels": row, **metrics}
-            metrics = to_jsonable(metrics)
+                models[model_type] = model_spaces(model, model_outputs(model, x_test, batch_size=cfg.eval_batch_size, device="cpu"))
+            metrics = build_metrics(models, x_test, labels, k, seed, kmeans="kmeans" in methods, labels_row_="labels" in methods, qualify=True)
             run_metrics.append(metrics)
             records.append({"clusters": k, "run": r, "seed": seed, "seconds": time.perf_counter() - t0, "metrics": metrics})
             if bar is not None:

@@ -671,9 +671,8 @@ def evaluate_run(
     Falls back to the validation, then the training split when the test split is empty (a
     tiny data set); the split used is printed.
     """
-    from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
-    from .evaluate import model_outputs
-    from .metrics import labels_row, method_entry, to_jsonable, write_json_atomic
+    from .evaluate import build_metrics, model_outputs, model_spaces
+    from .metrics import write_json_atomic
 
     split = next((s for s in ("test", "val", "train") if data.n(s) >= 2), None)
     if split is None:
@@ -683,14 +682,7 @@ def evaluate_run(
     dev = "cuda" if device.type == "cuda" else "cpu"
     outs = model_outputs(model, x, batch_size=cfg.eval_batch_size, device=dev)
     model.to(device)
-    spaces = {rep: outs[rep] for rep in model.representations}
-    metrics: dict[str, Any] = {}
-    if labels is not None:
-        metrics["labels"] = labels_row(labels, {**spaces, INPUT_SPACE: flatten_features(x)}, seed=cfg.split_seed)
-    if x.shape[0] >= cfg.n_clusters:
-        metrics["kmeans"] = kmeans_baseline(x, labels, cfg.n_clusters, seed=cfg.split_seed)
-    metrics[cfg.model_type] = method_entry(outs["cluster"], labels, spaces, seed=cfg.split_seed)
-    metrics = to_jsonable(metrics)
+    metrics = build_metrics({cfg.model_type: model_spaces(model, outs)}, x, labels, cfg.n_clusters, cfg.split_seed)
     if path is not None:
         write_json_atomic(path, metrics)
     if progress:

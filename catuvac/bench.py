@@ -220,9 +220,11 @@ def run_bench(
 
         day_dir = builtin_scenes_dir()
     day_dir = Path(day_dir)
-    day_wav, day_json = day_dir / "day.wav", day_dir / "day.json"
+    from catuvac.training.scenes import day_files
+
+    day_wav, day_json = day_files(day_dir)
     if not day_wav.exists() or not day_json.exists():
-        raise BenchError(f"{day_dir}: no day.wav/day.json; generate them with `catuvac-scenes --out DIR`")
+        raise BenchError(f"{day_dir}: no days/day.wav + days/day.json; generate them with `catuvac-scenes --out DIR`")
 
     def log(msg: str) -> None:
         if progress:
@@ -363,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="checkpoint.pt for the PyTorch fp32 eager figure (needs torch)")
     p.add_argument("--json", required=True, help="output JSON file")
     p.add_argument("--plot", help="PNG with the latency distributions side by side")
-    p.add_argument("--day", help="folder with day.wav and day.json (default: the built-in scenes corpus)")
+    p.add_argument("--day", help="corpus folder with days/day.wav and days/day.json (default: the built-in scenes corpus)")
     p.add_argument("--threads", type=int, default=1, help="threads for ORT and torch (default 1, as on a device)")
     p.add_argument("--iterations", type=int, default=200, help="timed decisions per engine (default 200)")
     p.add_argument("--no-sim", action="store_true", help="skip the whole-chain firmware simulation")

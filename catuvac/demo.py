@@ -157,7 +157,7 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
              progress: bool = True) -> dict[str, Any]:
     from catuvac.runtime.clusterer import SceneClusterer
     from catuvac.runtime.timeline import evaluate_decisions, load_timeline
-    from catuvac.training.scenes import builtin_scenes_dir
+    from catuvac.training.scenes import builtin_scenes_dir, day_files
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -171,8 +171,9 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
 
     _log("runtime on the day recording (stable decisions vs ground truth)")
     clf = SceneClusterer(model, profile_map=pmap)
-    events = clf.process_file(corpus / "day.wav")
-    timeline = load_timeline(corpus / "day.json")
+    day_wav, day_json = day_files(corpus)
+    events = clf.process_file(day_wav)
+    timeline = load_timeline(day_json)
     score = evaluate_decisions([e.time_s for e in events], [e.stable for e in events], timeline,
                                raw=[e.cluster for e in events])
     atomic_write_text(out / "day_events.jsonl", "".join(json.dumps(e.to_dict()) + "\n" for e in events))
@@ -183,7 +184,7 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
         from catuvac.firmware_sim.simulator import simulate as run_sim
 
         _log("firmware simulation: DSP chain with the runtime embedded")
-        sim = run_sim(corpus / "day.wav", out / "sim" / "day_processed.wav", model_path=model, cluster_map=pmap,
+        sim = run_sim(day_wav, out / "sim" / "day_processed.wav", model_path=model, cluster_map=pmap,
                       report_path=out / "sim" / "report.json", plot_path=out / "sim" / "simulation.png", progress=progress)
 
     metrics = json.loads((out / "train" / "metrics.json").read_text())

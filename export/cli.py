@@ -74,7 +74,7 @@ def _show_warning(message: Warning | str, category: type, filename: str, lineno:
 @cli_entry("catuvac-export")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .exporter import AgreementError, ExportError, export_model
+    from .exporter import AgreementError, export_model
 
     if args.max_calibration < 1 or args.max_verify < 1:
         print("catuvac-export: error: --max-calibration and --max-verify must be ≥ 1", file=sys.stderr)
@@ -99,9 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except AgreementError as e:
             print(f"catuvac-export: error: {e}", file=sys.stderr)
             print(f"catuvac-export: the report is in {args.out}/export_report.json", file=sys.stderr)
-            return e.exit_code
-        except ExportError as e:
-            print(f"catuvac-export: error: {e}", file=sys.stderr)
             return e.exit_code
     summary = {
         k: report.get(k)

@@ -13,15 +13,18 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from math import gcd
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import signal
 
-from .errors import CatuvacError
+from .errors import CatuvacError, CatuvacWarning
 
-__all__ = ["AudioError", "load_audio", "to_mono_float", "resample", "StreamResampler", "audio_info"]
+__all__ = ["AudioError", "load_audio", "to_mono_float", "resample", "StreamResampler", "audio_info", "probe_audio"]
 
 
 class AudioError(CatuvacError, ValueError):
@@ -74,17 +77,42 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return signal.resample_poly(np.asarray(x, dtype=np.float64), up, down).astype(np.float32)
 
 
-def audio_info(path: str | os.PathLike) -> tuple[int, int, float]:
-    """(sample_rate, channels, seconds) of an audio file, with the same errors as :func:`load_audio`."""
+def probe_audio(path: str | os.PathLike) -> Any:
+    """soundfile's info of an audio file, checked: exists, is a file, readable, not empty.
+
+    A WAV whose header promises more data than the file holds (a copy cut short) is used as
+    far as it goes, with a :class:`~catuvac.runtime.errors.CatuvacWarning` saying so.
+    """
     import soundfile as sf
 
     p = Path(path)
     if not p.exists():
         raise AudioError(f"{p}: file not found")
+    if p.is_dir():
+        raise AudioError(f"{p}: is a directory, not an audio file")
     try:
         info = sf.info(str(p))
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        raise AudioError(f"{p}: cannot read audio ({e}); is it a valid WAV/FLAC/OGG file?") from e
+        raise AudioError(
+            f"{p}: cannot read audio ({type(e).__name__}: {e}); the file is corrupt or not in a "
+            "format libsndfile reads (WAV, FLAC, OGG, MP3…)"
+        ) from e
+    if info.frames == 0:
+        raise AudioError(f"{p}: the file contains no samples")
+    m = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", getattr(info, "extra_info", "") or "", re.M)
+    if m and int(m.group(2)) < int(m.group(1)):
+        warnings.warn(
+            f"{p}: truncated: its header promises {int(m.group(1))} data bytes, the file holds {int(m.group(2))}; "
+            f"using the {info.frames / max(info.samplerate, 1):.2f} s that are there",
+            CatuvacWarning,
+            stacklevel=2,
+        )
+    return info
+
+
+def audio_info(path: str | os.PathLike) -> tuple[int, int, float]:
+    """(sample_rate, channels, seconds) of an audio file, with the same errors as :func:`load_audio`."""
+    info = probe_audio(path)
     return info.samplerate, info.channels, info.frames / max(info.samplerate, 1)
 
 
@@ -96,10 +124,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = 16000) -> np.n
     import soundfile as sf
 
     p = Path(path)
-    if not p.exists():
-        raise AudioError(f"{p}: file not found")
-    if p.is_dir():
-        raise AudioError(f"{p}: is a directory, not an audio file")
+    probe_audio(p)
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as e:

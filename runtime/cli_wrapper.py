@@ -20,9 +20,10 @@ import errno
 import functools
 import os
 import sys
-from typing import Callable, Sequence, TypeVar
+import warnings
+from typing import Any, Callable, Sequence, TypeVar
 
-from .errors import CatuvacError
+from .errors import CatuvacError, CatuvacWarning
 
 __all__ = ["cli_entry", "run_cli", "TRAIN_ONLY_MODULES", "missing_extra_message"]
 
@@ -48,6 +49,18 @@ def _silence_stdout() -> None:
         pass
 
 
+def _one_line_warnings(prog: str, default: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints :class:`CatuvacWarning` as ``PROG: warning: MESSAGE``."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, CatuvacWarning):
+            print(f"{prog}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def run_cli(main: Main, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run ``main(argv)`` and map its exceptions to one-line messages and exit statuses."""
     prog = prog or os.path.basename(sys.argv[0]) or "catuvac"
@@ -57,7 +70,9 @@ def run_cli(main: Main, argv: Sequence[str] | None = None, prog: str | None = No
         return code
 
     try:
-        rc = main(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(prog, warnings.showwarning)
+            rc = main(argv)
         sys.stdout.flush()  # a full disk or a closed pipe shows up here, not at interpreter exit
         return int(rc or 0)
     except CatuvacError as e:

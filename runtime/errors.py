@@ -12,7 +12,7 @@ so an existing ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
-__all__ = ["CatuvacError", "UsageError", "MissingExtraError"]
+__all__ = ["CatuvacError", "UsageError", "MissingExtraError", "CatuvacWarning"]
 
 
 class CatuvacError(Exception):
@@ -30,3 +30,10 @@ class UsageError(CatuvacError, ValueError):
 
 class MissingExtraError(CatuvacError, ImportError):
     """A command needs an optional dependency set (``pip install 'catuvac[train]'``)."""
+
+
+class CatuvacWarning(UserWarning):
+    """Something the user should know but that does not stop the work (a truncated file, a lost band).
+
+    The CLI wrapper prints it as one line ``PROG: warning: MESSAGE``.
+    """

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .audio import AudioError
+from .audio import AudioError, probe_audio
 from .defaults import MIC_BLOCK_SIZE
 from .errors import CatuvacError
 
@@ -64,25 +64,12 @@ class FileSource:
     """
 
     def __init__(self, path: str | os.PathLike, chunk_size: int = 4096, max_seconds: float | None = None) -> None:
-        import soundfile as sf
 
         # 4096 samples ≈ 0.1–0.25 s: large enough for numpy to be efficient, small enough to stream
         if int(chunk_size) < 1:
             raise AudioError(f"chunk_size must be ≥ 1 sample, got {chunk_size}")
         p = Path(path)
-        if not p.exists():
-            raise AudioError(f"{p}: file not found")
-        if p.is_dir():
-            raise AudioError(f"{p}: is a directory, not an audio file")
-        try:
-            info = sf.info(str(p))
-        except Exception as e:
-            raise AudioError(
-                f"{p}: cannot read audio ({type(e).__name__}: {e}); the file is corrupt or not in a "
-                "format libsndfile reads (WAV, FLAC, OGG, MP3…)"
-            ) from e
-        if info.frames == 0:
-            raise AudioError(f"{p}: the file contains no samples")
+        info = probe_audio(p)
         self.path = p
         self.chunk_size = int(chunk_size)
         self.sample_rate = int(info.samplerate)

@@ -89,6 +89,7 @@ def supervised_ceiling(
 
     from catuvac.runtime.smoothing import SmoothingConfig
     from catuvac.runtime.timeline import load_timeline
+    from catuvac.training.scenes import day_files
 
     from .evaluate import model_outputs
     from .metrics import method_entry
@@ -131,15 +132,16 @@ def supervised_ceiling(
 
         day_dir = builtin_scenes_dir()
     day_dir = Path(day_dir)
-    timeline = load_timeline(day_dir / "day.json")
+    day_wav, day_json = day_files(day_dir)
+    timeline = load_timeline(day_json)
     duration = timeline[-1].end_s
     report: dict[str, Any] = {
         "what": "h trained WITH the true labels (diagnostic ceiling, not the product)",
         "data": str(data), "epochs": epochs, "seed": seed, "train_loss": history,
-        "test_accuracy": test["accuracy"], "day": str(day_dir / "day.wav"), "intervals": {},
+        "test_accuracy": test["accuracy"], "day": str(day_wav), "intervals": {},
     }
     for di in decision_intervals:
-        p, t = day_posteriors(model, fe, day_dir / "day.wav", di)
+        p, t = day_posteriors(model, fe, day_wav, di)
         entry: dict[str, Any] = {"default_smoothing": _score(p, t, timeline, duration, SmoothingConfig())}
         if grid:
             best = None
@@ -166,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", default="builtin:scenes", help="labelled data set spec (default builtin:scenes)")
     ap.add_argument("--epochs", type=int, default=8, help="cross-entropy epochs (default 8)")
     ap.add_argument("--seed", type=int, default=0, help="initialization and data order seed (default 0)")
-    ap.add_argument("--day", help="folder with day.wav and day.json (default: the built-in corpus)")
+    ap.add_argument("--day", help="corpus folder with days/day.wav and days/day.json (default: the built-in corpus)")
     ap.add_argument("--no-grid", action="store_true", help="skip the smoothing grid (default smoothing only)")
     ap.add_argument("--json", required=True, help="where to write the report")
     ap.add_argument("--quiet", action="store_true", help="no progress output")

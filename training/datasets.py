@@ -98,7 +98,7 @@ from catuvac.runtime.audio import AudioError, load_audio
 from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write, cache_root, file_sha256, json_digest
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
-from catuvac.training.scenes import DEFAULT_CLIPS_PER_CLASS
+from catuvac.training.scenes import DAYS_DIR, DEFAULT_CLIPS_PER_CLASS
 
 __all__ = [
     "DatasetError",
@@ -431,6 +431,12 @@ def _read_folder(root: Path) -> tuple[list[_Entry], list[str] | None, list[tuple
     if root.is_file():
         return [_Entry(root, root.name, None, root.name)], None, []
     files = _audio_files(root)
+    if (root / "manifest.json").is_file() and (root / DAYS_DIR).is_dir():  # a catuvac-scenes corpus
+        held = [p for p in files if p.relative_to(root).parts[0] == DAYS_DIR]
+        files = [p for p in files if p.relative_to(root).parts[0] != DAYS_DIR]
+        if held:
+            print(f"catuvac: {root} is a catuvac-scenes corpus: its {len(held)} test recording(s) in {DAYS_DIR}/ are left out; "
+                  "the classes are its other sub-folders", file=sys.stderr)
     rels = [p.relative_to(root) for p in files]
     labelled = bool(rels) and all(len(r.parts) > 1 for r in rels)
     if not labelled and any(len(r.parts) > 1 for r in rels):
@@ -454,11 +460,11 @@ def _read_builtin(spec: DataSpec) -> tuple[list[_Entry], list[str], list[tuple[s
     scenes = importlib.import_module("catuvac.training.scenes")  # looked up per call: tests substitute the module
     root = Path(scenes.builtin_scenes_dir(seed=spec.option("seed", 0), clips_per_class=spec.option("n", DEFAULT_CLIPS_PER_CLASS)))
     classes = [c for c in getattr(scenes, "SCENE_CLASSES", ()) if (root / c).is_dir()]
-    extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in classes)
+    days = getattr(scenes, "DAYS_DIR", None)  # test recordings, not a class
+    extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in classes and d.name != days)
     names = list(classes) + extra
     entries: list[_Entry] = []
     for i, c in enumerate(names):
-        # only clips inside class sub-folders: the corpus root's day.wav is not a training clip
         for p in _audio_files(root / c):
             rel = _rel(p, root)
             entries.append(_Entry(p, rel, i, rel))

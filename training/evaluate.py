@@ -30,7 +30,7 @@ from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.frontend import FrontEndConfig, FrontEndError, normalize_window
 
 from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
-from .metrics import MetricsError, labels_row, method_entry, to_jsonable, write_json_atomic
+from .metrics import labels_row, method_entry, to_jsonable, write_json_atomic
 
 __all__ = [
     "EvalError",
@@ -303,25 +303,9 @@ def add_eval_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def eval_from_args(args: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
-    from .datasets import DatasetError
-
-    try:
-        run_eval(
-            args.checkpoint,
-            args.data,
-            args.json_out,
-            split=args.split,
-            kmeans=args.kmeans,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            device=args.device,
-            max_files=args.max_files,
-            progress=args.progress,
-        )
-    except (EvalError, CheckpointError, DatasetError, MetricsError, FrontEndError) as e:
-        print(f"catuvac-eval: error: {e}", file=sys.stderr)
-        return 2
+    """Run ``catuvac-eval``; its errors (all :class:`~catuvac.runtime.errors.CatuvacError`) reach the CLI wrapper."""
+    run_eval(args.checkpoint, args.data, args.json_out, split=args.split, kmeans=args.kmeans, seed=args.seed,
+             batch_size=args.batch_size, device=args.device, max_files=args.max_files, progress=args.progress)
     return 0
 
 

@@ -122,3 +122,16 @@ def test_every_error_class_derives_from_catuvac_error():
         assert issubclass(cls, CatuvacError) and issubclass(cls, ValueError), cls
     for cls in (ClassifierUnavailable, AudioDeviceError):
         assert issubclass(cls, CatuvacError) and issubclass(cls, RuntimeError), cls
+
+
+def test_catuvac_warning_is_one_line(capsys):
+    import warnings
+
+    from catuvac.runtime.errors import CatuvacWarning
+
+    def main(argv):
+        warnings.warn("x.wav: truncated", CatuvacWarning, stacklevel=2)
+        return 0
+
+    assert run_cli(main, [], "p") == 0
+    assert capsys.readouterr().err == "p: warning: x.wav: truncated\n"

@@ -29,7 +29,7 @@ import numpy as np
 
 from catuvac.runtime.defaults import CROSSFADE_S, DECISION_INTERVAL_S, DSP_BLOCK_SIZE
 from catuvac.runtime.errors import CatuvacError
-from catuvac.runtime.fileio import atomic_write, atomic_write_json
+from catuvac.runtime.fileio import atomic_write, atomic_write_json, check_output_path
 
 from .dsp import default_chain, measure_delay_samples
 from .nalr import DEFAULT_AUDIOGRAM, Audiogram, nalr_band_gains
@@ -392,6 +392,17 @@ def write_wav(path: str | os.PathLike, y: np.ndarray, sample_rate: int) -> None:
     atomic_write(path, lambda f: sf.write(f, y16, sample_rate, subtype="PCM_16", format="WAV"))
 
 
+def _check_outputs(input_path: Any, output_path: Any, model_path: Any, report_path: Any, plot_path: Any, *inputs: Any) -> None:
+    """Before any work: output names and folders usable, and no output overwrites an input or another output."""
+    ins = {"--input": input_path, "--model": model_path}
+    ins.update({f"input {i}": p for i, p in enumerate(inputs) if isinstance(p, (str, os.PathLike))})
+    check_output_path(output_path, "--output", (".wav",), inputs=ins)
+    if report_path is not None:
+        check_output_path(report_path, "--report", (".json",), inputs={**ins, "--output": output_path})
+    if plot_path is not None:
+        check_output_path(plot_path, "--plot", (".png", ".svg", ".pdf"), inputs={**ins, "--output": output_path, "--report": report_path})
+
+
 def simulate(
     input_path: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -416,6 +427,7 @@ def simulate(
     """
     from catuvac.runtime.audio import load_audio
 
+    _check_outputs(input_path, output_path, model_path, report_path, plot_path, audiogram, profiles, cluster_map)
     if audiogram is not None and not isinstance(audiogram, Audiogram):
         audiogram = Audiogram.load(audiogram)
     if profiles is not None and not isinstance(profiles, ProfileSet):

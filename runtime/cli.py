@@ -26,7 +26,7 @@ from .audio import AudioError
 from .cli_wrapper import cli_entry
 from .clusterer import ClustererError, SceneClusterer, SceneEvent
 from .defaults import DECISION_INTERVAL_S, MIC_BLOCK_SIZE
-from .fileio import atomic_write_json
+from .fileio import atomic_write_json, check_output_path
 from .frontend import FrontEndError
 from .modelmeta import ModelMetadataError
 from .profiles_map import ProfileMap, ProfileMapError
@@ -170,6 +170,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         strict_sample_rate=args.strict_rate,
         allow_partial=args.allow_partial,
     )
+    if args.report and not args.truth:
+        raise ClustererError("--report writes the score against --truth; give --truth TIMELINE.json too (or drop --report)")
+    if args.report:
+        check_output_path(args.report, "--report", (".json",), ClustererError, inputs={"--truth": args.truth, "--file": args.file, "--model": args.model})
     truth = None
     if args.truth:
         from .timeline import load_timeline

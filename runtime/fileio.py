@@ -18,7 +18,7 @@ from typing import IO, Any, Callable
 
 __all__ = [
     "atomic_write", "atomic_write_text", "atomic_write_json", "atomic_savefig", "read_json_file",
-    "file_sha256", "json_digest", "cache_root", "remove_stale_temps", "pid_alive", "check_output_path",
+    "file_sha256", "json_digest", "cache_root", "remove_stale_temps", "pid_alive", "check_output_path", "check_output_dir",
 ]
 
 TEMP_SUFFIX = ".tmp"
@@ -107,13 +107,13 @@ def check_output_path(path: str | os.PathLike, flag: str, suffixes: tuple[str, .
 
     err = error or UsageError
     p = Path(path)
+    for in_flag, q in (inputs or {}).items():
+        if q is not None and _same_file(p, Path(q)):
+            raise err(f"{flag} {p} is the same file as {in_flag}; choose another output path (it would be overwritten)")
     if suffixes and p.suffix.lower() not in suffixes:
         raise err(f"{flag} {p}: expected a {' or '.join(suffixes)} file name")
     if p.is_dir():
         raise err(f"{flag} {p}: is a folder; give a file name")
-    for in_flag, q in (inputs or {}).items():
-        if q is not None and _same_file(p, Path(q)):
-            raise err(f"{flag} {p} is the same file as {in_flag}; choose another output path (the input would be overwritten)")
     folder = p.parent if str(p.parent) else Path(".")
     existing = folder
     while not existing.exists() and existing != existing.parent:
@@ -193,3 +193,21 @@ def atomic_savefig(fig: Any, path: str | os.PathLike, **kw: Any) -> Path:
     """``fig.savefig`` through :func:`atomic_write` (format from the file's extension, PNG by default)."""
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
     return atomic_write(path, lambda f: fig.savefig(f, format=fmt, **kw))
+
+
+def check_output_dir(path: str | os.PathLike, flag: str, error: type[Exception] | None = None) -> Path:
+    """Check an output folder before the work: not an existing file, inside a writable folder."""
+    from .errors import UsageError
+
+    err = error or UsageError
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise err(f"{flag} {p}: exists and is a file, not a folder; choose a folder name")
+    existing = p
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise err(f"{flag} {p}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise err(f"{flag} {p}: cannot write in {existing}; choose a writable folder")
+    return p

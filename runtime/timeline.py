@@ -19,14 +19,17 @@ Used by the listen demo's acceptance check, ``make demo`` and ``catuvac-bench``.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["Segment", "load_timeline", "label_at", "evaluate_decisions"]
+from .errors import CatuvacError
+from .fileio import read_json_file
+
+__all__ = ["Segment", "TimelineError", "load_timeline", "label_at", "evaluate_decisions"]
 
 
 @dataclass(frozen=True)
@@ -36,15 +39,35 @@ class Segment:
     label: str
 
 
+class TimelineError(CatuvacError, ValueError):
+    """A ground-truth timeline that cannot be scored against; the message names the file and segment."""
+
+
 def load_timeline(path: str | os.PathLike) -> list[Segment]:
-    """Read a ``[{"start_s", "end_s", "label"}, …]`` JSON file (e.g. the built-in ``day.json``)."""
-    with open(path) as f:
-        items = json.load(f)
+    """Read a ``[{"start_s", "end_s", "label"}, …]`` JSON file (e.g. the built-in ``days/day.json``).
+
+    Refused: no segments, non-finite or negative times, ``end_s ≤ start_s``, overlapping segments
+    (each would score a wrong agreement silently). Gaps are allowed (unscored time).
+    """
+    items = read_json_file(path, TimelineError, "timeline", "expected a list of {start_s, end_s, label}")
+    if not isinstance(items, list) or not items:
+        raise TimelineError(f"{path}: not a timeline: need a non-empty list of {{start_s, end_s, label}}")
     try:
         segs = [Segment(float(d["start_s"]), float(d["end_s"]), str(d["label"])) for d in items]
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: not a timeline (need a list of {{start_s, end_s, label}}): {e}") from e
-    return sorted(segs, key=lambda s: s.start_s)
+        raise TimelineError(f"{path}: not a timeline (need a list of {{start_s, end_s, label}}): {e}") from e
+    segs.sort(key=lambda s: s.start_s)
+    prev: Segment | None = None
+    for s in segs:
+        if not (math.isfinite(s.start_s) and math.isfinite(s.end_s)) or s.start_s < 0:
+            raise TimelineError(f"{path}: segment {s.label!r} has times {s.start_s}–{s.end_s} s; times must be finite and ≥ 0")
+        if s.end_s <= s.start_s:
+            raise TimelineError(f"{path}: segment {s.label!r} ends ({s.end_s} s) before it starts ({s.start_s} s)")
+        if prev is not None and s.start_s < prev.end_s - 1e-6:
+            raise TimelineError(f"{path}: segments {prev.label!r} ({prev.start_s}–{prev.end_s} s) and {s.label!r} "
+                                f"({s.start_s}–{s.end_s} s) overlap; each moment has one true scene")
+        prev = s
+    return segs
 
 
 def label_at(timeline: Sequence[Segment], t: float) -> str | None:

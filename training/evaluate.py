@@ -27,6 +27,7 @@ from torch import nn
 
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import check_output_path
 from catuvac.runtime.frontend import FrontEndConfig, FrontEndError, normalize_window
 
 from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
@@ -235,6 +236,8 @@ def run_eval(
     from .checkpoint import load_checkpoint
     from .datasets import default_frontend, load_dataset, parse_data_spec
 
+    if json_out is not None:
+        check_output_path(json_out, "--json", (".json",), EvalError, inputs={"--checkpoint": checkpoint})
     ck = load_checkpoint(checkpoint)
     fe = ck.frontend
     try:

@@ -43,7 +43,7 @@ from torch import nn
 
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
-from catuvac.runtime.fileio import atomic_write_text
+from catuvac.runtime.fileio import atomic_write_text, check_output_dir
 
 from .baselines import INPUT_SPACE
 from .evaluate import METHOD_TITLES, build_metrics, model_outputs, model_spaces
@@ -278,7 +278,7 @@ def run_table(
         raise TableError(f"unknown method(s) {bad}; choose from {', '.join(ALL_METHODS)}")
     methods = [m for m in ALL_METHODS if m in methods]
     preset = preset or default_preset(data)
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, "--out", TableError)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 

@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from catuvac.runtime.errors import CatuvacError
-from catuvac.runtime.fileio import atomic_savefig, atomic_write_text
+from catuvac.runtime.fileio import atomic_savefig, atomic_write_text, check_output_dir
 from catuvac.runtime.frontend import FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -451,7 +451,7 @@ def train(
     """
     t_start = time.perf_counter()
     hooks = hooks or TrainHooks()
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, "--out", TrainError)
     ckpt_path = out / CHECKPOINT_NAME
     torch.set_flush_denormal(True)  # see module docstring: denormals are slow on x86
 

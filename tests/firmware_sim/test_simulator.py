@@ -254,3 +254,18 @@ def test_cli_end_to_end_with_stub_classifier(tmp_path, scripted, monkeypatch, ca
     assert rep["insertion_gain_db"][2] == pytest.approx(19.4 - (19.4 - 19.4))  # flat 40 dB HL, 1.4 kHz
     assert (tmp_path / "p.png").exists()
     assert "real_time_factor" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", ["output_is_input", "report_is_output", "report_not_json"])
+def test_cli_refuses_clashing_outputs_before_work(tmp_path, capsys, case):
+    """`--output` = `--input` used to overwrite the recording with exit 0; now refused before any work."""
+    inp = _wav(tmp_path, 1.0)
+    before = inp.read_bytes()
+    out = inp if case == "output_is_input" else tmp_path / "o.wav"
+    rep = {"report_is_output": out, "report_not_json": tmp_path / "r.txt"}.get(case, tmp_path / "r.json")
+    code = sim_cli.main(["--model", str(tmp_path / "none.onnx"), "--input", str(inp), "--output", str(out),
+                         "--report", str(rep), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert ("same file" in err) if case != "report_not_json" else (".json" in err)
+    assert inp.read_bytes() == before

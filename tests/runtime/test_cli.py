@@ -145,3 +145,9 @@ def test_truth_scoring(small_model: Path, wav: Path, tmp_path: Path, capsys: pyt
     assert r["agreement"] >= 12 / 15
     assert "agreement" in err and "switch delay median" in err
     assert main(["--model", str(small_model), "--file", str(wav), "--truth", str(tmp_path / "none.json")]) == 2
+
+
+def test_report_without_truth_is_refused(small_model: Path, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(wav), "--report", str(tmp_path / "r.json")]) == 2
+    assert "--truth" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

@@ -45,3 +45,19 @@ def test_load_timeline_and_label_at(tmp_path):
 def test_no_decisions_is_a_clear_error():
     with pytest.raises(ValueError, match="no decisions"):
         evaluate_decisions([], [], TRUTH)
+
+
+@pytest.mark.parametrize("segs, msg", [
+    ([{"start_s": 10, "end_s": 5, "label": "a"}], "ends"),
+    ([{"start_s": 0, "end_s": 10, "label": "a"}, {"start_s": 5, "end_s": 20, "label": "b"}], "overlap"),
+    ([], "non-empty"),
+    ([{"start_s": 0, "end_s": 1e999, "label": "a"}], "too large"),
+])
+def test_bad_timelines_are_refused(tmp_path, segs, msg):
+    """A timeline with end < start or overlaps used to score "agreement 1.000"."""
+    from catuvac.runtime.errors import CatuvacError
+
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(segs).replace("Infinity", "1e999"))
+    with pytest.raises(CatuvacError, match=msg):
+        load_timeline(p)

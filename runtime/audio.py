@@ -149,6 +149,10 @@ class StreamResampler:
     until the look-ahead they need has arrived. Output does not depend on the chunking.
     """
 
+    #: Output samples computed per step: the index arrays hold BLOCK × n_taps entries (≈ 10 MB at
+    #: 44.1 → 16 kHz), so one chunk of ten minutes needs no more memory than one of ten ms.
+    BLOCK = 2048
+
     def __init__(self, sr_in: int, sr_out: int) -> None:
         if sr_in <= 0 or sr_out <= 0:
             raise AudioError(f"sample rates must be positive, got {sr_in} → {sr_out}")
@@ -194,15 +198,14 @@ class StreamResampler:
         ms = np.arange(self._m, m_end)
         buf = np.concatenate([self._hist, x])  # buf[i] = input index (self._n_in - len(hist) + i)
         base = self._n_in - len(self._hist)
-        if len(ms):
-            j0 = ms * self.down + self.half_len
-            phase = j0 % self.up
-            newest = j0 // self.up
-            idx = (newest - base)[:, None] - np.arange(self.n_taps)[None, :]
+        y = np.empty(len(ms))
+        taps = np.arange(self.n_taps)[None, :]
+        for i in range(0, len(ms), self.BLOCK):  # bounded memory: BLOCK × n_taps, whatever the chunk size
+            mb = ms[i : i + self.BLOCK]
+            j0 = mb * self.down + self.half_len
+            idx = (j0 // self.up - base)[:, None] - taps
             vals = np.where(idx >= 0, buf[np.clip(idx, 0, None)], 0.0)
-            y = (self._hp[phase] * vals).sum(axis=1)
-        else:
-            y = np.zeros(0)
+            y[i : i + self.BLOCK] = (self._hp[j0 % self.up] * vals).sum(axis=1)
         keep = self.n_taps - 1
         self._hist = buf[-keep:] if keep else buf[:0]
         if len(self._hist) < keep:

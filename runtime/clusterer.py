@@ -41,6 +41,11 @@ from .smoothing import Smoother, SmoothingConfig
 
 __all__ = ["SceneClusterer", "SceneEvent", "SmoothingConfig", "ClustererError"]
 
+# Input rates accepted by process(): 4 kHz (telephone-band recorders) … 384 kHz (studio
+# converters). Outside it, the rate is a mistake (kHz passed as Hz: 48 instead of 48000).
+MIN_RATE_HZ = 4000
+MAX_RATE_HZ = 384000
+
 
 class ClustererError(CatuvacError, ValueError):
     """A clusterer argument that cannot be used; the message says what to do."""
@@ -224,6 +229,7 @@ class SceneClusterer:
         :class:`AudioError` and leaves the clusterer exactly as it was.
         """
         sr = self._check_rate(sample_rate)
+        self._check_layout(chunk)
         x = to_mono_float(chunk, name="process() chunk")
         if x.shape[0] == 0:
             return []
@@ -276,9 +282,20 @@ class SceneClusterer:
             if not (math.isfinite(sample_rate) and float(sample_rate).is_integer()):
                 raise AudioError(f"process(): sample_rate must be a whole number of Hz, got {sample_rate!r}")
         sr = int(sample_rate)
-        if sr <= 0:
-            raise AudioError(f"process(): sample_rate must be positive, got {sr}")
+        if not MIN_RATE_HZ <= sr <= MAX_RATE_HZ:
+            hint = f" (did you mean {sr * 1000} Hz? pass the rate in Hz, not kHz)" if 0 < sr <= 384 else ""
+            raise AudioError(f"process(): sample_rate {sr} Hz is outside {MIN_RATE_HZ}–{MAX_RATE_HZ} Hz{hint}")
         return sr
+
+    @staticmethod
+    def _check_layout(chunk: Any) -> None:
+        """Refuse a (channels, frames) array: read as frames × channels it would be a few samples of many channels."""
+        shape = getattr(chunk, "shape", ())
+        if len(shape) == 2 and shape[0] <= 8 < shape[1] and shape[1] >= 4 * shape[0]:
+            raise AudioError(
+                f"process() chunk: shape {tuple(shape)} looks like (channels, frames); pass (frames, channels), "
+                "e.g. chunk.T (soundfile's and sounddevice's layout)"
+            )
 
     def _next_decision_at(self) -> int:
         """Frame count (total) at which the next decision falls."""

@@ -139,3 +139,18 @@ def test_truncated_wav_is_used_with_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_audio(full)  # an intact file: no warning
+
+
+def test_stream_resampler_memory_does_not_grow_with_the_chunk():
+    """One minute at 48 kHz in one chunk used to allocate a 1.6-GB index array; now blocks of BLOCK outputs."""
+    import tracemalloc
+
+    x = (np.random.default_rng(1).standard_normal(48000 * 60) * 0.1).astype(np.float32)
+    r = StreamResampler(48000, 16000)
+    tracemalloc.start()
+    y = r.process(x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100e6, f"peak {peak / 1e6:.0f} MB"
+    ref = resample(x, 48000, 16000)
+    assert np.allclose(y, ref[: len(y)], atol=1e-5) and len(ref) - len(y) < 40

@@ -70,6 +70,19 @@ def test_bad_arguments(small_model: Path) -> None:
             c.process(np.zeros(100, np.float32), bad)  # type: ignore[arg-type]
 
 
+def test_absurd_rate_and_channels_first_are_refused(small_model: Path) -> None:
+    """48 (kHz by mistake) used to yield 82 decisions from 0.085 s; (channels, frames) yielded nothing."""
+    c = SceneClusterer(small_model)
+    with pytest.raises(AudioError, match="48000 Hz"):
+        c.process(np.zeros(4096, np.float32), 48)
+    with pytest.raises(AudioError, match="outside"):
+        c.process(np.zeros(4096, np.float32), 1_000_000)
+    with pytest.raises(AudioError, match=r"\(channels, frames\).*chunk\.T"):
+        c.process(np.zeros((2, 16000), np.float32), 16000)
+    assert c.samples_in == 0  # nothing was consumed
+    assert c.process(np.zeros((16000, 2), np.float32), 16000) == [] and c.samples_in == 16000
+
+
 # ------------------------------------------------------------------ events and cadence
 def test_events_fields_and_cadence(small_model: Path, low_high_audio: tuple[np.ndarray, int]) -> None:
     x, sr = low_high_audio  # 16 s: 8 s low band noise, 8 s high band noise

@@ -28,7 +28,7 @@ import numpy as np
 
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
-from catuvac.runtime.fileio import atomic_savefig, atomic_write_json
+from catuvac.runtime.fileio import atomic_savefig, atomic_write_json, file_sha256
 
 __all__ = ["main", "graph_stats", "latency_percentiles", "machine_info", "run_bench"]
 
@@ -258,6 +258,9 @@ def run_bench(
             torch.set_num_threads(threads)
             torch.set_flush_denormal(True)
             ck = load_checkpoint(checkpoint, expect_type="cat_uvac")
+            if info.checkpoint_sha256 and file_sha256(ck.path) != info.checkpoint_sha256:
+                raise BenchError(f"{checkpoint} is not the checkpoint {model} was exported from (SHA-256 differs from the "
+                                 "model's metadata); pass the matching --checkpoint, or none")
             m = ck.model.eval()
             tw = torch.from_numpy(wins)
             if tw.shape[-1] != ck.model_config.n_frames:

@@ -48,7 +48,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from catuvac.runtime.defaults import MAX_CALIBRATION, MAX_VERIFY, MIN_AGREEMENT
-from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.errors import CatuvacError, CatuvacWarning
 from catuvac.runtime.fileio import TEMP_SUFFIX, remove_stale_temps
 
 __all__ = [
@@ -755,6 +755,8 @@ def _export(
                 os.replace(src, out / name)
             elif (out / name).exists():
                 (out / name).unlink()
+                warnings.warn(f"removed {out / name} of an earlier export: it was not made from this checkpoint"
+                              + (" (add --int8 to write a new one)" if name == INT8_NAME else ""), CatuvacWarning, stacklevel=2)
         rep_tmp = tmpdir / REPORT_NAME
         rep_tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         os.replace(rep_tmp, out / REPORT_NAME)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import deque
@@ -160,8 +161,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return _list_devices(out)
     if not args.model:
         raise ClustererError("--model MODEL is required (an ONNX file from catuvac-export); see --help")
-    if args.duration is not None and args.duration <= 0:
-        raise ClustererError(f"--duration must be positive, got {args.duration}")
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise ClustererError(f"--duration must be a positive number of seconds, got {args.duration}")
+    if args.block_size < 1:
+        raise ClustererError(f"--block-size must be ≥ 1 sample, got {args.block_size}")
     clusterer = SceneClusterer(
         args.model,
         decision_interval=args.decision_interval,
@@ -243,6 +246,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     overflows = mic.overflows if mic is not None else 0
     if not lat:
         print(
+            f"{PROG}: no decision: {n_audio:.2f} s of audio ends before the first partial decision at "
+            f"{clusterer.decision_interval_s:g} s" if args.allow_partial else
             f"{PROG}: no decision: {n_audio:.2f} s of audio is shorter than the model's "
             f"{clusterer.info.window_seconds:g}-s window (use --allow-partial for early decisions)",
             file=sys.stderr,

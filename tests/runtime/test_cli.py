@@ -151,3 +151,16 @@ def test_report_without_truth_is_refused(small_model: Path, wav: Path, tmp_path:
     assert main(["--model", str(small_model), "--file", str(wav), "--report", str(tmp_path / "r.json")]) == 2
     assert "--truth" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("flags, msg", [(["--duration", "inf"], "--duration"), (["--block-size", "-5"], "--block-size")])
+def test_bad_numbers_are_one_line(small_model: Path, wav: Path, flags: list[str], msg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(wav), *flags]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1
+
+
+def test_short_file_with_allow_partial_does_not_advise_it(small_model: Path, wav: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(wav), "--json", "--duration", "0.1", "--allow-partial"]) == 0
+    err = capsys.readouterr().err
+    assert "no decision" in err and "use --allow-partial" not in err

@@ -294,3 +294,13 @@ def test_event_is_frozen(small_model: Path) -> None:
     assert len(ev) == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         ev[0].stable = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key, value", [("window_seconds", "four"), ("n_clusters", "7.5"), ("window_seconds", "inf")])
+def test_non_numeric_metadata_is_a_one_line_error(small_model: Path, key: str, value: str) -> None:
+    from catuvac.runtime.modelmeta import PREFIX, ModelInfo, read_model_info
+
+    props = read_model_info(small_model).to_props()
+    props[PREFIX + key] = value
+    with pytest.raises(ModelMetadataError, match="metadata"):
+        ModelInfo.from_props(props, "m.onnx")

@@ -8,11 +8,12 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device bench clean help
+.PHONY: demo test lint install audio-device bench clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
-	@echo "make test   - run the test suite"
+	@echo "make test   - lint (ruff + mypy), then run the test suite"
+	@echo "make lint   - ruff and mypy only"
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -28,7 +29,12 @@ install: $(STAMP)
 audio-device:
 	bash tools/audio_device.sh
 
-test: $(STAMP) audio-device
+# Lint and type check the package (configuration in pyproject.toml); `make test` runs it first.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint $(STAMP) audio-device
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -225,7 +225,7 @@ def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], sc
     for meth in ("labels", "kmeans", "cat_uvac"):
         if meth in m:
             e = m[meth]
-            sp = next(iter(e.get("spaces", {}).items()), (None, {}))
+            sp: tuple[Any, Any] = next(iter(e.get("spaces", {}).items()), (None, {}))
             lines.append(f"  {meth:10s}                   {_fmt(e.get('accuracy'))}   {_fmt(e.get('nmi'))}  "
                          f"{_fmt(sp[1].get('silhouette'))} ({sp[0]})")
     ex = s["export"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 import numpy as np
 
@@ -296,7 +296,7 @@ class Plugin:
             if isinstance(cur, np.ndarray) and cur.flags.writeable:
                 np.copyto(cur, value)  # in place: no allocation on the cross-fade path
             else:
-                self._values[name] = np.array(np.broadcast_to(value, (self.n_bands,)), dtype=np.float64)
+                self._values[name] = np.array(np.broadcast_to(value, (cast(int, self.n_bands),)), dtype=np.float64)
         else:
             self._values[name] = value
         if self._prepared:
@@ -322,7 +322,7 @@ class Plugin:
             if p.kind == "per_band":
                 v = self._values.get(k, p.default)
                 v = p.validate(v, where=self.name, n_bands=self.n_bands)
-                self._values[k] = np.array(np.broadcast_to(v, (self.n_bands,)), dtype=np.float64)
+                self._values[k] = np.array(np.broadcast_to(v, (cast(int, self.n_bands),)), dtype=np.float64)
         self._prepared = True
         for k in self.param_specs():
             self._update(k)

@@ -346,7 +346,7 @@ class HearingAidSimulator:
         wall_ns = pc() - t_start
         bar.update(n_blocks - bar.n)
         bar.close()
-        limiter = next((p for p in self.chain.plugins if type(p).__name__ == "Limiter"), None)
+        limiter: Any = next((p for p in self.chain.plugins if type(p).__name__ == "Limiter"), None)
         return SimulationResult(
             output=out[:n],
             sample_rate=sr,

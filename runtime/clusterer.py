@@ -290,7 +290,7 @@ class SceneClusterer:
     @staticmethod
     def _check_layout(chunk: Any) -> None:
         """Refuse a (channels, frames) array: read as frames × channels it would be a few samples of many channels."""
-        shape = getattr(chunk, "shape", ())
+        shape: tuple[int, ...] = tuple(getattr(chunk, "shape", ()))
         if len(shape) == 2 and shape[0] <= 8 < shape[1] and shape[1] >= 4 * shape[0]:
             raise AudioError(
                 f"process() chunk: shape {tuple(shape)} looks like (channels, frames); pass (frames, channels), "

@@ -41,7 +41,7 @@ def remove_stale_temps(folder: Path, name: str) -> list[Path]:
     """Remove ``NAME.<pid>.*`` temp files (and folders) in ``folder`` whose writer process is gone."""
     import shutil
 
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(folder.glob(f"{name}.*{TEMP_SUFFIX}"))
     except OSError:

@@ -57,9 +57,9 @@ def _rss_kb() -> tuple[float, float]:
                     peak = float(line.split()[1])
         return cur, peak
     except OSError:  # not Linux: ru_maxrss (KiB on Linux, bytes on macOS)
-        m = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        m = m / 1024 if sys.platform == "darwin" else m
-        return float(m), float(m)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        m = rss / 1024 if sys.platform == "darwin" else float(rss)
+        return m, m
 
 
 class SyntheticScenes:

@@ -113,12 +113,13 @@ def evaluate_decisions(
         raise ValueError("no decisions to evaluate (is the recording shorter than the model's window?)")
     truth = [label_at(timeline, float(x)) for x in t]
     keep = [i for i, lab in enumerate(truth) if lab is not None]
-    mapping = _hungarian_map([s[i] for i in keep], [truth[i] for i in keep])
-    agree = float(np.mean([mapping[s[i]] == truth[i] for i in keep]))
+    truth_kept = [lab for lab in truth if lab is not None]
+    mapping = _hungarian_map([s[i] for i in keep], truth_kept)
+    agree = float(np.mean([mapping[s[i]] == lab for i, lab in zip(keep, truth_kept)]))
     out: dict[str, Any] = {"n_decisions": len(t), "agreement": agree, "cluster_to_label": {str(k): v for k, v in mapping.items()}}
     if raw is not None:
         r = [int(v) for v in raw]
-        rmap = _hungarian_map([r[i] for i in keep], [truth[i] for i in keep])
+        rmap = _hungarian_map([r[i] for i in keep], truth_kept)
         out["raw_agreement"] = float(np.mean([rmap[r[i]] == truth[i] for i in keep]))
 
     # true changes

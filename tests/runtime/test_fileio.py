@@ -11,14 +11,7 @@ from pathlib import Path
 import pytest
 
 from catuvac.runtime.errors import CatuvacError
-from catuvac.runtime.fileio import (
-    atomic_write_text,
-    cache_root,
-    check_output_path,
-    file_sha256,
-    read_json_file,
-    remove_stale_temps,
-)
+from catuvac.runtime.fileio import atomic_write_text, cache_root, check_output_path, file_sha256, read_json_file, remove_stale_temps
 
 
 def _dead_pid() -> int:

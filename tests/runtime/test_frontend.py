@@ -2,17 +2,10 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from catuvac.runtime.frontend import (
-    FrontEnd,
-    FrontEndConfig,
-    FrontEndError,
-    NormStats,
-    fit_global_stats,
-    mel_filterbank,
-    normalize_window,
-)
+from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, FrontEndError, NormStats, fit_global_stats, mel_filterbank, normalize_window
 
 
 def _noise(seconds=3.0, seed=0, sr=16000):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from catuvac.runtime.soak import SyntheticScenes, frontend_cost_per_hop, main
 from catuvac.runtime.frontend import FrontEndConfig
+from catuvac.runtime.soak import SyntheticScenes, frontend_cost_per_hop, main
 
 
 def test_synthetic_scenes_chunk_invariant_and_bounded() -> None:

@@ -7,12 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    normalized_mutual_info_score,
-    silhouette_score,
-)
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, normalized_mutual_info_score, silhouette_score
 
 from catuvac.training.baselines import kmeans_baseline, kmeans_predict
 from catuvac.training.metrics import (

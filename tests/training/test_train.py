@@ -18,16 +18,7 @@ from catuvac.runtime.frontend import FrontEndConfig
 from catuvac.training.checkpoint import load_checkpoint, save_checkpoint
 from catuvac.training.model import ModelConfig, build_model
 from catuvac.training.presets import PRESETS
-from catuvac.training.train import (
-    PreparedData,
-    TrainConfig,
-    TrainError,
-    TrainHooks,
-    lr_at,
-    make_config,
-    tau_at,
-    train,
-)
+from catuvac.training.train import PreparedData, TrainConfig, TrainError, TrainHooks, lr_at, make_config, tau_at, train
 
 FE = FrontEndConfig(n_mels=32, window_seconds=1.0)  # 32 bins × 32 frames
 

@@ -1,5 +1,8 @@
 """K-means warm start of h, and the bf16 training option."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,9 +10,6 @@ import torch
 from catuvac.training.model import CatUVAC, ModelConfig
 from catuvac.training.train import TrainError, train
 from catuvac.training.warmstart import kmeans_pseudo_labels, warm_start_h
-
-import importlib.util
-from pathlib import Path
 
 # the tiny data set and config of the trainer tests (test modules are not importable by name
 # under --import-mode=importlib, so load it from its path)

@@ -121,11 +121,8 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 @cli_entry("catuvac-table")
 def table_main(argv: Sequence[str] | None = None) -> int:
     """``catuvac-table``: see :func:`catuvac.training.table.run_table`."""
-    try:
-        from .table import main
-    except ImportError as e:  # pragma: no cover - table.py is written by another module owner
-        print(f"catuvac-table: error: the table module is not available ({e})", file=sys.stderr)
-        return 2
+    from .table import main
+
     return main(argv)
 
 

@@ -19,11 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
@@ -32,6 +30,10 @@ from catuvac.runtime.frontend import FrontEndConfig, FrontEndError, normalize_wi
 
 from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
 from .metrics import labels_row, method_entry, to_jsonable, write_json_atomic
+
+if TYPE_CHECKING:  # torch is imported where it runs: `catuvac-eval --help` works without the [train] extra
+    import torch
+    from torch import nn
 
 __all__ = [
     "EvalError",
@@ -71,6 +73,8 @@ def normalize_features(x: np.ndarray, frontend: FrontEndConfig) -> np.ndarray:
 
 
 def _device(device: str | None) -> torch.device:
+    import torch
+
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -83,6 +87,8 @@ def model_outputs(
 
     The model is put in eval mode (batch norm uses running statistics) and restored after.
     """
+    import torch
+
     if not hasattr(model, "infer") or not hasattr(model, "representations"):
         raise EvalError(f"{type(model).__name__} does not implement the model protocol (infer, representations)")
     x_norm = np.asarray(x_norm, dtype=np.float32)

@@ -45,7 +45,6 @@ from typing import Any, Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, normalized_mutual_info_score, silhouette_score
 
 from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write_json
@@ -114,6 +113,8 @@ def unsupervised_accuracy(labels: Any, pred: Any) -> float:
 
 def nmi(labels: Any, pred: Any) -> float:
     """Normalized mutual information (scikit-learn, arithmetic mean normalization)."""
+    from sklearn.metrics import normalized_mutual_info_score
+
     y, p = _pair(labels, pred)
     return float(normalized_mutual_info_score(y, p))
 
@@ -137,6 +138,8 @@ def geometry(space: Any, pred: Any, seed: int = 0, silhouette_max: int = SILHOUE
     Returns ``{"silhouette", "dbi", "chi"}`` as floats, or ``None`` values plus a ``"note"``
     when fewer than 2 (or more than N − 1) distinct clusters are present.
     """
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
     p = _as_labels(pred, "pred")
     s = _space(space, p.shape[0])
     k = int(np.unique(p).size)

@@ -36,10 +36,9 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from torch import nn
 
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
@@ -48,6 +47,9 @@ from catuvac.runtime.fileio import atomic_write_text, check_output_dir
 from .baselines import INPUT_SPACE
 from .evaluate import METHOD_TITLES, build_metrics, model_outputs, model_spaces
 from .metrics import GEOMETRY_KEYS, to_jsonable, write_json_atomic
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "TableError",

@@ -37,7 +37,7 @@ from catuvac.runtime.fileio import atomic_write_json
 __all__ = ["cpu_flags", "scene_windows", "bench_latency", "main"]
 
 DEFAULT_WINDOWS = (4.0, 10.0)  # the paper's windows: 4 s (US8K, scenes) and 10 s (TAU2019)
-TARGET_SPEEDUP = 2.5  # issue target: int8 ≥ 2.5× faster than PyTorch fp32
+TARGET_SPEEDUP = 2.5  # the project's target: int8 ≥ 2.5× faster than PyTorch fp32
 
 
 def cpu_flags() -> dict[str, Any]:

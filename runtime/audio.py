@@ -52,7 +52,12 @@ def to_mono_float(x: np.ndarray, name: str = "input") -> np.ndarray:
     if f.ndim == 2:
         if f.shape[1] == 0:
             raise AudioError(f"{name}: audio has zero channels")
-        f = f.mean(axis=1) if f.shape[1] > 1 else f[:, 0]
+        if f.shape[1] > 1:
+            mono = f.mean(axis=1)
+            _note_antiphase(f, mono, name)
+            f = mono
+        else:
+            f = f[:, 0]
     elif f.ndim != 1:
         raise AudioError(
             f"{name}: expected audio shaped (frames,) or (frames, channels), got shape {a.shape}"
@@ -64,6 +69,14 @@ def to_mono_float(x: np.ndarray, name: str = "input") -> np.ndarray:
             "by a failed computation — fix or drop it"
         )
     return np.ascontiguousarray(f, dtype=np.float32)
+
+
+def _note_antiphase(multi: np.ndarray, mono: np.ndarray, name: str) -> None:
+    """Warn (once per source) when the channels cancel in the mix: a stereo pair in antiphase."""
+    ch = float(np.mean(np.square(multi, dtype=np.float64)))
+    if ch > 1e-10 and float(np.mean(np.square(mono, dtype=np.float64))) < 1e-3 * ch:
+        warnings.warn(f"{name}: the channels cancel when mixed to mono (a pair in antiphase?); the scene is judged "
+                      "on what is left — pass one channel instead", CatuvacWarning, stacklevel=3)
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from .audio import AudioError, StreamResampler, to_mono_float
 from .defaults import DECISION_INTERVAL_S
-from .errors import CatuvacError
+from .errors import CatuvacError, CatuvacWarning
 from .frontend import FrontEnd, FrontEndError, normalize_window
 from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
 from .profiles_map import ProfileMap
@@ -243,6 +244,11 @@ class SceneClusterer:
             res = self._resamplers.get(sr)
             if res is None:
                 res = self._resamplers[sr] = StreamResampler(sr, self._cfg.sample_rate)
+                if sr < self._cfg.sample_rate:  # once per input rate
+                    warnings.warn(
+                        f"input at {sr} Hz holds nothing above {sr // 2} Hz; the model hears up to "
+                        f"{self._cfg.sample_rate // 2} Hz, so its decisions may be less reliable",
+                        CatuvacWarning, stacklevel=2)
             x = res.process(x)
             if x.shape[0] == 0:
                 return []

@@ -42,7 +42,7 @@ from .clusterer import SceneClusterer
 from .fileio import atomic_write_text
 from .frontend import FrontEnd, FrontEndConfig
 
-FLAT_TOLERANCE = 0.05  # issue acceptance: peak memory flat within 5 % from start to end
+FLAT_TOLERANCE = 0.05  # acceptance: peak memory flat within 5 % from start to end
 
 
 def _rss_kb() -> tuple[float, float]:

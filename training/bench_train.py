@@ -14,7 +14,7 @@ Variants on CPU (same network, same math):
   (1e-39), the worst case; the on/off ratio shows whether denormals slow this CPU down and
   that flushing removes it;
 - ``bf16_autocast`` — ``torch.autocast("cpu", torch.bfloat16)`` (mixed precision, e.g. AMX on
-  recent Xeons); recorded for information, the trainer stays in float32.
+  recent Xeons); the trainer uses it with ``catuvac-train --precision bf16`` (default fp32).
 
 Each variant: ``warmup`` steps discarded, then the median of ``steps`` timed steps. The JSON
 carries units, torch version, thread count and the CPU model.

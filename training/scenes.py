@@ -124,7 +124,7 @@ _CLASS_LEVEL_DBFS: dict[str, float] = {
     "music": -24.0,
     "wind": -24.0,
 }
-# Within-class level variation (uniform ± this many dB), as asked by the issue.
+# Within-class level variation (uniform ± this many dB): recordings of one scene differ in level.
 LEVEL_JITTER_DB = 10.0
 
 # Day recording: segment durations and cross-fade lengths (s).
@@ -692,7 +692,7 @@ def _plan_day(seconds: float, rng: np.random.Generator, sr: int) -> list[_Segmen
     if k * lo > seconds:
         raise ValueError(
             f"a day of {seconds:.1f} s cannot hold {k} segments of ≥ {lo:.0f} s covering every class; "
-            f"use at least {len(SCENE_CLASSES) * lo / 60:.2f} minutes (the issue asks for ≥ 3)"
+            f"use at least {len(SCENE_CLASSES) * lo / 60:.2f} minutes (the day recording lasts ≥ 3 minutes)"
         )
     d = lo + (seconds - k * lo) * rng.dirichlet(np.full(k, 2.0))
     for _ in range(k):  # redistribute anything above the maximum

@@ -154,3 +154,12 @@ def test_stream_resampler_memory_does_not_grow_with_the_chunk():
     assert peak < 100e6, f"peak {peak / 1e6:.0f} MB"
     ref = resample(x, 48000, 16000)
     assert np.allclose(y, ref[: len(y)], atol=1e-5) and len(ref) - len(y) < 40
+
+
+def test_antiphase_stereo_is_noted():
+    from catuvac.runtime.errors import CatuvacWarning
+
+    s = (np.random.default_rng(2).standard_normal(8000) * 0.1).astype(np.float32)
+    with pytest.warns(CatuvacWarning, match="antiphase"):
+        m = to_mono_float(np.stack([s, -s], 1), name="pair")
+    assert np.allclose(m, 0.0)

@@ -304,3 +304,17 @@ def test_non_numeric_metadata_is_a_one_line_error(small_model: Path, key: str, v
     props[PREFIX + key] = value
     with pytest.raises(ModelMetadataError, match="metadata"):
         ModelInfo.from_props(props, "m.onnx")
+
+
+def test_low_rate_input_is_noted_once(small_model: Path) -> None:
+    import warnings
+
+    from catuvac.runtime.errors import CatuvacWarning
+
+    c = SceneClusterer(small_model)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        c.process(np.zeros(800, np.float32), 8000)
+        c.process(np.zeros(800, np.float32), 8000)
+    notes = [x for x in w if issubclass(x.category, CatuvacWarning)]
+    assert len(notes) == 1 and "4000 Hz" in str(notes[0].message)

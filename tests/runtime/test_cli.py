@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import subprocess
@@ -13,18 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import tests.helpers.fake_sounddevice as st
+import tests.helpers.scene_models as fx
 from catuvac.runtime.cli import LiveView, main
 from catuvac.runtime.clusterer import SceneClusterer
 
 _here = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("rt_fixtures", _here / "conftest.py")
-fx = importlib.util.module_from_spec(_spec)
-assert _spec.loader is not None
-_spec.loader.exec_module(fx)
-_spec2 = importlib.util.spec_from_file_location("rt_sources_tests", _here / "test_sources.py")
-st = importlib.util.module_from_spec(_spec2)
-assert _spec2.loader is not None
-_spec2.loader.exec_module(st)
 
 
 @pytest.fixture(scope="module")

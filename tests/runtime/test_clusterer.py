@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +11,11 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import tests.helpers.scene_models as fx
 from catuvac.runtime.audio import AudioError
 from catuvac.runtime.clusterer import ClustererError, SceneClusterer, SceneEvent
 from catuvac.runtime.modelmeta import ModelMetadataError
 from catuvac.runtime.smoothing import SmoothingConfig
-
-_spec = importlib.util.spec_from_file_location("rt_fixtures", Path(__file__).with_name("conftest.py"))
-fx = importlib.util.module_from_spec(_spec)
-assert _spec.loader is not None
-_spec.loader.exec_module(fx)
 
 SR = 16000
 

@@ -114,15 +114,19 @@ def check_output_path(path: str | os.PathLike, flag: str, suffixes: tuple[str, .
         raise err(f"{flag} {p}: expected a {' or '.join(suffixes)} file name")
     if p.is_dir():
         raise err(f"{flag} {p}: is a folder; give a file name")
-    folder = p.parent if str(p.parent) else Path(".")
+    _check_writable_under(p.parent if str(p.parent) else Path("."), p, flag, err)
+    return p
+
+
+def _check_writable_under(folder: Path, p: Path, flag: str, err: type[Exception]) -> None:
+    """The nearest existing folder at or above ``folder`` is a folder we may create files in."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise err(f"{flag} {p}: {existing} is not a folder")
+        raise err(f"{flag} {p}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise err(f"{flag} {p}: cannot write in {existing}; choose a writable folder")
-    return p
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -203,11 +207,5 @@ def check_output_dir(path: str | os.PathLike, flag: str, error: type[Exception] 
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise err(f"{flag} {p}: exists and is a file, not a folder; choose a folder name")
-    existing = p
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise err(f"{flag} {p}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise err(f"{flag} {p}: cannot write in {existing}; choose a writable folder")
+    _check_writable_under(p, p, flag, err)
     return p

@@ -77,6 +77,6 @@ def test_output_path_checks(tmp_path):
         check_output_path(tmp_path, "--json")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(CatuvacError, match="not a folder"):
+    with pytest.raises(CatuvacError, match="is a file, not a folder"):
         check_output_path(blocker / "sub" / "r.json", "--report")
     assert check_output_path(tmp_path / "new" / "r.json", "--report", (".json",)) == tmp_path / "new" / "r.json"

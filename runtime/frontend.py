@@ -291,26 +291,21 @@ class FrontEnd:
         else:
             self.basis = None
 
-    def _frames_to_features(self, frames: np.ndarray) -> np.ndarray:
-        """frames: (T, n_fft) float64 → raw log features (n_features, T) float64."""
+    def _linear_features(self, frames: np.ndarray) -> np.ndarray:
+        """frames: (T, n_fft) float64 → (mel) power / magnitude before the log, (T, n_features)."""
         c = self.config
         spec = np.abs(np.fft.rfft(frames * self.window, axis=-1))
         if c.power != 1.0:
             spec = spec**c.power
-        if self.basis is not None:
-            feats = spec @ self.basis.T
-        else:
-            feats = spec[:, : c.n_mels]
-        return np.log(np.maximum(feats, c.log_floor)).T
+        return spec @ self.basis.T if self.basis is not None else spec[:, : c.n_mels]
+
+    def _frames_to_features(self, frames: np.ndarray) -> np.ndarray:
+        """frames: (T, n_fft) float64 → raw log features (n_features, T) float64 (batch and streaming)."""
+        return np.log(np.maximum(self._linear_features(frames), self.config.log_floor)).T
 
     def power_features(self, audio: np.ndarray) -> np.ndarray:
-        """(Mel) power/magnitude frames *before* the log, (n_features, T): for reference checks."""
-        c = self.config
-        frames = self._frame(audio)
-        spec = np.abs(np.fft.rfft(frames * self.window, axis=-1))
-        if c.power != 1.0:
-            spec = spec**c.power
-        return (spec @ self.basis.T).T if self.basis is not None else spec[:, : c.n_mels].T
+        """(Mel) power/magnitude frames *before* the log, (n_features, T): the production path's own spectrum."""
+        return self._linear_features(self._frame(audio)).T
 
     def _frame(self, audio: np.ndarray) -> np.ndarray:
         c = self.config

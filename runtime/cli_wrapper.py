@@ -30,6 +30,7 @@ __all__ = ["cli_entry", "run_cli", "TRAIN_ONLY_MODULES", "missing_extra_message"
 #: Top-level modules that come only with ``pip install 'catuvac[train]'``.
 TRAIN_ONLY_MODULES = frozenset({"torch", "sklearn", "onnx", "onnxscript"})
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_NO_PERMISSION = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 Main = Callable[..., int]
 F = TypeVar("F", bound=Main)
@@ -92,6 +93,8 @@ def run_cli(main: Main, argv: Sequence[str] | None = None, prog: str | None = No
         if e.errno in _DISK_FULL:
             where = f" ({e.filename})" if e.filename else ""
             return fail(f"no space left to write{where}: {os.strerror(e.errno or 0)}; free some space and run again")
+        if e.errno in _NO_PERMISSION and e.filename:
+            return fail(f"{e.filename}: {os.strerror(e.errno or 0)}; choose a path you may write to")
         raise
 
 

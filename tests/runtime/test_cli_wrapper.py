@@ -135,3 +135,13 @@ def test_catuvac_warning_is_one_line(capsys):
 
     assert run_cli(main, [], "p") == 0
     assert capsys.readouterr().err == "p: warning: x.wav: truncated\n"
+
+
+def test_permission_denied_on_a_named_file_is_one_line(capsys):
+    import errno
+
+    def main(argv):
+        raise PermissionError(errno.EACCES, "Permission denied", "/readonly/out.json")
+
+    assert run_cli(main, [], "p") == 2
+    assert capsys.readouterr().err == "p: error: /readonly/out.json: Permission denied; choose a path you may write to\n"

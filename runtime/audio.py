@@ -73,6 +73,8 @@ def to_mono_float(x: np.ndarray, name: str = "input") -> np.ndarray:
 
 def _note_antiphase(multi: np.ndarray, mono: np.ndarray, name: str) -> None:
     """Warn (once per source) when the channels cancel in the mix: a stereo pair in antiphase."""
+    if multi.shape[0] == 0:
+        return
     ch = float(np.mean(np.square(multi, dtype=np.float64)))
     if ch > 1e-10 and float(np.mean(np.square(mono, dtype=np.float64))) < 1e-3 * ch:
         warnings.warn(f"{name}: the channels cancel when mixed to mono (a pair in antiphase?); the scene is judged "

@@ -8,11 +8,12 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 OUT    ?= demo_out
 
-.PHONY: demo test install audio-device browser c-compiler bench bench-days bench-live real-corpus bench-real bench-c clean help
+.PHONY: demo test lint install audio-device browser c-compiler bench bench-days bench-live real-corpus bench-real bench-c clean help
 
 help:
 	@echo "make demo   - train, export and simulate on the built-in scenes (output in $(OUT)/)"
-	@echo "make test   - run the test suite"
+	@echo "make test   - lint (ruff + mypy), then run the test suite"
+	@echo "make lint   - ruff and mypy only"
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
 	@echo "make bench-days - decision quality of the demo model on 3 long days (seeds 1-3) + the trade-off plot (seeds 100-102)"
 	@echo "make bench-live - 60 s of live hearing-aid processing on the test audio device (bench_out/live.json)"
@@ -41,7 +42,12 @@ browser:
 c-compiler:
 	bash tools/c_compiler.sh
 
-test: $(STAMP) audio-device browser c-compiler
+# Lint and type check the package (configuration in pyproject.toml); `make test` runs it first.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) audio-device browser c-compiler lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

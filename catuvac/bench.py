@@ -18,7 +18,6 @@ Every figure is stored with its unit, plus the machine it ran on.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -29,7 +28,16 @@ from typing import Any, Callable
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_savefig, atomic_write_json, file_sha256
+
 __all__ = ["main", "graph_stats", "latency_percentiles", "machine_info", "run_bench"]
+
+
+
+class BenchError(CatuvacError):
+    """A model, checkpoint or day recording the benchmark cannot use."""
 
 
 # --------------------------------------------------------------------------- graph accounting
@@ -186,7 +194,7 @@ def _day_windows(model_path: Path, day_wav: Path, n: int) -> tuple[np.ndarray, A
     feats = fe.features(load_audio(day_wav, info.frontend.sample_rate))
     w = info.window_frames
     if feats.shape[1] < w:
-        raise SystemExit(f"{day_wav}: shorter than the model's {info.window_seconds}-s window")
+        raise BenchError(f"{day_wav}: shorter than the model's {info.window_seconds}-s window")
     starts = np.linspace(0, feats.shape[1] - w, num=min(n, feats.shape[1] - w + 1)).astype(int)
     wins = np.stack([normalize_window(feats[:, s : s + w], info.frontend) for s in starts])
     return wins[:, None].astype(np.float32), info
@@ -210,15 +218,17 @@ def run_bench(
 
     model = Path(model)
     if not model.exists():
-        raise SystemExit(f"{model}: model not found; export one with `catuvac-export --checkpoint CKPT --out DIR --int8`")
+        raise BenchError(f"{model}: model not found; export one with `catuvac-export --checkpoint CKPT --out DIR --int8`")
     if day_dir is None:
         from catuvac.training.scenes import builtin_scenes_dir
 
         day_dir = builtin_scenes_dir()
     day_dir = Path(day_dir)
-    day_wav, day_json = day_dir / "day.wav", day_dir / "day.json"
+    from catuvac.training.scenes import day_files
+
+    day_wav, day_json = day_files(day_dir)
     if not day_wav.exists() or not day_json.exists():
-        raise SystemExit(f"{day_dir}: no day.wav/day.json; generate them with `catuvac-scenes --out DIR`")
+        raise BenchError(f"{day_dir}: no days/day.wav + days/day.json; generate them with `catuvac-scenes --out DIR`")
 
     def log(msg: str) -> None:
         if progress:
@@ -252,6 +262,9 @@ def run_bench(
             torch.set_num_threads(threads)
             torch.set_flush_denormal(True)
             ck = load_checkpoint(checkpoint, expect_type="cat_uvac")
+            if info.checkpoint_sha256 and file_sha256(ck.path) != info.checkpoint_sha256:
+                raise BenchError(f"{checkpoint} is not the checkpoint {model} was exported from (SHA-256 differs from the "
+                                 "model's metadata); pass the matching --checkpoint, or none")
             m = ck.model.eval()
             tw = torch.from_numpy(wins)
             if tw.shape[-1] != ck.model_config.n_frames:
@@ -403,8 +416,7 @@ def plot_latency(raw_ms: dict[str, list[float]], path: str | os.PathLike, title:
     ax.set_title(title or "Decision latency per window")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -427,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decision", choices=("hmm", "fixed-lag", "ema"), help="with --days: decision rule (default: the runtime's)")
     p.add_argument("--scene-profiles", help="with --days: scene label → profile table (default: the shipped one)")
     p.add_argument("--plot", help="PNG with the latency distributions side by side")
-    p.add_argument("--day", help="folder with day.wav and day.json (default: the built-in scenes corpus)")
+    p.add_argument("--day", help="corpus folder with days/day.wav and days/day.json (default: the built-in scenes corpus)")
     p.add_argument("--threads", type=int, default=1, help="threads for ORT and torch (default 1, as on a device)")
     p.add_argument("--iterations", type=int, default=200, help="timed decisions per engine (default 200)")
     p.add_argument("--no-sim", action="store_true", help="skip the whole-chain firmware simulation")
@@ -470,6 +482,7 @@ def _days_main(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_entry("catuvac-bench")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1 or args.iterations < 1:
@@ -486,11 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     raw = res.pop("_raw_latency_ms")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(res, indent=2))
-    os.replace(tmp, out)
+    out = atomic_write_json(args.json, res)
     if args.plot:
         plot_latency(raw, args.plot, title=f"Decision latency, {res['window_seconds']:.0f}-s window, "
                      f"{args.threads} thread(s), {res['machine']['cpu'][:40]}")

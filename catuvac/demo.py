@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.fileio import atomic_savefig, atomic_write_json, atomic_write_text
 from catuvac.runtime.scoring import load_scene_profiles
 
 __all__ = ["run_demo", "main", "SCENE_TO_PROFILE"]
@@ -122,7 +124,7 @@ def _plot_timeline(events: list[Any], truth: Any, score: dict[str, Any], path: P
                  f"switch delay median {'–' if med is None else f'{med:.1f}'} s, spurious switches {score['spurious_switches']}")
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -131,7 +133,7 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
     from catuvac.runtime.clusterer import SceneClusterer
     from catuvac.runtime.scoring import score_run
     from catuvac.runtime.timeline import load_truth
-    from catuvac.training.scenes import builtin_scenes_dir
+    from catuvac.training.scenes import builtin_scenes_dir, day_files
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -145,14 +147,13 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
 
     _log("runtime on the day recording (stable decisions vs ground truth)")
     clf = SceneClusterer(model, profile_map=pmap)
-    events = clf.process_file(corpus / "day.wav")
-    truth = load_truth(corpus / "day.json")
+    day_wav, day_json = day_files(corpus)
+    events = clf.process_file(day_wav)
+    truth = load_truth(day_json)
     timeline = list(truth.segments)
     score = score_run([e.time_s for e in events], [e.profile for e in events], [e.stable for e in events], truth,
                       SCENE_TO_PROFILE, raw=[e.cluster for e in events])
-    with open(out / "day_events.jsonl", "w") as f:
-        for e in events:
-            f.write(json.dumps(e.to_dict()) + "\n")
+    atomic_write_text(out / "day_events.jsonl", "".join(json.dumps(e.to_dict()) + "\n" for e in events))
     _plot_timeline(events, truth, score, out / "day_timeline.png")
 
     sim: dict[str, Any] | None = None
@@ -160,7 +161,7 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
         from catuvac.firmware_sim.simulator import simulate as run_sim
 
         _log("firmware simulation: DSP chain with the runtime embedded")
-        sim = run_sim(corpus / "day.wav", out / "sim" / "day_processed.wav", model_path=model, cluster_map=pmap,
+        sim = run_sim(day_wav, out / "sim" / "day_processed.wav", model_path=model, cluster_map=pmap,
                       report_path=out / "sim" / "report.json", plot_path=out / "sim" / "simulation.png", progress=progress)
 
     metrics = json.loads((out / "train" / "metrics.json").read_text())
@@ -185,7 +186,7 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
         summary["simulation"] = {k: sim.get(k) for k in ("algorithmic_delay_ms", "real_time_factor", "dsp_ms_per_block_p50",
                                                          "dsp_ms_per_block_p99", "classifier_ms_p99", "blocks")}
         summary["simulation"]["profile_switches"] = len(sim.get("profile_switches", []))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_json(out / "summary.json", summary)
     _print_summary(summary, events, timeline, score, pmap)
     return summary
 
@@ -203,7 +204,7 @@ def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], sc
     for meth in ("labels", "kmeans", "cat_uvac"):
         if meth in m:
             e = m[meth]
-            sp = next(iter(e.get("spaces", {}).items()), (None, {}))
+            sp: tuple[Any, Any] = next(iter(e.get("spaces", {}).items()), (None, {}))
             lines.append(f"  {meth:10s}                   {_fmt(e.get('accuracy'))}   {_fmt(e.get('nmi'))}  "
                          f"{_fmt(sp[1].get('silhouette'))} ({sp[0]})")
     ex = s["export"]
@@ -233,6 +234,7 @@ def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], sc
     print("\n".join(lines))
 
 
+@cli_entry("python -m catuvac.demo")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m catuvac.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from catuvac.runtime.errors import CatuvacError
+
 __all__ = [
     "CExportError",
     "ConvLayer",
@@ -59,7 +61,7 @@ SUPPORTED_OPS = (
 )
 
 
-class CExportError(ValueError):
+class CExportError(CatuvacError, ValueError):
     """A model the C target cannot express; the message names the node and its op."""
 
 

@@ -12,6 +12,9 @@ import sys
 import warnings
 from typing import Sequence
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.defaults import MAX_CALIBRATION, MAX_VERIFY, MIN_AGREEMENT
+
 __all__ = ["build_parser", "main"]
 
 
@@ -46,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-agreement",
         type=float,
-        default=0.99,
-        help="fail (exit 3) if the int8 model's cluster ids agree with PyTorch on fewer held-out windows (default 0.99)",
+        default=MIN_AGREEMENT,
+        help=f"fail (exit 3) if the int8 model's cluster ids agree with PyTorch on fewer held-out windows (default {MIN_AGREEMENT})",
     )
     p.add_argument(
         "--calibration-method",
@@ -67,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "It is compiled with the system C compiler and verified against ONNX Runtime int8 and a numpy integer "
         "reference; the figures go to the report's \"c\" section",
     )
-    p.add_argument("--max-calibration", type=int, default=128, help="calibration windows used at most (default 128)")
-    p.add_argument("--max-verify", type=int, default=256, help="held-out windows verified at most (default 256)")
+    p.add_argument("--max-calibration", type=int, default=MAX_CALIBRATION, help=f"calibration windows used at most (default {MAX_CALIBRATION})")
+    p.add_argument("--max-verify", type=int, default=MAX_VERIFY, help=f"held-out windows verified at most (default {MAX_VERIFY})")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
@@ -77,9 +80,10 @@ def _show_warning(message: Warning | str, category: type, filename: str, lineno:
     print(f"catuvac-export: warning: {message}", file=sys.stderr)
 
 
+@cli_entry("catuvac-export")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .exporter import AgreementError, ExportError, export_model
+    from .exporter import AgreementError, export_model
 
     if args.max_calibration < 1 or args.max_verify < 1:
         print("catuvac-export: error: --max-calibration and --max-verify must be ≥ 1", file=sys.stderr)
@@ -105,9 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except AgreementError as e:
             print(f"catuvac-export: error: {e}", file=sys.stderr)
             print(f"catuvac-export: the report is in {args.out}/export_report.json", file=sys.stderr)
-            return e.exit_code
-        except ExportError as e:
-            print(f"catuvac-export: error: {e}", file=sys.stderr)
             return e.exit_code
     summary = {
         k: report.get(k)

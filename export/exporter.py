@@ -53,6 +53,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from catuvac.runtime.defaults import MAX_CALIBRATION, MAX_VERIFY, MIN_AGREEMENT
+from catuvac.runtime.errors import CatuvacError, CatuvacWarning
+from catuvac.runtime.fileio import TEMP_SUFFIX, remove_stale_temps
+
 __all__ = [
     "ExportError",
     "AgreementError",
@@ -77,15 +81,15 @@ INT8_NAME = "encoder.int8.onnx"
 REPORT_NAME = "export_report.json"
 OPSET = 17  # well supported by ORT ≥ 1.14 and by the TorchScript exporter; QDQ per-channel needs ≥ 13
 EXPORTER = "torch.onnx.export(dynamo=False) (TorchScript)"
-DEFAULT_MAX_CALIBRATION = 128  # enough windows for stable min/max ranges; calibration time grows linearly
-DEFAULT_MAX_VERIFY = 256  # held-out windows checked; bounds export time on big datasets
+DEFAULT_MAX_CALIBRATION = MAX_CALIBRATION  # see catuvac.runtime.defaults
+DEFAULT_MAX_VERIFY = MAX_VERIFY
 # The weight-carrying ops (+ Relu, so a Conv→Relu pair shares one output scale and ORT fuses it);
 # the GRU's elementwise gate arithmetic stays float.
 QUANT_OP_TYPES = ("Conv", "Gemm", "MatMul", "Relu")
 FP32_PROB_TOLERANCE = 1e-3  # fp32 ONNX vs PyTorch: measured ~5e-7; more means a wrong translation
 
 
-class ExportError(RuntimeError):
+class ExportError(CatuvacError, RuntimeError):
     """An export that cannot be done; the message says what was wrong and what to do."""
 
     exit_code = 2
@@ -554,7 +558,7 @@ def export_model(
     int8: bool = False,
     calibration: "str | WindowData | None" = None,
     window_seconds: float | None = None,
-    min_agreement: float = 0.99,
+    min_agreement: float = MIN_AGREEMENT,
     calibration_method: str = "auto",
     max_calibration: int = DEFAULT_MAX_CALIBRATION,
     max_verify: int = DEFAULT_MAX_VERIFY,
@@ -597,7 +601,8 @@ def run_export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, opts: 
         run.data = _windows(run)
         _reference(run)
         run.report = _base_report(run)
-        run.tmpdir = Path(tempfile.mkdtemp(prefix=".catuvac-export.", dir=out))
+        remove_stale_temps(out, ".catuvac-export")  # a run killed with -9 left its folder behind
+        run.tmpdir = Path(tempfile.mkdtemp(prefix=f".catuvac-export.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=out))
         try:
             _fp32_target(run)
             if opts.int8:
@@ -898,6 +903,9 @@ def _publish(run: _Run, c_dir: Path | None) -> None:
     for name in (FP32_NAME, INT8_NAME):
         if not ok.get(name) and (out / name).exists():
             (out / name).unlink()
+            warnings.warn(f"removed {out / name} of an earlier export: it was not made from this checkpoint"
+                          + (" (add --int8 to write a new one)" if name == INT8_NAME and not run.opts.int8 else ""),
+                          CatuvacWarning, stacklevel=3)
     if c_dir is not None and run.c_tmp is not None:
         report["files"]["c"] = str(c_dir) if not run.failures else None
         if not run.failures:

@@ -21,15 +21,7 @@ from .dsp import (
 )
 from .nalr import DEFAULT_AUDIOGRAM, Audiogram, AudiogramError, nalr_band_gains, nalr_gains
 from .plugins import BandFrame, BandLayout, Chain, Param, ParamError, Plugin, PrepareError, StreamSpec
-from .profiles import (
-    ClusterMap,
-    Profile,
-    ProfileError,
-    ProfileSet,
-    ProfileSwitcher,
-    default_cluster_map,
-    load_cluster_map,
-)
+from .profiles import ClusterMap, Profile, ProfileError, ProfileSet, ProfileSwitcher, default_cluster_map, load_cluster_map
 from .simulator import ClassifierUnavailable, HearingAidSimulator, SimulationResult, make_classifier, simulate
 
 __all__ = [

@@ -7,6 +7,9 @@ import json
 import sys
 from typing import Sequence
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.defaults import CROSSFADE_S, DECISION_INTERVAL_S, DSP_BLOCK_SIZE
+
 __all__ = ["build_parser", "main"]
 
 
@@ -29,9 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", help='cluster→profile JSON {"0": "quiet", ...}; default: cluster k → k-th profile (cycled)')
     p.add_argument("--report", help="JSON report path (required without --live; with it: the live summary)")
     p.add_argument("--plot", help="PNG: spectrogram, cluster ids / profile, band gains")
-    p.add_argument("--block-size", type=int, default=32, help="DSP block in samples at 16 kHz (default 32 = 2 ms)")
-    p.add_argument("--crossfade", type=float, default=1.5, help="profile cross-fade time in s (default 1.5)")
-    p.add_argument("--decision-interval", type=float, default=1.0, help="clusterer decision interval in s (default 1.0)")
+    p.add_argument("--block-size", type=int, default=DSP_BLOCK_SIZE, help=f"DSP block in samples at 16 kHz (default {DSP_BLOCK_SIZE} = {DSP_BLOCK_SIZE / 16:g} ms)")
+    p.add_argument("--crossfade", type=float, default=CROSSFADE_S, help=f"profile cross-fade time in s (default {CROSSFADE_S})")
+    p.add_argument("--decision-interval", type=float, default=DECISION_INTERVAL_S, help=f"clusterer decision interval in s (default {DECISION_INTERVAL_S})")
     p.add_argument("--decision", choices=("hmm", "fixed-lag", "ema"), default=None,
                    help="the runtime's decision rule (default: the runtime's default, see catuvac.runtime.decisions)")
     p.add_argument("--truth", help="ground-truth timeline JSON of the input: score the decided profiles into the report")
@@ -44,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry("catuvac-sim")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

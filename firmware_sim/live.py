@@ -33,12 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from catuvac.runtime.errors import CatuvacError
+
 from .simulator import HearingAidSimulator
 
 __all__ = ["LiveConfig", "Decision", "SampleRing", "LiveSimulator", "LiveError", "open_devices", "replay"]
 
 
-class LiveError(RuntimeError):
+class LiveError(CatuvacError, RuntimeError):
     """The live simulation cannot run (device, rate, configuration); the message says what to do."""
 
 

@@ -152,7 +152,7 @@ def run_live(args: argparse.Namespace) -> int:
           f"{lat['measured_total_ms']} ms measured by PortAudio's timestamps; overflows {summary['input_overflows']}, "
           f"underflows {summary['output_underflows']}, stream restarts {summary['stream_restarts']}")
     if lat["measured_total_ms"] is not None and lat["measured_total_ms"] > 2 * lat["total_ms"]:
-        print(f"note: the measured latency is over twice the stream's nominal figure: the audio server queued input "
-              f"while the stream started (PulseAudio's ALSA bridge does) and a duplex stream never drains it; a "
-              f"hardware device (see --list-devices) avoids the bridge", flush=True)
+        print("note: the measured latency is over twice the stream's nominal figure: the audio server queued input "
+              "while the stream started (PulseAudio's ALSA bridge does) and a duplex stream never drains it; a "
+              "hardware device (see --list-devices) avoids the bridge", flush=True)
     return 0

@@ -2,7 +2,9 @@
 
 NAL-R (Byrne & Dillon 1986) insertion gain at frequency f::
 
-    G(f) = 0.05·(HL500 + HL1000 + HL2000) + 0.31·HL(f) + k(f)   [dB], negative values → 0
+    G(f) = X + 0.31·HL(f) + k(f)   [dB], negative values → 0
+    X = 0.05·S for S = HL500 + HL1000 + HL2000 ≤ 180 dB HL; above, the severe-loss branch
+    X = 0.05·180 + 0.116·(S − 180) (Byrne, Parkinson & Newall 1990). Thresholds up to 130 dB HL.
 
 with k = −17, −8, −3, +1, +1, −1, −2, −2, −2 dB at 250, 500, 750, 1000, 1500, 2000, 3000,
 4000, 6000 Hz. Thresholds at prescription frequencies the audiogram does not list are
@@ -21,11 +23,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from catuvac.runtime.fileio import read_json_file
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import read_json_file
 
 __all__ = [
     "AudiogramError",
@@ -41,7 +44,7 @@ NALR_FREQUENCIES_HZ = (250.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000
 NALR_K_DB = (-17.0, -8.0, -3.0, 1.0, 1.0, -1.0, -2.0, -2.0, -2.0)
 
 
-class AudiogramError(ValueError):
+class AudiogramError(CatuvacError, ValueError):
     """An audiogram that cannot be used; the message says which field and why."""
 
 
@@ -131,11 +134,23 @@ DEFAULT_AUDIOGRAM = Audiogram(
 )
 
 
+#: Three-frequency sum (dB HL) above which the severe-loss branch applies (Byrne, Parkinson & Newall 1990).
+SEVERE_3F_SUM_DB = 180.0
+
+
+def nalr_x(three_freq_sum_db: float) -> float:
+    """The NAL-R constant X from HL500 + HL1000 + HL2000: 0.05·sum, and above 180 dB HL the
+    severe-loss branch 0.05·180 + 0.116·(sum − 180) (NAL-RP, as pyclarity's NAL-R applies it)."""
+    if three_freq_sum_db > SEVERE_3F_SUM_DB:
+        return 0.05 * SEVERE_3F_SUM_DB + 0.116 * (three_freq_sum_db - SEVERE_3F_SUM_DB)
+    return 0.05 * three_freq_sum_db
+
+
 def nalr_gains(audiogram: Audiogram, freqs_hz: Sequence[float] = NALR_FREQUENCIES_HZ) -> np.ndarray:
     """NAL-R insertion gain (dB) at the nine prescription frequencies (or at ``freqs_hz``:
     the prescription is computed at its nine frequencies and interpolated on log-frequency)."""
     hl = audiogram.at(NALR_FREQUENCIES_HZ)
-    x = 0.05 * float(np.sum(audiogram.at([500.0, 1000.0, 2000.0])))
+    x = nalr_x(float(np.sum(audiogram.at([500.0, 1000.0, 2000.0]))))
     g = np.maximum(x + 0.31 * hl + np.asarray(NALR_K_DB), 0.0)
     if tuple(float(f) for f in freqs_hz) == NALR_FREQUENCIES_HZ:
         return g

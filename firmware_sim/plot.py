@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
+
+from catuvac.runtime.fileio import atomic_savefig
 
 from .simulator import SimulationResult
 
@@ -81,6 +82,4 @@ def plot_simulation(signal: np.ndarray, res: SimulationResult, path: str | os.Pa
     ax3.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, title="band")
     ax3.set_xlim(0, dur)
     ax3.grid(alpha=0.3)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(str(p), dpi=100)
+    atomic_savefig(fig, path, dpi=100)

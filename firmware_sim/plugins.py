@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 import numpy as np
+
+from catuvac.runtime.defaults import DSP_BLOCK_SIZE
+from catuvac.runtime.errors import CatuvacError
 
 __all__ = [
     "ParamError",
@@ -36,11 +39,11 @@ __all__ = [
 ]
 
 
-class ParamError(ValueError):
+class ParamError(CatuvacError, ValueError):
     """A parameter value outside its range, of the wrong shape, or an unknown parameter name."""
 
 
-class PrepareError(ValueError):
+class PrepareError(CatuvacError, ValueError):
     """A stream the plugin cannot run on (sample rate, block size, domain, band layout)."""
 
 
@@ -177,7 +180,7 @@ class StreamSpec:
     """What a plugin receives: ``sample_rate`` Hz, ``block_size`` samples per block, mono."""
 
     sample_rate: int = 16000  # hearing-aid cores run at 16–24 kHz
-    block_size: int = 32  # 2 ms at 16 kHz, like a device's audio fragment (Tympan: 32 samples)
+    block_size: int = DSP_BLOCK_SIZE
     n_channels: int = 1
     domain: str = "wave"
     bands: BandLayout | None = field(default=None, compare=True)
@@ -293,7 +296,7 @@ class Plugin:
             if isinstance(cur, np.ndarray) and cur.flags.writeable:
                 np.copyto(cur, value)  # in place: no allocation on the cross-fade path
             else:
-                self._values[name] = np.array(np.broadcast_to(value, (self.n_bands,)), dtype=np.float64)
+                self._values[name] = np.array(np.broadcast_to(value, (cast(int, self.n_bands),)), dtype=np.float64)
         else:
             self._values[name] = value
         if self._prepared:
@@ -319,7 +322,7 @@ class Plugin:
             if p.kind == "per_band":
                 v = self._values.get(k, p.default)
                 v = p.validate(v, where=self.name, n_bands=self.n_bands)
-                self._values[k] = np.array(np.broadcast_to(v, (self.n_bands,)), dtype=np.float64)
+                self._values[k] = np.array(np.broadcast_to(v, (cast(int, self.n_bands),)), dtype=np.float64)
         self._prepared = True
         for k in self.param_specs():
             self._update(k)

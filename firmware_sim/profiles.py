@@ -53,10 +53,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, TypeAlias, Union
 
 import numpy as np
 
+from catuvac.runtime.defaults import CROSSFADE_S
+from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import read_json_file
 from catuvac.runtime.profiles_map import ProfileMap, ProfileMapError
 
@@ -79,7 +81,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-class ProfileError(ValueError):
+class ProfileError(CatuvacError, ValueError):
     """A profile file, profile or cluster map that cannot be used (message names file/profile/field)."""
 
 
@@ -323,7 +325,7 @@ class ProfileSet:
 
 # One map class with one set of rules for the runtime and the simulator (catuvac.runtime.profiles_map);
 # here it is checked against the profile set, so every id must have a real profile.
-ClusterMap = ProfileMap
+ClusterMap: TypeAlias = ProfileMap
 
 
 def default_cluster_map(n_clusters: int, profiles: ProfileSet) -> ClusterMap:
@@ -339,7 +341,8 @@ class _PendingMap(ProfileMap):
     """No map yet: the simulator fills in :func:`default_cluster_map` once the classifier reveals K."""
 
     def __init__(self) -> None:
-        self.source, self.explicit_default, self.default, self._table = "none", False, "", {}
+        self.source, self.explicit_default, self.default = "none", False, ""
+        self._table: Any = {}
 
     def __bool__(self) -> bool:
         return False
@@ -373,7 +376,7 @@ def load_cluster_map(
 class ProfileSwitcher:
     """Applies profiles to a prepared chain and cross-fades between them at block boundaries."""
 
-    def __init__(self, chain: Chain, profiles: ProfileSet, initial: str | None = None, crossfade_s: float = 1.5):
+    def __init__(self, chain: Chain, profiles: ProfileSet, initial: str | None = None, crossfade_s: float = CROSSFADE_S):
         if not chain.prepared or chain.band_layout is None or chain.spec is None:
             raise ProfileError("prepare the chain (with a filterbank) before creating a ProfileSwitcher")
         if not (_is_num(crossfade_s) and 0.0 <= crossfade_s <= 10.0):

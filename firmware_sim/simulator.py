@@ -7,9 +7,9 @@ once per its decision interval). Whenever the classifier's *stable* decision cha
 cluster id is looked up in the cluster→profile map and the :class:`ProfileSwitcher` starts a
 cross-fade at the next block boundary.
 
-The classifier is any object with ``process(chunk: np.ndarray, sample_rate: int) -> list`` of
-events with attributes ``time_s``, ``cluster``, ``probs``, ``stable`` (int or None),
-``profile`` (str or None) and ``inference_ms`` — e.g.
+The classifier is any object with ``process(chunk: np.ndarray, sample_rate: int) -> list[SceneEvent]``
+(events with attributes ``time_s``, ``cluster``, ``probs``, ``stable`` (int or None),
+``profile`` (str or None) and ``inference_ms``) and ``reset()`` — e.g.
 ``catuvac.runtime.clusterer.SceneClusterer``. Without a classifier the initial profile stays.
 
 Timing: the DSP time of every block (``perf_counter_ns``), the wall time of every classifier
@@ -23,9 +23,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import numpy as np
+
+from catuvac.runtime.defaults import CROSSFADE_S, DECISION_INTERVAL_S, DSP_BLOCK_SIZE
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_write, atomic_write_json, check_output_path
 
 from .dsp import default_chain, measure_delay_samples
 from .nalr import DEFAULT_AUDIOGRAM, Audiogram, nalr_band_gains
@@ -43,11 +47,19 @@ __all__ = [
 ]
 
 
+if TYPE_CHECKING:
+    from catuvac.runtime.clusterer import SceneEvent
+
+
 class Classifier(Protocol):
-    def process(self, chunk: np.ndarray, sample_rate: int) -> list: ...
+    """What the simulator needs of a scene classifier (:class:`~catuvac.runtime.clusterer.SceneClusterer` is one)."""
+
+    def process(self, chunk: np.ndarray, sample_rate: int) -> list[SceneEvent]: ...
+
+    def reset(self) -> None: ...
 
 
-class ClassifierUnavailable(RuntimeError):
+class ClassifierUnavailable(CatuvacError, RuntimeError):
     """The scene clusterer could not be imported or constructed."""
 
 
@@ -150,7 +162,7 @@ class SimulationResult:
         return rep
 
 
-def make_classifier(model_path: str | os.PathLike, decision_interval: float = 1.0, **kwargs: Any) -> Classifier:
+def make_classifier(model_path: str | os.PathLike, decision_interval: float = DECISION_INTERVAL_S, **kwargs: Any) -> Classifier:
     """Build ``catuvac.runtime.clusterer.SceneClusterer`` (imported lazily)."""
     try:
         from catuvac.runtime.clusterer import SceneClusterer  # type: ignore[import-not-found]
@@ -176,8 +188,8 @@ class HearingAidSimulator:
         *,
         audiogram: Audiogram | None = None,
         sample_rate: int = 16000,  # the classifier's and the DSP's rate: one input stream
-        block_size: int = 32,  # 2 ms at 16 kHz — a device's audio fragment
-        crossfade_s: float = 1.5,  # ReSound: settings change within ~1.5 s
+        block_size: int = DSP_BLOCK_SIZE,
+        crossfade_s: float = CROSSFADE_S,
         initial_profile: str | None = None,
         classifier_hop_blocks: int = 16,  # feed the classifier every 32 ms (its own cadence, not every block)
     ) -> None:
@@ -222,19 +234,19 @@ class HearingAidSimulator:
         self.chain.reset()
         self.switcher.reset(self.initial_profile)
         self._stable: int | None = None
-        if self.classifier is not None and hasattr(self.classifier, "reset"):
+        if self.classifier is not None:
             self.classifier.reset()
 
     # ------------------------------------------------------------------
-    def _on_events(self, events: Sequence[Any], t_next: float, log: list, switches: list) -> None:
+    def _on_events(self, events: Sequence[SceneEvent], t_next: float, log: list, switches: list) -> None:
         for ev in events:
-            probs = getattr(ev, "probs", None)
+            probs = ev.probs
             rec = {
                 "time_s": float(ev.time_s),
                 "cluster": int(ev.cluster),
                 "stable": None if ev.stable is None else int(ev.stable),
-                "profile": getattr(ev, "profile", None),
-                "inference_ms": float(getattr(ev, "inference_ms", float("nan"))),
+                "profile": ev.profile,
+                "inference_ms": float(ev.inference_ms),
             }
             log.append(rec)
             if probs is not None and self.cluster_map_origin in ("pending", "given"):
@@ -336,7 +348,7 @@ class HearingAidSimulator:
         wall_ns = pc() - t_start
         bar.update(n_blocks - bar.n)
         bar.close()
-        limiter = next((p for p in self.chain.plugins if type(p).__name__ == "Limiter"), None)
+        limiter: Any = next((p for p in self.chain.plugins if type(p).__name__ == "Limiter"), None)
         return SimulationResult(
             output=out[:n],
             sample_rate=sr,
@@ -378,10 +390,19 @@ class HearingAidSimulator:
 def write_wav(path: str | os.PathLike, y: np.ndarray, sample_rate: int) -> None:
     import soundfile as sf
 
-    p = Path(path)
-    if p.parent and not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(p), np.clip(y, -1.0, 1.0).astype(np.float32), sample_rate, subtype="PCM_16")
+    y16 = np.clip(y, -1.0, 1.0).astype(np.float32)
+    atomic_write(path, lambda f: sf.write(f, y16, sample_rate, subtype="PCM_16", format="WAV"))
+
+
+def _check_outputs(input_path: Any, output_path: Any, model_path: Any, report_path: Any, plot_path: Any, *inputs: Any) -> None:
+    """Before any work: output names and folders usable, and no output overwrites an input or another output."""
+    ins = {"--input": input_path, "--model": model_path}
+    ins.update({f"input {i}": p for i, p in enumerate(inputs) if isinstance(p, (str, os.PathLike))})
+    check_output_path(output_path, "--output", (".wav",), inputs=ins)
+    if report_path is not None:
+        check_output_path(report_path, "--report", (".json",), inputs={**ins, "--output": output_path})
+    if plot_path is not None:
+        check_output_path(plot_path, "--plot", (".png", ".svg", ".pdf"), inputs={**ins, "--output": output_path, "--report": report_path})
 
 
 def simulate(
@@ -395,9 +416,9 @@ def simulate(
     plot_path: str | os.PathLike | None = None,
     *,
     classifier: Classifier | None = None,
-    block_size: int = 32,
-    crossfade_s: float = 1.5,
-    decision_interval: float = 1.0,
+    block_size: int = DSP_BLOCK_SIZE,
+    crossfade_s: float = CROSSFADE_S,
+    decision_interval: float = DECISION_INTERVAL_S,
     initial_profile: str | None = None,
     progress: bool = True,
     decision: str | None = None,
@@ -415,6 +436,7 @@ def simulate(
     """
     from catuvac.runtime.audio import load_audio
 
+    _check_outputs(input_path, output_path, model_path, report_path, plot_path, audiogram, profiles, cluster_map)
     if audiogram is not None and not isinstance(audiogram, Audiogram):
         audiogram = Audiogram.load(audiogram)
     if profiles is not None and not isinstance(profiles, ProfileSet):
@@ -460,7 +482,5 @@ def simulate(
         plot_simulation(x, res, plot_path)
         rep["plot"] = str(plot_path)
     if report_path is not None:
-        from catuvac.runtime.fileio import atomic_write_json
-
         atomic_write_json(report_path, rep)
     return rep

@@ -13,16 +13,21 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from math import gcd
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import signal
 
-__all__ = ["AudioError", "load_audio", "to_mono_float", "resample", "StreamResampler", "audio_info"]
+from .errors import CatuvacError, CatuvacWarning
+
+__all__ = ["AudioError", "load_audio", "to_mono_float", "resample", "StreamResampler", "audio_info", "probe_audio"]
 
 
-class AudioError(ValueError):
+class AudioError(CatuvacError, ValueError):
     """Audio that cannot be used; the message names the source and says what to do."""
 
 
@@ -47,7 +52,12 @@ def to_mono_float(x: np.ndarray, name: str = "input") -> np.ndarray:
     if f.ndim == 2:
         if f.shape[1] == 0:
             raise AudioError(f"{name}: audio has zero channels")
-        f = f.mean(axis=1) if f.shape[1] > 1 else f[:, 0]
+        if f.shape[1] > 1:
+            mono = f.mean(axis=1)
+            _note_antiphase(f, mono, name)
+            f = mono
+        else:
+            f = f[:, 0]
     elif f.ndim != 1:
         raise AudioError(
             f"{name}: expected audio shaped (frames,) or (frames, channels), got shape {a.shape}"
@@ -61,6 +71,16 @@ def to_mono_float(x: np.ndarray, name: str = "input") -> np.ndarray:
     return np.ascontiguousarray(f, dtype=np.float32)
 
 
+def _note_antiphase(multi: np.ndarray, mono: np.ndarray, name: str) -> None:
+    """Warn (once per source) when the channels cancel in the mix: a stereo pair in antiphase."""
+    if multi.shape[0] == 0:
+        return
+    ch = float(np.mean(np.square(multi, dtype=np.float64)))
+    if ch > 1e-10 and float(np.mean(np.square(mono, dtype=np.float64))) < 1e-3 * ch:
+        warnings.warn(f"{name}: the channels cancel when mixed to mono (a pair in antiphase?); the scene is judged "
+                      "on what is left — pass one channel instead", CatuvacWarning, stacklevel=3)
+
+
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Polyphase resampling of a mono float signal (anti-aliased; never slicing)."""
     if sr_in <= 0 or sr_out <= 0:
@@ -72,17 +92,42 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return signal.resample_poly(np.asarray(x, dtype=np.float64), up, down).astype(np.float32)
 
 
-def audio_info(path: str | os.PathLike) -> tuple[int, int, float]:
-    """(sample_rate, channels, seconds) of an audio file, with the same errors as :func:`load_audio`."""
+def probe_audio(path: str | os.PathLike) -> Any:
+    """soundfile's info of an audio file, checked: exists, is a file, readable, not empty.
+
+    A WAV whose header promises more data than the file holds (a copy cut short) is used as
+    far as it goes, with a :class:`~catuvac.runtime.errors.CatuvacWarning` saying so.
+    """
     import soundfile as sf
 
     p = Path(path)
     if not p.exists():
         raise AudioError(f"{p}: file not found")
+    if p.is_dir():
+        raise AudioError(f"{p}: is a directory, not an audio file")
     try:
         info = sf.info(str(p))
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        raise AudioError(f"{p}: cannot read audio ({e}); is it a valid WAV/FLAC/OGG file?") from e
+        raise AudioError(
+            f"{p}: cannot read audio ({type(e).__name__}: {e}); the file is corrupt or not in a "
+            "format libsndfile reads (WAV, FLAC, OGG, MP3…)"
+        ) from e
+    if info.frames == 0:
+        raise AudioError(f"{p}: the file contains no samples")
+    m = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", getattr(info, "extra_info", "") or "", re.M)
+    if m and int(m.group(2)) < int(m.group(1)):
+        warnings.warn(
+            f"{p}: truncated: its header promises {int(m.group(1))} data bytes, the file holds {int(m.group(2))}; "
+            f"using the {info.frames / max(info.samplerate, 1):.2f} s that are there",
+            CatuvacWarning,
+            stacklevel=2,
+        )
+    return info
+
+
+def audio_info(path: str | os.PathLike) -> tuple[int, int, float]:
+    """(sample_rate, channels, seconds) of an audio file, with the same errors as :func:`load_audio`."""
+    info = probe_audio(path)
     return info.samplerate, info.channels, info.frames / max(info.samplerate, 1)
 
 
@@ -94,10 +139,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = 16000) -> np.n
     import soundfile as sf
 
     p = Path(path)
-    if not p.exists():
-        raise AudioError(f"{p}: file not found")
-    if p.is_dir():
-        raise AudioError(f"{p}: is a directory, not an audio file")
+    probe_audio(p)
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as e:
@@ -121,6 +163,10 @@ class StreamResampler:
     ``resample_poly`` of the whole signal except for the last few samples, which it holds
     until the look-ahead they need has arrived. Output does not depend on the chunking.
     """
+
+    #: Output samples computed per step: the index arrays hold BLOCK × n_taps entries (≈ 10 MB at
+    #: 44.1 → 16 kHz), so one chunk of ten minutes needs no more memory than one of ten ms.
+    BLOCK = 2048
 
     def __init__(self, sr_in: int, sr_out: int) -> None:
         if sr_in <= 0 or sr_out <= 0:
@@ -167,15 +213,14 @@ class StreamResampler:
         ms = np.arange(self._m, m_end)
         buf = np.concatenate([self._hist, x])  # buf[i] = input index (self._n_in - len(hist) + i)
         base = self._n_in - len(self._hist)
-        if len(ms):
-            j0 = ms * self.down + self.half_len
-            phase = j0 % self.up
-            newest = j0 // self.up
-            idx = (newest - base)[:, None] - np.arange(self.n_taps)[None, :]
+        y = np.empty(len(ms))
+        taps = np.arange(self.n_taps)[None, :]
+        for i in range(0, len(ms), self.BLOCK):  # bounded memory: BLOCK × n_taps, whatever the chunk size
+            mb = ms[i : i + self.BLOCK]
+            j0 = mb * self.down + self.half_len
+            idx = (j0 // self.up - base)[:, None] - taps
             vals = np.where(idx >= 0, buf[np.clip(idx, 0, None)], 0.0)
-            y = (self._hp[phase] * vals).sum(axis=1)
-        else:
-            y = np.zeros(0)
+            y[i : i + self.BLOCK] = (self._hp[j0 % self.up] * vals).sum(axis=1)
         keep = self.n_taps - 1
         self._hist = buf[-keep:] if keep else buf[:0]
         if len(self._hist) < keep:

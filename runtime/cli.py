@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import deque
-from typing import Iterable, Sequence, TextIO
+from typing import Any, Iterable, Sequence, TextIO
 
 import numpy as np
 
 from .audio import AudioError
+from .cli_wrapper import cli_entry
 from .clusterer import ClustererError, SceneClusterer, SceneEvent
 from .decisions import DECISION_RULES, DEFAULT_RULE, DecisionError, decision_config
+from .defaults import DECISION_INTERVAL_S, MIC_BLOCK_SIZE
+from .fileio import check_output_path
 from .frontend import FrontEndError
 from .modelmeta import ModelMetadataError
 from .profiles_map import ProfileMap, ProfileMapError
@@ -65,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='cluster→profile map, JSON like {"0": "quiet", "1": "speech-in-noise", "default": "quiet"} '
                    "(catuvac-map writes one); q(y|x) is then pooled per profile before deciding")
     p.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
-    p.add_argument("--decision-interval", type=float, default=1.0, help="seconds between decisions (default 1.0)")
+    p.add_argument("--decision-interval", type=float, default=DECISION_INTERVAL_S, help=f"seconds between decisions (default {DECISION_INTERVAL_S})")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
     p.add_argument("--realtime", action="store_true", help="pace --file playback at real time (default: as fast as possible)")
     p.add_argument("--allow-partial", action="store_true", help="also decide before the first window is full (flagged partial)")
@@ -78,16 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="with --truth: also write the score as JSON here")
     p.add_argument("--decision", choices=DECISION_RULES, default=None,
                    help=f"decision rule (default {DEFAULT_RULE}; see catuvac.runtime.decisions)")
-    hmm = decision_config("hmm")
+    hmm: Any = decision_config("hmm")
+    lag: Any = decision_config("fixed-lag")
+    ema: Any = decision_config("ema")
     p.add_argument("--hmm-dwell", type=float, default=None, help=f"hmm/fixed-lag: expected dwell in a scene, s (default {hmm.dwell_s:g})")
     p.add_argument("--temperature", type=float, default=None, help=f"hmm/fixed-lag: emission temperature (default {hmm.temperature:g})")
     p.add_argument("--switch-prob", type=float, default=None, help=f"hmm/fixed-lag: belief needed to switch (default {hmm.switch_prob:g})")
-    p.add_argument("--lag", type=float, default=None, help=f"fixed-lag: decide this many seconds late (default {decision_config('fixed-lag').lag_s:g})")
-    p.add_argument("--block-size", type=int, default=1024, help="microphone block size in samples (default 1024)")
-    p.add_argument("--ema", type=float, default=None, help=f"ema rule: EMA time constant, s (default {decision_config('ema').ema_seconds})")
-    p.add_argument("--hysteresis", type=float, default=None, help=f"switch margin on smoothed q (default {decision_config('ema').hysteresis})")
-    p.add_argument("--confirm", type=float, default=None, help=f"candidate must lead this long, s (default {decision_config('ema').confirm_seconds})")
-    p.add_argument("--dwell", type=float, default=None, help=f"minimum time between switches, s (default {decision_config('ema').min_dwell_seconds})")
+    p.add_argument("--lag", type=float, default=None, help=f"fixed-lag: decide this many seconds late (default {lag.lag_s:g})")
+    p.add_argument("--block-size", type=int, default=MIC_BLOCK_SIZE, help=f"microphone block size in samples (default {MIC_BLOCK_SIZE})")
+    p.add_argument("--ema", type=float, default=None, help=f"ema rule: EMA time constant, s (default {ema.ema_seconds})")
+    p.add_argument("--hysteresis", type=float, default=None, help=f"switch margin on smoothed q (default {ema.hysteresis})")
+    p.add_argument("--confirm", type=float, default=None, help=f"candidate must lead this long, s (default {ema.confirm_seconds})")
+    p.add_argument("--dwell", type=float, default=None, help=f"minimum time between switches, s (default {ema.min_dwell_seconds})")
     return p
 
 
@@ -194,10 +200,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return _list_devices(out)
     if not args.model:
         raise ClustererError("--model MODEL is required (an ONNX file from catuvac-export); see --help")
-    if args.duration is not None and args.duration <= 0:
-        raise ClustererError(f"--duration must be positive, got {args.duration}")
-    if args.report and not args.truth:
-        raise ScoringError("--report writes the score against --truth TIMELINE.json; pass --truth too")
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise ClustererError(f"--duration must be a positive number of seconds, got {args.duration}")
+    if args.block_size < 1:
+        raise ClustererError(f"--block-size must be ≥ 1 sample, got {args.block_size}")
     rule, rule_cfg = _decision(args)
     clusterer = SceneClusterer(
         args.model,
@@ -208,6 +214,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         strict_sample_rate=args.strict_rate,
         allow_partial=args.allow_partial,
     )
+    if args.report and not args.truth:
+        raise ClustererError("--report writes the score against --truth; give --truth TIMELINE.json too (or drop --report)")
+    if args.report:
+        check_output_path(args.report, "--report", (".json",), ClustererError, inputs={"--truth": args.truth, "--file": args.file, "--model": args.model})
     truth = table = None
     if args.truth:
         from .scoring import load_scene_profiles
@@ -276,6 +286,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     overflows = mic.overflows if mic is not None else 0
     if not lat:
         print(
+            f"{PROG}: no decision: {n_audio:.2f} s of audio ends before the first partial decision at "
+            f"{clusterer.decision_interval_s:g} s" if args.allow_partial else
             f"{PROG}: no decision: {n_audio:.2f} s of audio is shorter than the model's "
             f"{clusterer.info.window_seconds:g}-s window (use --allow-partial for early decisions)",
             file=sys.stderr,
@@ -307,6 +319,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+@cli_entry("catuvac-listen")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
@@ -35,6 +36,8 @@ import numpy as np
 
 from .audio import AudioError, StreamResampler, to_mono_float
 from .decisions import DEFAULT_RULE, DecisionRule, HmmConfig, ProfilePooling, make_decider
+from .defaults import DECISION_INTERVAL_S
+from .errors import CatuvacError, CatuvacWarning
 from .frontend import FrontEnd, FrontEndError, normalize_window
 from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
 from .profiles_map import ProfileMap
@@ -42,8 +45,13 @@ from .smoothing import SmoothingConfig
 
 __all__ = ["SceneClusterer", "SceneEvent", "SmoothingConfig", "ClustererError"]
 
+# Input rates accepted by process(): 4 kHz (telephone-band recorders) … 384 kHz (studio
+# converters). Outside it, the rate is a mistake (kHz passed as Hz: 48 instead of 48000).
+MIN_RATE_HZ = 4000
+MAX_RATE_HZ = 384000
 
-class ClustererError(ValueError):
+
+class ClustererError(CatuvacError, ValueError):
     """A clusterer argument that cannot be used; the message says what to do."""
 
 
@@ -120,7 +128,7 @@ class SceneClusterer:
     def __init__(
         self,
         model_path: str | os.PathLike,
-        decision_interval: float = 1.0,  # 1 s: well inside the ≤ 4-s reaction target, one model call a second
+        decision_interval: float = DECISION_INTERVAL_S,
         smoothing: SmoothingConfig | None = None,
         profile_map: ProfileMap | Mapping[Any, Any] | str | os.PathLike | None = None,
         strict_sample_rate: bool = False,
@@ -246,6 +254,7 @@ class SceneClusterer:
         :class:`AudioError` and leaves the clusterer exactly as it was.
         """
         sr = self._check_rate(sample_rate)
+        self._check_layout(chunk)
         x = to_mono_float(chunk, name="process() chunk")
         if x.shape[0] == 0:
             return []
@@ -259,6 +268,11 @@ class SceneClusterer:
             res = self._resamplers.get(sr)
             if res is None:
                 res = self._resamplers[sr] = StreamResampler(sr, self._cfg.sample_rate)
+                if sr < self._cfg.sample_rate:  # once per input rate
+                    warnings.warn(
+                        f"input at {sr} Hz holds nothing above {sr // 2} Hz; the model hears up to "
+                        f"{self._cfg.sample_rate // 2} Hz, so its decisions may be less reliable",
+                        CatuvacWarning, stacklevel=2)
             x = res.process(x)
             if x.shape[0] == 0:
                 return []
@@ -298,9 +312,20 @@ class SceneClusterer:
             if not (math.isfinite(sample_rate) and float(sample_rate).is_integer()):
                 raise AudioError(f"process(): sample_rate must be a whole number of Hz, got {sample_rate!r}")
         sr = int(sample_rate)
-        if sr <= 0:
-            raise AudioError(f"process(): sample_rate must be positive, got {sr}")
+        if not MIN_RATE_HZ <= sr <= MAX_RATE_HZ:
+            hint = f" (did you mean {sr * 1000} Hz? pass the rate in Hz, not kHz)" if 0 < sr <= 384 else ""
+            raise AudioError(f"process(): sample_rate {sr} Hz is outside {MIN_RATE_HZ}–{MAX_RATE_HZ} Hz{hint}")
         return sr
+
+    @staticmethod
+    def _check_layout(chunk: Any) -> None:
+        """Refuse a (channels, frames) array: read as frames × channels it would be a few samples of many channels."""
+        shape: tuple[int, ...] = tuple(getattr(chunk, "shape", ()))
+        if len(shape) == 2 and shape[0] <= 8 < shape[1] and shape[1] >= 4 * shape[0]:
+            raise AudioError(
+                f"process() chunk: shape {tuple(shape)} looks like (channels, frames); pass (frames, channels), "
+                "e.g. chunk.T (soundfile's and sounddevice's layout)"
+            )
 
     def _next_decision_at(self) -> int:
         """Frame count (total) at which the next decision falls."""

@@ -37,12 +37,14 @@ Feature kinds:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+
+from .errors import CatuvacError
+from .fileio import json_digest
 
 __all__ = [
     "FrontEndConfig",
@@ -59,7 +61,7 @@ __all__ = [
 FORMAT_VERSION = 1
 
 
-class FrontEndError(ValueError):
+class FrontEndError(CatuvacError, ValueError):
     """A front-end config or input that cannot be used; the message says what to do."""
 
 
@@ -230,7 +232,7 @@ class FrontEndConfig:
         d = self.to_dict()
         for k in ("normalization", "stats", "window_seconds", "dynamic_range_db"):
             d.pop(k)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return json_digest(d)
 
 
 # --------------------------------------------------------------------------- mel filters
@@ -260,7 +262,7 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
     if fmax is None:
         fmax = sample_rate / 2.0
     fftfreqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.asarray(fmin)), _hz_to_mel(np.asarray(fmax)), n_mels + 2))
     fdiff = np.diff(mel_f)
     ramps = np.subtract.outer(mel_f, fftfreqs)
     lower = -ramps[:-2] / fdiff[:-1, None]
@@ -289,26 +291,21 @@ class FrontEnd:
         else:
             self.basis = None
 
-    def _frames_to_features(self, frames: np.ndarray) -> np.ndarray:
-        """frames: (T, n_fft) float64 → raw log features (n_features, T) float64."""
+    def _linear_features(self, frames: np.ndarray) -> np.ndarray:
+        """frames: (T, n_fft) float64 → (mel) power / magnitude before the log, (T, n_features)."""
         c = self.config
         spec = np.abs(np.fft.rfft(frames * self.window, axis=-1))
         if c.power != 1.0:
             spec = spec**c.power
-        if self.basis is not None:
-            feats = spec @ self.basis.T
-        else:
-            feats = spec[:, : c.n_mels]
-        return np.log(np.maximum(feats, c.log_floor)).T
+        return spec @ self.basis.T if self.basis is not None else spec[:, : c.n_mels]
+
+    def _frames_to_features(self, frames: np.ndarray) -> np.ndarray:
+        """frames: (T, n_fft) float64 → raw log features (n_features, T) float64 (batch and streaming)."""
+        return np.log(np.maximum(self._linear_features(frames), self.config.log_floor)).T
 
     def power_features(self, audio: np.ndarray) -> np.ndarray:
-        """(Mel) power/magnitude frames *before* the log, (n_features, T): for reference checks."""
-        c = self.config
-        frames = self._frame(audio)
-        spec = np.abs(np.fft.rfft(frames * self.window, axis=-1))
-        if c.power != 1.0:
-            spec = spec**c.power
-        return (spec @ self.basis.T).T if self.basis is not None else spec[:, : c.n_mels].T
+        """(Mel) power/magnitude frames *before* the log, (n_features, T): the production path's own spectrum."""
+        return self._linear_features(self._frame(audio)).T
 
     def _frame(self, audio: np.ndarray) -> np.ndarray:
         c = self.config

@@ -11,7 +11,7 @@ __all__ = ["cpu_info"]
 
 def cpu_info() -> dict[str, Any]:
     """CPU model, logical CPUs and SIMD / int8 dot-product / bf16 extensions (from /proc/cpuinfo on Linux)."""
-    model, flags = "", set()
+    model, flags = "", set[str]()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

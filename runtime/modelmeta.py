@@ -23,10 +23,12 @@ and ``probs`` float32 ``[1, K]`` (softmax of the logits, q(y|x)).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .errors import CatuvacError
 from .frontend import FrontEndConfig, FrontEndError
 
 __all__ = ["ModelInfo", "ModelMetadataError", "FORMAT_VERSION", "KEYS", "read_model_info", "ort_session", "INPUT_NAME", "OUTPUT_ID", "OUTPUT_PROBS"]
@@ -48,7 +50,7 @@ KEYS = (
 )
 
 
-class ModelMetadataError(ValueError):
+class ModelMetadataError(CatuvacError, ValueError):
     """An ONNX model that does not carry (valid) catuvac metadata."""
 
 
@@ -94,16 +96,21 @@ class ModelInfo:
             fe = FrontEndConfig.from_json(props[PREFIX + "frontend"])
         except (FrontEndError, ValueError, TypeError, KeyError) as e:
             raise ModelMetadataError(f"{source}: invalid front-end config in metadata: {e}") from e
-        info = cls(
-            frontend=fe,
-            window_seconds=float(props[PREFIX + "window_seconds"]),
-            window_frames=int(props[PREFIX + "window_frames"]),
-            n_clusters=int(props[PREFIX + "n_clusters"]),
-            model_type=props[PREFIX + "model_type"],
-            precision=props[PREFIX + "precision"],
-            checkpoint_sha256=props[PREFIX + "checkpoint_sha256"],
-            format_version=version,
-        )
+        try:
+            info = cls(
+                frontend=fe,
+                window_seconds=float(props[PREFIX + "window_seconds"]),
+                window_frames=int(props[PREFIX + "window_frames"]),
+                n_clusters=int(props[PREFIX + "n_clusters"]),
+                model_type=props[PREFIX + "model_type"],
+                precision=props[PREFIX + "precision"],
+                checkpoint_sha256=props[PREFIX + "checkpoint_sha256"],
+                format_version=version,
+            )
+        except (ValueError, TypeError, OverflowError) as e:
+            raise ModelMetadataError(f"{source}: invalid value in the model metadata ({e}); re-export the model") from e
+        if not (math.isfinite(info.window_seconds) and info.window_seconds > 0):
+            raise ModelMetadataError(f"{source}: window_seconds={info.window_seconds} in the metadata; re-export the model")
         if info.model_type != "cat_uvac":
             raise ModelMetadataError(
                 f"{source}: model type {info.model_type!r} cannot be deployed; only 'cat_uvac' models are"

@@ -32,6 +32,8 @@ from typing import Any, Collection, Mapping
 
 from catuvac.runtime.fileio import read_json_file
 
+from .errors import CatuvacError
+
 __all__ = ["ProfileMap", "ProfileMapError", "DEFAULT_PROFILE"]
 
 # Name for clusters the map does not list: a neutral program a firmware always has.
@@ -39,7 +41,7 @@ DEFAULT_PROFILE = "default"
 _HINT = 'expected {"0": "quiet", "1": "speech-in-noise", "default": "quiet"}'
 
 
-class ProfileMapError(ValueError):
+class ProfileMapError(CatuvacError, ValueError):
     """A cluster→profile map that cannot be used; the message says what to fix."""
 
 

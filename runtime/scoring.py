@@ -39,6 +39,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .errors import CatuvacError
 from .fileio import read_json_file
 from .timeline import Segment, TimelineError, Truth, label_at
 
@@ -66,7 +67,7 @@ TRANSIENT_WINDOW_S = 10.0
 SCENE_PROFILES_FILE = "scene_profiles.json"
 
 
-class ScoringError(ValueError):
+class ScoringError(CatuvacError, ValueError):
     """Decisions or tables that cannot be scored; the message says what to pass."""
 
 

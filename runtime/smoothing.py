@@ -34,10 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import CatuvacError
+
 __all__ = ["SmoothingConfig", "Smoother", "SmootherError"]
 
 
-class SmootherError(ValueError):
+class SmootherError(CatuvacError, ValueError):
     """A smoothing configuration or input that cannot be used."""
 
 
@@ -48,7 +50,7 @@ class SmoothingConfig:
     # EMA time constant of q(y|x). Notes: "smooth probabilities over 2–5 s". The model's own
     # context window (4 s) already averages the audio over 4 s; 1 s of EMA plus the two-decision
     # confirmation below bring the effective horizon to ~5 s while keeping the reaction to a real
-    # change at ≈ raw flip + 1 decision (issue 7: median scene-change-to-switch delay ≤ 4 s).
+    # change at ≈ raw flip + 1 decision (target: median scene-change-to-switch delay ≤ 4 s).
     ema_seconds: float = 1.0
     # The candidate's smoothed probability must exceed the current one's by this margin.
     # Notes: "hysteresis"; 0.15 keeps two near-equal clusters (0.45 vs 0.40) from alternating.

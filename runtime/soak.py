@@ -37,10 +37,12 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import signal
 
+from .cli_wrapper import cli_entry
 from .clusterer import SceneClusterer
+from .fileio import atomic_write_text
 from .frontend import FrontEnd, FrontEndConfig
 
-FLAT_TOLERANCE = 0.05  # issue acceptance: peak memory flat within 5 % from start to end
+FLAT_TOLERANCE = 0.05  # acceptance: peak memory flat within 5 % from start to end
 
 
 def _rss_kb() -> tuple[float, float]:
@@ -55,9 +57,9 @@ def _rss_kb() -> tuple[float, float]:
                     peak = float(line.split()[1])
         return cur, peak
     except OSError:  # not Linux: ru_maxrss (KiB on Linux, bytes on macOS)
-        m = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        m = m / 1024 if sys.platform == "darwin" else m
-        return float(m), float(m)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        m = rss / 1024 if sys.platform == "darwin" else float(rss)
+        return m, m
 
 
 class SyntheticScenes:
@@ -233,6 +235,7 @@ def soak(
     }
 
 
+@cli_entry("python -m catuvac.runtime.soak")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m catuvac.runtime.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="exported ONNX model")
@@ -253,9 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     text = json.dumps(res, indent=2)
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+        atomic_write_text(args.json, text + "\n")
     print(text)
     return 0 if res["memory"]["flat_within_5pct"] else 1
 

@@ -21,7 +21,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .audio import AudioError
+from .audio import AudioError, probe_audio
+from .defaults import MIC_BLOCK_SIZE
+from .errors import CatuvacError
 
 __all__ = [
     "AudioDeviceError",
@@ -45,7 +47,7 @@ NO_DEVICE_HINT = (
 )
 
 
-class AudioDeviceError(RuntimeError):
+class AudioDeviceError(CatuvacError, RuntimeError):
     """The audio device layer (PortAudio / sounddevice) cannot be used; the message says why."""
 
 
@@ -62,25 +64,12 @@ class FileSource:
     """
 
     def __init__(self, path: str | os.PathLike, chunk_size: int = 4096, max_seconds: float | None = None) -> None:
-        import soundfile as sf
 
         # 4096 samples ≈ 0.1–0.25 s: large enough for numpy to be efficient, small enough to stream
         if int(chunk_size) < 1:
             raise AudioError(f"chunk_size must be ≥ 1 sample, got {chunk_size}")
         p = Path(path)
-        if not p.exists():
-            raise AudioError(f"{p}: file not found")
-        if p.is_dir():
-            raise AudioError(f"{p}: is a directory, not an audio file")
-        try:
-            info = sf.info(str(p))
-        except Exception as e:
-            raise AudioError(
-                f"{p}: cannot read audio ({type(e).__name__}: {e}); the file is corrupt or not in a "
-                "format libsndfile reads (WAV, FLAC, OGG, MP3…)"
-            ) from e
-        if info.frames == 0:
-            raise AudioError(f"{p}: the file contains no samples")
+        info = probe_audio(p)
         self.path = p
         self.chunk_size = int(chunk_size)
         self.sample_rate = int(info.samplerate)
@@ -197,7 +186,7 @@ class MicrophoneSource:
         self,
         device: int | str | None = None,
         sample_rate: int | None = None,
-        block_size: int = 1024,  # ~64 ms at 16 kHz: low callback rate, far below the 1-s decision cadence
+        block_size: int = MIC_BLOCK_SIZE,
         channels: int = 1,  # the clusterer mixes down anyway; 1 channel halves the copy
         max_queue_blocks: int = 256,  # bounded memory: ~16 s at 16 kHz/1024 before blocks are dropped (and counted)
         timeout: float = 5.0,  # a live device delivers a block every ~0.06 s; 5 s of nothing = dead

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from .errors import CatuvacError
 from .fileio import read_json_file
 
 __all__ = ["Segment", "Transient", "Truth", "TimelineError", "load_truth", "load_timeline", "parse_truth", "label_at"]
@@ -28,7 +29,7 @@ __all__ = ["Segment", "Transient", "Truth", "TimelineError", "load_truth", "load
 _TOL_S = 1e-6  # contiguity tolerance: boundaries are written as sample counts / rate
 
 
-class TimelineError(ValueError):
+class TimelineError(CatuvacError, ValueError):
     """A truth timeline that cannot be used; the message names the file and the item."""
 
 

@@ -1,8 +1,6 @@
 """catuvac-bench: graph accounting pinned on a hand-built graph, and a real (tiny) end-to-end run."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +9,8 @@ from catuvac.bench import graph_stats, latency_percentiles, main
 
 
 def _runtime_conftest():
-    spec = importlib.util.spec_from_file_location("_rt_conftest", Path(__file__).parent / "runtime" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    import tests.helpers.scene_models as mod
+
     return mod
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from .metrics import MetricsError, method_entry
 
@@ -37,6 +36,8 @@ def kmeans_predict(x_norm: Any, n_clusters: int, seed: int = 0, n_init: int = 10
             f"K-means with {n_clusters} clusters needs at least {n_clusters} samples, got {x.shape[0]}: "
             "use a larger split or fewer clusters"
         )
+    from sklearn.cluster import KMeans  # here, not at import: `--help` works without the [train] extra
+
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
     return km.fit_predict(x.astype(np.float64)).astype(np.int64)
 

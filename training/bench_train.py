@@ -14,7 +14,7 @@ Variants on CPU (same network, same math):
   (1e-39), the worst case; the on/off ratio shows whether denormals slow this CPU down and
   that flushing removes it;
 - ``bf16_autocast`` — ``torch.autocast("cpu", torch.bfloat16)`` (mixed precision, e.g. AMX on
-  recent Xeons); recorded for information, the trainer stays in float32.
+  recent Xeons); the trainer uses it with ``catuvac-train --precision bf16`` (default fp32).
 
 Each variant: ``warmup`` steps discarded, then the median of ``steps`` timed steps. The JSON
 carries units, torch version, thread count and the CPU model.
@@ -23,16 +23,16 @@ carries units, torch version, thread count and the CPU model.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.fileio import atomic_write_json
 from catuvac.runtime.frontend import FrontEndConfig
 
 from .model import ModelConfig, build_model
@@ -202,6 +202,7 @@ def run_benchmark(
     }
 
 
+@cli_entry("python -m catuvac.training.bench_train")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m catuvac.training.bench_train", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", dest="json_out", default=None, help="write the results here (JSON)")
@@ -225,9 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, v in res["summary"].items():
         print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
     if a.json_out:
-        path = Path(a.json_out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=2) + "\n")
+        path = atomic_write_json(a.json_out, res)
         print(f"written {path}")
     return 0
 

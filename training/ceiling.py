@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 __all__ = ["supervised_ceiling", "day_posteriors", "main"]
 
 def day_posteriors(model: Any, frontend: Any, day_wav: str | Path, decision_interval: float) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +134,7 @@ def supervised_ceiling(
     return report
 
 
+@cli_entry("python -m catuvac.training.ceiling")
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m catuvac.training.ceiling",

@@ -15,7 +15,6 @@ Layout of the ``torch.save``'d dict (only tensors, numbers, strings, lists and d
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from catuvac.runtime.fileio import atomic_write
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_write, file_sha256
 from catuvac.runtime.frontend import FrontEndConfig
 
 from .model import ModelConfig, build_model
@@ -35,7 +35,7 @@ FORMAT = "catuvac-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CatuvacError, ValueError):
     """A checkpoint that is missing, corrupt, or of the wrong kind; the message says what to do."""
 
 
@@ -52,14 +52,6 @@ class LoadedCheckpoint:
     @property
     def model_type(self) -> str:
         return self.model_config.model_type
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_checkpoint(
@@ -89,6 +81,25 @@ def save_checkpoint(
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
+def _verify_archive(p: Path) -> None:
+    """A checkpoint is a zip archive (torch.save's format): refuse anything else and any CRC failure.
+
+    torch.load does not check the CRCs of the stored tensors, so a flipped bit in the weights
+    would load (and export, with "agreement 1.0") silently.
+    """
+    import zipfile
+
+    if not zipfile.is_zipfile(p):
+        raise CheckpointError(f"{p}: corrupt or not a catuvac checkpoint (not a PyTorch archive); pass the checkpoint.pt that catuvac-train wrote")
+    try:
+        with zipfile.ZipFile(p) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointError(f"{p}: the checkpoint archive is damaged ({e}); use an intact copy or retrain") from e
+    if bad is not None:
+        raise CheckpointError(f"{p}: the checkpoint is corrupted ({bad} fails its CRC check); use an intact copy or retrain")
+
+
 def load_checkpoint(path: str | os.PathLike, expect_type: str | None = None, map_location: str = "cpu") -> LoadedCheckpoint:
     """Load with ``weights_only=True`` and rebuild the model from the stored config (eval mode)."""
     p = Path(path)
@@ -99,11 +110,12 @@ def load_checkpoint(path: str | os.PathLike, expect_type: str | None = None, map
             p = p / "checkpoint.pt"
         else:
             raise CheckpointError(f"{p}: is a directory without checkpoint.pt")
+    _verify_archive(p)
     try:
         raw = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as e:
+    except Exception as e:  # torch's own text advises weights_only=False: never shown to the user
         raise CheckpointError(
-            f"{p}: cannot read checkpoint ({type(e).__name__}: {e}); the file is corrupt, truncated or not a catuvac checkpoint"
+            f"{p}: cannot read checkpoint ({type(e).__name__}); the file is corrupt, truncated or not a catuvac checkpoint"
         ) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a catuvac checkpoint (no '{FORMAT}' marker)")

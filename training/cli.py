@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import Sequence
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 __all__ = ["build_train_parser", "train_main", "eval_main", "table_main", "config_from_args"]
 
 
@@ -100,6 +102,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errs)
 
 
+@cli_entry("catuvac-train")
 def train_main(argv: Sequence[str] | None = None, prog: str = "catuvac-train") -> int:
     """``catuvac-train``: parse, train, exit 0; user errors → one line on stderr, exit 2."""
     args = build_train_parser(prog).parse_args(argv)
@@ -117,6 +120,7 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "catuvac-train") -
     return 0
 
 
+@cli_entry("catuvac-eval")
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """``catuvac-eval``: see :func:`catuvac.training.evaluate.run_eval`."""
     from .evaluate import main
@@ -124,13 +128,11 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     return main(argv)
 
 
+@cli_entry("catuvac-table")
 def table_main(argv: Sequence[str] | None = None) -> int:
     """``catuvac-table``: see :func:`catuvac.training.table.run_table`."""
-    try:
-        from .table import main
-    except ImportError as e:  # pragma: no cover - table.py is written by another module owner
-        print(f"catuvac-table: error: the table module is not available ({e})", file=sys.stderr)
-        return 2
+    from .table import main
+
     return main(argv)
 
 

@@ -30,6 +30,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.errors import CatuvacError
+
 __all__ = ["ClusterSummary", "AuditionResult", "audition", "write_page", "build_parser", "main"]
 
 
@@ -66,7 +69,7 @@ class AuditionResult:
         }
 
 
-class ClustersError(ValueError):
+class ClustersError(CatuvacError, ValueError):
     """Bad input to catuvac-clusters; the message says what to do."""
 
 
@@ -336,6 +339,7 @@ def _export_tmp(checkpoint: str, tmp: str, data: str, progress: bool) -> str:
     return str(Path(tmp) / "encoder.onnx")
 
 
+@cli_entry("catuvac-clusters")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from catuvac.export.exporter import ExportError

@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from catuvac.runtime.audio import AudioError, resample, to_mono_float
+from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write, atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -82,7 +83,7 @@ ESPEAK_VARIANTS = (
 )
 
 
-class CorpusError(RuntimeError):
+class CorpusError(CatuvacError, RuntimeError):
     """A corpus that cannot be built; the message says what to do."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 from . import corpus
 
 
@@ -46,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry("catuvac-corpus")
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.seed < 0 or args.speakers < 1 or args.repetitions < 1 or args.clips_per_class < 1:
@@ -68,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     per = ", ".join(f"{k}={v}" for k, v in m["scenes"]["clips_per_class"].items())
     print(f"  scenes: {m['scenes']['clips']} clips ({per})  --data {m['data_specs']['scenes']}")
     print(f"  day: {m['day']['seconds']:.0f} s in {m['day']['segments']} segments  {m['day']['audio']} / {m['day']['timeline']}")
-    print(f"  packages: " + ", ".join(f"{k} {v['version']}" for k, v in m["packages"].items()))
+    print("  packages: " + ", ".join(f"{k} {v['version']}" for k, v in m["packages"].items()))
     return 0
 
 

@@ -88,13 +88,9 @@ This module imports numpy / scipy / soundfile / tqdm only (never torch).
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -102,8 +98,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from catuvac.runtime.audio import AudioError, load_audio
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_write, cache_root, file_sha256, json_digest
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
-from catuvac.training.scenes import DEFAULT_CLIPS_PER_CLASS
+from catuvac.training.scenes import DAYS_DIR, DEFAULT_CLIPS_PER_CLASS
 
 __all__ = [
     "DatasetError",
@@ -156,7 +154,7 @@ _LAYOUTS = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(CatuvacError, ValueError):
     """A dataset that cannot be used; the message names the path and says what to do."""
 
 
@@ -240,9 +238,7 @@ def default_frontend(spec: "str | DataSpec") -> FrontEndConfig:
 
 def default_cache_dir() -> Path:
     """``$CATUVAC_CACHE/features``, else ``~/.cache/catuvac/features``."""
-    env = os.environ.get("CATUVAC_CACHE")
-    root = Path(env).expanduser() if env else Path.home() / ".cache" / "catuvac"
-    return root / "features"
+    return cache_root() / "features"
 
 
 # --------------------------------------------------------------------------- feature set
@@ -438,6 +434,12 @@ def _read_folder(root: Path) -> tuple[list[_Entry], list[str] | None, list[tuple
     if root.is_file():
         return [_Entry(root, root.name, None, root.name)], None, []
     files = _audio_files(root)
+    if (root / "manifest.json").is_file() and (root / DAYS_DIR).is_dir():  # a catuvac-scenes corpus
+        held = [p for p in files if p.relative_to(root).parts[0] == DAYS_DIR]
+        files = [p for p in files if p.relative_to(root).parts[0] != DAYS_DIR]
+        if held:
+            print(f"catuvac: {root} is a catuvac-scenes corpus: its {len(held)} test recording(s) in {DAYS_DIR}/ are left out; "
+                  "the classes are its other sub-folders", file=sys.stderr)
     rels = [p.relative_to(root) for p in files]
     labelled = bool(rels) and all(len(r.parts) > 1 for r in rels)
     if not labelled and any(len(r.parts) > 1 for r in rels):
@@ -476,11 +478,11 @@ def _read_builtin(spec: DataSpec) -> tuple[list[_Entry], list[str], list[tuple[s
     scenes = importlib.import_module("catuvac.training.scenes")  # looked up per call: tests substitute the module
     root = Path(scenes.builtin_scenes_dir(seed=spec.option("seed", 0), clips_per_class=spec.option("n", DEFAULT_CLIPS_PER_CLASS)))
     classes = [c for c in getattr(scenes, "SCENE_CLASSES", ()) if (root / c).is_dir()]
-    extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in classes)
+    days = getattr(scenes, "DAYS_DIR", None)  # test recordings, not a class
+    extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in classes and d.name != days)
     names = list(classes) + extra
     entries: list[_Entry] = []
     for i, c in enumerate(names):
-        # only clips inside class sub-folders: the corpus root's day.wav is not a training clip
         for p in _audio_files(root / c):
             rel = _rel(p, root)
             entries.append(_Entry(p, rel, i, rel))
@@ -541,14 +543,6 @@ def clip_windows(
 
 
 # --------------------------------------------------------------------------- cache
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _settings_key(cfg: FrontEndConfig, vad_db: float | None) -> str:
     d = {
         "cache_version": CACHE_VERSION,
@@ -557,7 +551,7 @@ def _settings_key(cfg: FrontEndConfig, vad_db: float | None) -> str:
         "vad_db": vad_db,
         "min_tail": "half",
     }
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+    return json_digest(d)
 
 
 class _Cache:
@@ -597,18 +591,7 @@ class _Cache:
             return
         p = self._path(digest)
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.savez(f, x=x, mask=mask.astype(np.uint8), n_samples=np.int64(n_samples))
-                os.replace(tmp, p)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            atomic_write(p, lambda f: np.savez(f, x=x, mask=mask.astype(np.uint8), n_samples=np.int64(n_samples)))
         except OSError as e:  # read-only / full disk: keep running without the cache
             self.write_error = f"{p.parent}: {e}"
             print(f"catuvac: feature cache disabled ({self.write_error})", file=sys.stderr)
@@ -801,7 +784,7 @@ def load_dataset(
     ptr = 0
     for ei, e in enumerate(_tqdm(entries, progress, len(entries), f"features {ds}")):
         try:
-            digest = _file_sha256(e.path)
+            digest = file_sha256(e.path)
             got = cache.get(digest)
             if got is None:
                 audio = load_audio(e.path, cfg.sample_rate)

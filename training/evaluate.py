@@ -19,16 +19,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import check_output_path
 from catuvac.runtime.frontend import FrontEndConfig, FrontEndError, normalize_window
 
 from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
-from .metrics import MetricsError, labels_row, method_entry, to_jsonable, write_json_atomic
+from .metrics import labels_row, method_entry, to_jsonable, write_json_atomic
+
+if TYPE_CHECKING:  # torch is imported where it runs: `catuvac-eval --help` works without the [train] extra
+    import torch
+    from torch import nn
 
 __all__ = [
     "EvalError",
@@ -46,7 +51,7 @@ METHOD_TITLES = {"labels": "None (labels)", "kmeans": "K-means", "uvac": "UVAC",
 _NORM_CHUNK = 512  # windows normalized at a time: bounds the float64 temporaries of normalize_window
 
 
-class EvalError(ValueError):
+class EvalError(CatuvacError, ValueError):
     """A model / data combination that cannot be evaluated; the message says what to do."""
 
 
@@ -68,6 +73,8 @@ def normalize_features(x: np.ndarray, frontend: FrontEndConfig) -> np.ndarray:
 
 
 def _device(device: str | None) -> torch.device:
+    import torch
+
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -80,6 +87,8 @@ def model_outputs(
 
     The model is put in eval mode (batch norm uses running statistics) and restored after.
     """
+    import torch
+
     if not hasattr(model, "infer") or not hasattr(model, "representations"):
         raise EvalError(f"{type(model).__name__} does not implement the model protocol (infer, representations)")
     x_norm = np.asarray(x_norm, dtype=np.float32)
@@ -132,6 +141,64 @@ def evaluate_model(
     return {name: method_entry(out["cluster"], labels, spaces, seed=seed)}
 
 
+# --------------------------------------------------------------------------- the metrics dictionary
+def kmeans_applies(n_windows: int, n_clusters: int) -> bool:
+    """K-means is scored only with more windows than clusters (N = K puts every window alone:
+    accuracy is then trivial and the geometry metrics are undefined)."""
+    return n_windows > n_clusters
+
+
+def build_metrics(
+    models: Mapping[str, tuple[Any, Mapping[str, Any]]],
+    x_norm: Any,
+    labels: Any | None,
+    n_clusters: int,
+    seed: int,
+    kmeans: bool = True,
+    labels_row_: bool = True,
+    qualify: bool | None = None,
+    input_in_rows: bool = False,
+) -> dict[str, Any]:
+    """The metrics dictionary of ``catuvac-train``, ``catuvac-eval`` and ``catuvac-table`` (JSON-ready).
+
+    ``models``: ``{model_type: (cluster ids, {representation: (N, D)})}``. Rows: ``labels`` (when
+    labelled and ``labels_row_``: the true labels as clusters, on the input and every model space —
+    named ``model_type:rep`` when ``qualify``, by default when several models are scored),
+    ``kmeans`` (same K, when ``kmeans`` and :func:`kmeans_applies`), then one row per model.
+    ``seed``: K-means init and silhouette subset. ``input_in_rows``: each model row also scores
+    its clusters on the input space (side by side, as ``catuvac-table`` reports them).
+    """
+    x_flat = flatten_features(x_norm)
+    metrics: dict[str, Any] = {}
+    if labels is not None and labels_row_:
+        several = len(models) > 1 if qualify is None else qualify
+        spaces: dict[str, Any] = {INPUT_SPACE: x_flat}
+        for mt, (_, sp) in models.items():
+            spaces.update({(f"{mt}:{rep}" if several else rep): v for rep, v in sp.items()})
+        metrics["labels"] = labels_row(labels, spaces, seed=seed)
+    if kmeans and kmeans_applies(x_flat.shape[0], n_clusters):
+        metrics["kmeans"] = kmeans_baseline(x_flat, labels, n_clusters, seed=seed)
+    for mt, (pred, sp) in models.items():
+        metrics[mt] = method_entry(pred, labels, {INPUT_SPACE: x_flat, **sp} if input_in_rows else sp, seed=seed)
+    return to_jsonable(metrics)
+
+
+def model_spaces(model: nn.Module, outs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(cluster ids, {representation: array}) of :func:`model_outputs`' result, for :func:`build_metrics`."""
+    return outs["cluster"], {rep: outs[rep] for rep in model.representations}
+
+
+def split_seed_of(train_config: Mapping[str, Any], seed: int | None = None) -> int:
+    """The split seed: explicit, else the checkpoint's ``split_seed`` (the test split it never saw).
+
+    A checkpoint without one was trained with :class:`~catuvac.training.train.TrainConfig`'s default, 0.
+    """
+    if seed is not None:
+        return int(seed)
+    v = train_config.get("split_seed")
+    return int(v) if isinstance(v, (int, np.integer)) else 0
+
+
 # --------------------------------------------------------------------------- markdown
 def _fmt(v: Any, spec: str) -> str:
     return "–" if v is None else format(v, spec)
@@ -155,16 +222,6 @@ def format_metrics_markdown(metrics: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 # --------------------------------------------------------------------------- run_eval
-def _split_seed(train_config: Mapping[str, Any], seed: int | None) -> int:
-    """The split seed: explicit, else the one the checkpoint was trained with (same test split)."""
-    if seed is not None:
-        return int(seed)
-    for key in ("data_seed", "split_seed", "seed"):
-        v = train_config.get(key)
-        if isinstance(v, (int, np.integer)):
-            return int(v)
-    return 0
-
 
 def run_eval(
     checkpoint: "str | Path",
@@ -187,6 +244,8 @@ def run_eval(
     from .checkpoint import load_checkpoint
     from .datasets import default_frontend, load_dataset, parse_data_spec
 
+    if json_out is not None:
+        check_output_path(json_out, "--json", (".json",), EvalError, inputs={"--checkpoint": checkpoint})
     ck = load_checkpoint(checkpoint)
     fe = ck.frontend
     try:
@@ -203,7 +262,7 @@ def run_eval(
             file=sys.stderr,
         )
     tc = ck.train_config
-    split_seed = _split_seed(tc, seed)
+    split_seed = split_seed_of(tc, seed)
     kwargs: dict[str, Any] = {}
     if max_files is None and isinstance(tc.get("max_files"), int) and str(tc.get("data", "")) == str(data):
         kwargs["max_files"] = tc["max_files"]  # same subset as training, so the split matches
@@ -222,17 +281,10 @@ def run_eval(
     x_norm = normalize_features(part.x, fe)
     labels = part.labels
     out = model_outputs(ck.model, x_norm, batch_size=batch_size, device=device)
-    model_spaces = {rep: out[rep] for rep in ck.model.representations}
     k = mc.n_clusters
-    metrics: dict[str, Any] = {}
-    if labels is not None:
-        metrics["labels"] = labels_row(labels, {**model_spaces, INPUT_SPACE: flatten_features(x_norm)}, seed=split_seed)
-    if kmeans and len(part) > k:
-        metrics["kmeans"] = kmeans_baseline(x_norm, labels, k, seed=split_seed)
-    elif kmeans and not quiet:
+    if kmeans and not kmeans_applies(len(part), k) and not quiet:
         print(f"note: K-means skipped: the {split!r} split has {len(part)} windows, not more than K={k}", file=sys.stderr)
-    metrics[mc.model_type] = method_entry(out["cluster"], labels, model_spaces, seed=split_seed)
-    metrics = to_jsonable(metrics)
+    metrics = build_metrics({mc.model_type: model_spaces(ck.model, out)}, x_norm, labels, k, split_seed, kmeans=kmeans)
     if json_out is not None:
         write_json_atomic(json_out, metrics)
     if not quiet:
@@ -262,28 +314,13 @@ def add_eval_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def eval_from_args(args: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
-    from .datasets import DatasetError
-
-    try:
-        run_eval(
-            args.checkpoint,
-            args.data,
-            args.json_out,
-            split=args.split,
-            kmeans=args.kmeans,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            device=args.device,
-            max_files=args.max_files,
-            progress=args.progress,
-        )
-    except (EvalError, CheckpointError, DatasetError, MetricsError, FrontEndError) as e:
-        print(f"catuvac-eval: error: {e}", file=sys.stderr)
-        return 2
+    """Run ``catuvac-eval``; its errors (all :class:`~catuvac.runtime.errors.CatuvacError`) reach the CLI wrapper."""
+    run_eval(args.checkpoint, args.data, args.json_out, split=args.split, kmeans=args.kmeans, seed=args.seed,
+             batch_size=args.batch_size, device=args.device, max_files=args.max_files, progress=args.progress)
     return 0
 
 
+@cli_entry("catuvac-eval")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="catuvac-eval", description="Clustering metrics of a trained checkpoint (Table I metrics).")
     add_eval_args(p)

@@ -24,6 +24,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 __all__ = ["gentlest_profile", "fit_profile_map", "training_cluster_ids", "main"]
 
 
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry("catuvac-map")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from catuvac.firmware_sim.profiles import ProfileError, ProfileSet

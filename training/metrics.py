@@ -45,13 +45,9 @@ from typing import Any, Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write_json
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    normalized_mutual_info_score,
-    silhouette_score,
-)
 
 __all__ = [
     "MetricsError",
@@ -73,7 +69,7 @@ SILHOUETTE_FULL_MAX = 5000  # exact silhouette up to here; above, a seeded subse
 GEOMETRY_KEYS = ("silhouette", "dbi", "chi")
 
 
-class MetricsError(ValueError):
+class MetricsError(CatuvacError, ValueError):
     """Inputs that cannot be scored (shape mismatch, empty); the message says what was wrong."""
 
 
@@ -118,6 +114,8 @@ def unsupervised_accuracy(labels: Any, pred: Any) -> float:
 
 def nmi(labels: Any, pred: Any) -> float:
     """Normalized mutual information (scikit-learn, arithmetic mean normalization)."""
+    from sklearn.metrics import normalized_mutual_info_score
+
     y, p = _pair(labels, pred)
     return float(normalized_mutual_info_score(y, p))
 
@@ -141,6 +139,8 @@ def geometry(space: Any, pred: Any, seed: int = 0, silhouette_max: int = SILHOUE
     Returns ``{"silhouette", "dbi", "chi"}`` as floats, or ``None`` values plus a ``"note"``
     when fewer than 2 (or more than N − 1) distinct clusters are present.
     """
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
     p = _as_labels(pred, "pred")
     s = _space(space, p.shape[0])
     k = int(np.unique(p).size)

@@ -40,12 +40,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from catuvac.runtime.errors import CatuvacError
+
 from .objectives import Objective
 
 __all__ = ["ModelConfig", "ConvGRUEncoder", "Decoder", "CatUVAC", "cat_uvac_loss", "conv_out", "ModelConfigError"]
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(CatuvacError, ValueError):
     pass
 
 

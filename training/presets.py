@@ -131,7 +131,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 80,  # ~2.3 s per epoch of 224 windows on 2 idle cores: ~3.5 min of training
         "batch_size": 16,  # 14 steps per epoch instead of 7: more updates from a small corpus
         "lam": 2.0,  # the paper's value for scene data sets
-        # lr 5e-4 → 5e-5 and τ 1.0 → 0.5: the paper's values, compressed into 40 epochs.
+        # lr 5e-4 → 5e-5 and τ 1.0 → 0.5: the paper's values, compressed into the preset's 80 epochs.
         # Initialization of h (paper silent): fitted for 10 epochs to the K-means clusters of the
         # training inputs, then eq. 7 training as usual (see warmstart.py). Why: from a random
         # start the decoder learns to ignore y while y is still noisy, and y collapses onto

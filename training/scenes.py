@@ -49,6 +49,9 @@ import scipy.ndimage
 import scipy.signal
 import soundfile as sf
 
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_savefig, atomic_write, atomic_write_text, cache_root
+
 __all__ = [
     "SCENE_CLASSES",
     "GENERATOR_VERSION",
@@ -63,7 +66,24 @@ __all__ = [
     "corpus_is_complete",
     "load_timeline",
     "plot_scene_grid",
+    "ScenesError",
+    "DAYS_DIR",
+    "day_files",
 ]
+
+class ScenesError(CatuvacError, ValueError):
+    """Generator settings or an output folder that cannot be used; the message says what to do."""
+
+
+def day_files(corpus: str | os.PathLike, name: str = "day") -> tuple[Path, Path]:
+    """(``NAME.wav``, ``NAME.json``) of a corpus's test recording: in ``DIR/days/``, or at the top
+    of a plain folder that holds them there (a folder made by hand, or by an older version)."""
+    d = Path(corpus)
+    for folder in (d / DAYS_DIR, d):
+        if (folder / f"{name}.wav").is_file():
+            return folder / f"{name}.wav", folder / f"{name}.json"
+    return d / DAYS_DIR / f"{name}.wav", d / DAYS_DIR / f"{name}.json"
+
 
 # Bump whenever a generator changes its output: it is part of the cache folder name, so a
 # stale cached corpus is never reused.
@@ -85,6 +105,11 @@ DEFAULT_SAMPLE_RATE = 16000
 WAV_SUBTYPE = "FLOAT"
 # Peak guard: leaves 0.9 dB of headroom for later resampling / filtering overshoot.
 PEAK_LIMIT = 0.9
+# Test recordings (day.wav + day.json) live in DIR/days/, outside the class layout, so that
+# `--data folder:DIR` on a corpus never trains on them.
+DAYS_DIR = "days"
+# Marker written first into a corpus folder: a folder holding it may be rewritten by the generator.
+_MARKER = ".catuvac-scenes"
 # Clips per class of the default corpus (7 × 40 clips of 4 s ≈ 19 min of audio, ~20 s to make).
 DEFAULT_CLIPS_PER_CLASS = 40
 
@@ -99,7 +124,7 @@ _CLASS_LEVEL_DBFS: dict[str, float] = {
     "music": -24.0,
     "wind": -24.0,
 }
-# Within-class level variation (uniform ± this many dB), as asked by the issue.
+# Within-class level variation (uniform ± this many dB): recordings of one scene differ in level.
 LEVEL_JITTER_DB = 10.0
 
 # Day recording: segment durations and cross-fade lengths (s).
@@ -622,12 +647,12 @@ assert tuple(_GENERATORS) == SCENE_CLASSES
 # --------------------------------------------------------------------------------------------
 def _check_label(label: str) -> None:
     if label not in _GENERATORS:
-        raise ValueError(f"unknown scene class {label!r}; choose one of {', '.join(SCENE_CLASSES)}")
+        raise ScenesError(f"unknown scene class {label!r}; choose one of {', '.join(SCENE_CLASSES)}")
 
 
 def _check_sample_rate(sample_rate: int) -> None:
     if not isinstance(sample_rate, (int, np.integer)) or not 8000 <= int(sample_rate) <= 96000:
-        raise ValueError(f"sample_rate must be an integer in [8000, 96000] Hz, got {sample_rate!r} (the default is 16000)")
+        raise ScenesError(f"sample_rate must be an integer in [8000, 96000] Hz, got {sample_rate!r} (the default is 16000)")
 
 
 def synthesize_scene(
@@ -684,7 +709,7 @@ def _plan_day(seconds: float, rng: np.random.Generator, sr: int) -> list[_Segmen
     if k * lo > seconds:
         raise ValueError(
             f"a day of {seconds:.1f} s cannot hold {k} segments of ≥ {lo:.0f} s covering every class; "
-            f"use at least {len(SCENE_CLASSES) * lo / 60:.2f} minutes (the issue asks for ≥ 3)"
+            f"use at least {len(SCENE_CLASSES) * lo / 60:.2f} minutes (the day recording lasts ≥ 3 minutes)"
         )
     d = _cap_durations(lo + (seconds - k * lo) * rng.dirichlet(np.full(k, 2.0)), hi)
     labels = list(_DAY_ORDER)
@@ -777,9 +802,7 @@ def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
     # scipy's writer, not libsndfile's: libsndfile adds a PEAK chunk with a timestamp to float
     # WAVs, which would break "same seed → identical bytes". Output: IEEE-float WAV (soundfile
     # reports subtype FLOAT), read back bit-exactly by soundfile / librosa / scipy.
-    tmp = path.with_name(path.name + ".part")
-    scipy.io.wavfile.write(tmp, sr, np.ascontiguousarray(x, dtype=np.float32))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: scipy.io.wavfile.write(f, sr, np.ascontiguousarray(x, dtype=np.float32)))
 
 
 def generate_corpus(
@@ -800,22 +823,22 @@ def generate_corpus(
     ``out_dir`` are removed; other files are left alone.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ScenesError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(clips_per_class, bool) or not isinstance(clips_per_class, (int, np.integer)) or clips_per_class < 1:
-        raise ValueError(f"clips_per_class must be a positive integer, got {clips_per_class!r}")
+        raise ScenesError(f"clips_per_class must be a positive integer, got {clips_per_class!r}")
     if not (isinstance(clip_seconds, (int, float)) and math.isfinite(clip_seconds) and 0.5 <= clip_seconds <= 60.0):
-        raise ValueError(f"clip_seconds must be in [0.5, 60] s, got {clip_seconds!r} (the default 4 s is the context window)")
+        raise ScenesError(f"clip_seconds must be in [0.5, 60] s, got {clip_seconds!r} (the default 4 s is the context window)")
     if not (isinstance(day_minutes, (int, float)) and math.isfinite(day_minutes) and 3.0 <= day_minutes <= 120.0):
-        raise ValueError(f"day_minutes must be in [3, 120] (the day recording must last ≥ 3 minutes), got {day_minutes!r}")
+        raise ScenesError(f"day_minutes must be in [3, 120] (the day recording must last ≥ 3 minutes), got {day_minutes!r}")
     _check_sample_rate(sample_rate)
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} exists and is not a directory; choose another path")
-    out.mkdir(parents=True, exist_ok=True)
+    _claim_output_folder(out)
     manifest = out / "manifest.json"
     manifest.unlink(missing_ok=True)  # from here on the folder reads as incomplete
+    for legacy in ("day.wav", "day.json"):  # the test recording's place before days/
+        (out / legacy).unlink(missing_ok=True)
     sr = int(sample_rate)
 
     plan_rng, _, xf_rng = _day_rngs(seed, 0)
@@ -836,12 +859,13 @@ def generate_corpus(
                 bar.update(1)
             counts[label] = clips_per_class
         day = _render_day(plan, seg_rngs, xf_rng, sr, on_segment=lambda: bar.update(1))
-    _write_wav(out / "day.wav", day, sr)
+    day_wav, day_json = out / DAYS_DIR / "day.wav", out / DAYS_DIR / "day.json"
+    _write_wav(day_wav, day, sr)
     timeline = _timeline(plan, sr)
-    (out / "day.json").write_text(json.dumps(timeline, indent=1) + "\n")
+    atomic_write_text(day_json, json.dumps(timeline, indent=1) + "\n")
     from catuvac.runtime.scoring import load_scene_profiles
 
-    (out / "scene_profiles.json").write_text(json.dumps(load_scene_profiles(), indent=1) + "\n")  # label → profile
+    atomic_write_text(out / "scene_profiles.json", json.dumps(load_scene_profiles(), indent=1) + "\n")  # label → profile
     info = {
         "generator": "catuvac-scenes",
         "version": GENERATOR_VERSION,
@@ -855,10 +879,32 @@ def generate_corpus(
         "day_segments": len(timeline),
         "wav_subtype": WAV_SUBTYPE,
     }  # no timings or paths: the manifest is bit-identical for the same seed, like the audio
-    tmp = manifest.with_name("manifest.json.part")
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    os.replace(tmp, manifest)
+    atomic_write_text(manifest, json.dumps(info, indent=1) + "\n")
     return out
+
+
+def _claim_output_folder(out: Path) -> None:
+    """Create ``out``, or accept an existing folder that is empty or a corpus this generator wrote.
+
+    Any other non-empty folder is refused: the generator replaces clips in it, and must not
+    touch a user's files.
+    """
+    if out.exists() and not out.is_dir():
+        raise ScenesError(f"--out {out} exists and is not a folder; choose another path")
+    if out.is_dir() and any(out.iterdir()) and not ((out / _MARKER).exists() or _is_manifest_of_ours(out / "manifest.json")):
+        raise ScenesError(
+            f"--out {out} is a non-empty folder that catuvac-scenes did not write; choose a new or empty folder "
+            "(the generator replaces the clips in its folder)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / _MARKER).touch()
+
+
+def _is_manifest_of_ours(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("generator") == "catuvac-scenes"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def corpus_is_complete(path: str | os.PathLike, seed: int | None = None, clips_per_class: int | None = None) -> bool:
@@ -875,15 +921,12 @@ def corpus_is_complete(path: str | os.PathLike, seed: int | None = None, clips_p
     n = info.get("clips_per_class")
     if clips_per_class is not None and n != clips_per_class:
         return False
-    if not (p / "day.wav").is_file() or not (p / "day.json").is_file():
+    if not all(f.is_file() and f.parent.name == DAYS_DIR for f in day_files(p)):
         return False
     return all(len(list((p / c).glob(f"{c}_*.wav"))) == n for c in SCENE_CLASSES)
 
 
-def default_cache_root() -> Path:
-    """``$CATUVAC_CACHE`` if set, else ``~/.cache/catuvac``."""
-    env = os.environ.get("CATUVAC_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "catuvac"
+default_cache_root = cache_root  # ``$CATUVAC_CACHE`` if set, else ``~/.cache/catuvac`` (one helper: runtime.fileio)
 
 
 def builtin_scenes_dir(seed: int = 0, clips_per_class: int = DEFAULT_CLIPS_PER_CLASS, root: Path | None = None) -> Path:
@@ -950,7 +993,7 @@ def plot_scene_grid(corpus_dir: str | os.PathLike, path: str | os.PathLike, inde
     ax = fig.add_subplot(gs[1, 3])
     ax.axis("off")
     ax.text(0, 0.5, "Spectrograms, dB re full scale,\nsame colour scale (−140 … −30 dB),\nlog frequency axis", va="center")
-    day_path = cdir / "day.wav"
+    day_path, day_json = day_files(cdir)
     if day_path.is_file():
         ax = fig.add_subplot(gs[2, :])
         x, sr = sf.read(str(day_path), dtype="float32")
@@ -958,15 +1001,13 @@ def plot_scene_grid(corpus_dir: str | os.PathLike, path: str | os.PathLike, inde
         ax.pcolormesh(t, f, 10 * np.log10(s + 1e-14), shading="auto", vmin=-140, vmax=-30, cmap="magma")
         ax.set_yscale("log")
         ax.set_ylim(40, sr / 2)
-        if (cdir / "day.json").is_file():
-            for seg in load_timeline(cdir / "day.json"):
+        if day_json.is_file():
+            for seg in load_timeline(day_json):
                 ax.axvline(seg["start_s"], color="w", lw=0.8)
                 ax.text(seg["start_s"] + 0.5, sr / 2 * 0.6, seg["label"], color="w", fontsize=8, va="top")
         ax.set_xlim(0, len(x) / sr)
         ax.set_title("day.wav with ground-truth timeline")
         ax.set_xlabel("s")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    path = atomic_savefig(fig, path, dpi=90)
     plt.close(fig)
     return path

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from catuvac.runtime.cli_wrapper import cli_entry
+
 from . import scenes
 
 
@@ -21,14 +23,15 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Generate the built-in synthetic acoustic-scene corpus: "
             f"{len(scenes.SCENE_CLASSES)} classes ({', '.join(scenes.SCENE_CLASSES)}) as 4-s clips in "
-            "DIR/<class>/<class>_<nnn>.wav, a long recording DIR/day.wav moving through the scenes with its "
-            "ground-truth timeline DIR/day.json, and DIR/manifest.json. 16 kHz mono 32-bit float WAV; "
+            "DIR/<class>/<class>_<nnn>.wav, a long test recording DIR/days/day.wav moving through the scenes with its "
+            "ground-truth timeline DIR/days/day.json (outside the class layout: --data folder:DIR does not train on it), "
+            "and DIR/manifest.json. 16 kHz mono 32-bit float WAV; "
             "deterministic from --seed. With --day-seed S only a test day is written: DIR/day.wav of --day-minutes "
             "with scene stretches of 20 s – 5 min, 1–3-s cross-fades and transients (door slam, cough, dishes, passing "
             "car, horn, laughter) listed in DIR/day.json, plus DIR/scene_profiles.json."
         ),
     )
-    p.add_argument("--out", required=True, type=Path, help="output folder (created; old clips of this generator in it are replaced)")
+    p.add_argument("--out", required=True, type=Path, help="output folder: new, empty, or a corpus this command wrote (its clips are replaced)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives bit-identical files (default 0)")
     p.add_argument("--clips-per-class", type=int, default=scenes.DEFAULT_CLIPS_PER_CLASS,
                    help=f"clips per class (default {scenes.DEFAULT_CLIPS_PER_CLASS}: {len(scenes.SCENE_CLASSES) * scenes.DEFAULT_CLIPS_PER_CLASS} clips of 4 s)")
@@ -42,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry("catuvac-scenes")
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     t0 = time.perf_counter()
@@ -79,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"catuvac-scenes: wrote {out.resolve()}")
     print(f"  classes ({len(info['classes'])}): " + ", ".join(f"{c}={info['counts'][c]}" for c in info["classes"]))
     print(f"  clips: {n_clips} × {info['clip_seconds']:g} s = {clip_min:.1f} min at {info['sample_rate']} Hz ({info['wav_subtype']} WAV)")
-    print(f"  day.wav: {info['day_seconds'] / 60.0:.2f} min in {info['day_segments']} segments (timeline in day.json)")
+    print(f"  days/day.wav: {info['day_seconds'] / 60.0:.2f} min in {info['day_segments']} segments (timeline in days/day.json)")
     print(f"  total audio: {clip_min + info['day_seconds'] / 60.0:.1f} min, seed {info['seed']}, generated in {elapsed:.1f} s")
     if args.plot is not None:
         png = scenes.plot_scene_grid(out, args.plot)

@@ -36,14 +36,20 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from torch import nn
 
-from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
-from .evaluate import METHOD_TITLES, model_outputs
-from .metrics import GEOMETRY_KEYS, labels_row, method_entry, to_jsonable, write_json_atomic
+from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_write_text, check_output_dir
+
+from .baselines import INPUT_SPACE
+from .evaluate import METHOD_TITLES, build_metrics, model_outputs, model_spaces
+from .metrics import GEOMETRY_KEYS, to_jsonable, write_json_atomic
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "TableError",
@@ -74,7 +80,7 @@ _RUN_ONLY = ("device", "eval_batch_size", "channels_last")  # train settings tha
 _DATASET_TITLES = {"audiomnist": "AudioMNIST", "us8k": "UrbanSound8K", "tau2019": "TAU2019"}
 
 
-class TableError(ValueError):
+class TableError(CatuvacError, ValueError):
     """Settings that cannot produce a table; the message says what to change."""
 
 
@@ -337,7 +343,7 @@ def run_table(
                          "the cat_uvac_exact row")
     methods = [m for m in ALL_METHODS if m in methods]
     preset = preset or default_preset(data)
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, "--out", TableError)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
@@ -363,10 +369,6 @@ def run_table(
             "use more data (e.g. a larger builtin:scenes?n=…) or fewer clusters"
         )
     n_classes = len(prepared.label_names) if prepared.label_names is not None and labels is not None else None
-    x_flat = flatten_features(x_test)
-    labels_input = None
-    if "labels" in methods and labels is not None:
-        labels_input = labels_row(labels, {INPUT_SPACE: x_flat}, seed=seed0)["spaces"][INPUT_SPACE]
 
     records: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
@@ -381,24 +383,15 @@ def run_table(
         for r in range(runs):
             seed = seed0 + r
             t0 = time.perf_counter()
-            metrics: dict[str, Any] = {}
-            label_spaces: dict[str, Any] = {}
+            models: dict[str, Any] = {}
             for method, (model_type, extra) in MODEL_METHODS.items():
                 if method not in methods:
                     continue
                 cfg = config(model_type, k, seed, **extra)
                 model = _train_one(cfg, out / f"K{k}" / f"run{r}" / method, prepared, False)
-                outs = model_outputs(model, x_test, batch_size=cfg.eval_batch_size, device="cpu")
-                spaces = {rep: outs[rep] for rep in model.representations}
-                metrics[method] = method_entry(outs["cluster"], labels, {INPUT_SPACE: x_flat, **spaces}, seed=seed)
-                label_spaces.update({f"{method}:{rep}": v for rep, v in spaces.items()})
-            if "kmeans" in methods:
-                metrics["kmeans"] = kmeans_baseline(x_flat, labels, k, seed=seed)
-            if labels_input is not None:
-                row = labels_row(labels, label_spaces, seed=seed)
-                row["spaces"] = {INPUT_SPACE: dict(labels_input), **row["spaces"]}
-                metrics = {"labels": row, **metrics}
-            metrics = to_jsonable(metrics)
+                models[method] = model_spaces(model, model_outputs(model, x_test, batch_size=cfg.eval_batch_size, device="cpu"))
+            metrics = build_metrics(models, x_test, labels, k, seed, kmeans="kmeans" in methods, labels_row_="labels" in methods, qualify=True,
+                                    input_in_rows=True)
             run_metrics.append(metrics)
             records.append({"clusters": k, "run": r, "seed": seed, "seconds": time.perf_counter() - t0, "metrics": metrics})
             if bar is not None:
@@ -429,7 +422,7 @@ def run_table(
     table = to_jsonable(table)
     md = format_table_markdown(table)
     write_json_atomic(out / "table.json", table)
-    (out / "table.md").write_text(md + "\n", encoding="utf-8")
+    atomic_write_text(out / "table.md", md + "\n")
     if not quiet:
         print(md)
         print(f"\nwritten: {out / 'table.md'}, {out / 'table.json'}")
@@ -480,6 +473,7 @@ def table_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_entry("catuvac-table")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="catuvac-table",

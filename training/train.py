@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import os
 import sys
@@ -68,6 +69,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.fileio import atomic_savefig, atomic_write_text, check_output_dir
 from catuvac.runtime.frontend import FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -113,7 +116,7 @@ LOG_FIELDS = (
 _RUN_ONLY_FIELDS = ("device", "eval_batch_size", "channels_last")
 
 
-class TrainError(ValueError):
+class TrainError(CatuvacError, ValueError):
     """A training run that cannot start or continue; the message says what to do."""
 
 
@@ -609,7 +612,7 @@ def _start(cfg: TrainConfig, out_dir: str | os.PathLike, resume: bool, progress:
     torch.set_flush_denormal(True)  # see module docstring: denormals are slow on x86
     device = _resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", 0)))
     dist_info = _init_distributed(device)
-    run = _Run(cfg, Path(out_dir), device, dist_info, progress and dist_info.main, hooks or TrainHooks())
+    run = _Run(cfg, check_output_dir(out_dir, "--out", TrainError), device, dist_info, progress and dist_info.main, hooks or TrainHooks())
     run.channels_last = cfg.channels_last and device.type == "cpu"  # NHWC pays off with oneDNN; cuDNN picks its own
     if run.ckpt_path.exists() and not resume:
         raise TrainError(f"{run.ckpt_path} already exists: pass --resume to continue that run, or choose another --out")
@@ -925,13 +928,12 @@ def train(
 # --------------------------------------------------------------------------- outputs
 def write_log_csv(path: Path, history: list[dict[str, Any]]) -> None:
     """train_log.csv, rewritten whole (temp file + rename) from the history each epoch."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(LOG_FIELDS), extrasaction="ignore")
-        w.writeheader()
-        for r in history:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in LOG_FIELDS})
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(LOG_FIELDS), extrasaction="ignore")
+    w.writeheader()
+    for r in history:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in LOG_FIELDS})
+    atomic_write_text(path, buf.getvalue())
 
 
 def evaluate_run(
@@ -942,9 +944,8 @@ def evaluate_run(
     Falls back to the validation, then the training split when the test split is empty (a
     tiny data set); the split used is printed.
     """
-    from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
-    from .evaluate import model_outputs
-    from .metrics import cluster_purity, labels_row, method_entry, to_jsonable, write_json_atomic
+    from .evaluate import build_metrics, model_outputs, model_spaces
+    from .metrics import cluster_purity, write_json_atomic
 
     split = next((s for s in ("test", "val", "train") if data.n(s) >= 2), None)
     if split is None:
@@ -954,16 +955,9 @@ def evaluate_run(
     dev = "cuda" if device.type == "cuda" else "cpu"
     outs = model_outputs(model, x, batch_size=cfg.eval_batch_size, device=dev)
     model.to(device)
-    spaces = {rep: outs[rep] for rep in model.representations}
-    metrics: dict[str, Any] = {}
-    if labels is not None:
-        metrics["labels"] = labels_row(labels, {**spaces, INPUT_SPACE: flatten_features(x)}, seed=cfg.split_seed)
-    if x.shape[0] >= cfg.n_clusters:
-        metrics["kmeans"] = kmeans_baseline(x, labels, cfg.n_clusters, seed=cfg.split_seed)
-    metrics[cfg.model_type] = method_entry(outs["cluster"], labels, spaces, seed=cfg.split_seed)
+    metrics = build_metrics({cfg.model_type: model_spaces(model, outs)}, x, labels, cfg.n_clusters, cfg.split_seed)
     if labels is not None:  # many-to-one accuracy: what a per-profile decision layer gets from over-clustering
-        metrics[cfg.model_type]["purity"] = cluster_purity(labels, outs["cluster"])
-    metrics = to_jsonable(metrics)
+        metrics[cfg.model_type]["purity"] = float(cluster_purity(labels, outs["cluster"]))
     if path is not None:
         write_json_atomic(path, metrics)
     if progress:
@@ -1044,8 +1038,7 @@ def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, tit
         a.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -1092,8 +1085,7 @@ def plot_latent_space(
         ax.grid(alpha=0.3)
     fig.suptitle(f"latent space, {x.shape[0]} windows ({'+'.join(splits)})")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     model.to(device)
     return path

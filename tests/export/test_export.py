@@ -357,3 +357,37 @@ def test_fully_int8_option_quantizes_every_conv(checkpoint, windows, tmp_path):
     assert report["quantization"]["fully_int8"] is True and report["quantization"]["float_nodes"] == []
     assert s["weight_dtype_by_op"]["Conv"] == {"int8": 4}
     assert report["int8_bytes"] / report["fp32_bytes"] <= 0.30
+
+
+def test_flipped_bit_in_the_weights_is_refused(tmp_path, checkpoint, windows):
+    """A CRC failure inside the archive used to load and export with "agreement 1.0"."""
+    import zipfile
+
+    data = bytearray(Path(checkpoint).read_bytes())
+    with zipfile.ZipFile(checkpoint) as z:
+        big = max(z.infolist(), key=lambda i: i.file_size)  # the largest tensor
+        off = big.header_offset + 30 + len(big.filename.encode()) + len(big.extra) + big.file_size // 2
+    data[off] ^= 0x10
+    bad = tmp_path / "flipped.pt"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match="CRC"):
+        export_model(bad, tmp_path / "o", calibration=_split(windows), progress=False)
+
+
+def test_text_file_as_checkpoint_gives_no_torch_advice(tmp_path, windows):
+    txt = tmp_path / "notes.pt"
+    txt.write_text("these are my notes\n")
+    with pytest.raises(ExportError) as e:
+        export_model(txt, tmp_path / "o", calibration=_split(windows), progress=False)
+    assert "weights_only" not in str(e.value) and "not a catuvac checkpoint" in str(e.value)
+
+
+def test_fp32_export_over_an_int8_one_says_it_removed_it(tmp_path, checkpoint, windows):
+    from catuvac.runtime.errors import CatuvacWarning
+
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "encoder.int8.onnx").write_bytes(b"an older int8 model")
+    with pytest.warns(CatuvacWarning, match="removed .*encoder.int8.onnx.*--int8"):
+        export_model(checkpoint, out, calibration=_split(windows), progress=False)
+    assert not (out / "encoder.int8.onnx").exists() and (out / "encoder.onnx").exists()

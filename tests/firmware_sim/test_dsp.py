@@ -5,17 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catuvac.firmware_sim import (
-    Chain,
-    FilterbankAnalysis,
-    FilterbankSynthesis,
-    Limiter,
-    NoiseReduction,
-    StreamSpec,
-    Wdrc,
-    default_chain,
-    measure_delay_samples,
-)
+from catuvac.firmware_sim import Chain, FilterbankAnalysis, FilterbankSynthesis, Limiter, NoiseReduction, StreamSpec, Wdrc, default_chain, measure_delay_samples
 
 SR = 16000
 

@@ -97,3 +97,15 @@ def test_audiogram_file_roundtrip_and_errors(tmp_path):
     bad.write_text("{nope")
     with pytest.raises(AudiogramError, match="not valid JSON"):
         Audiogram.load(bad)
+
+
+def test_severe_loss_branch_above_180_db_sum():
+    """Three-frequency sum 240 dB HL (80 each): X = 0.05·180 + 0.116·60 = 15.96 dB, not 0.05·240 = 12."""
+    from catuvac.firmware_sim.nalr import Audiogram, nalr_gains, nalr_x
+
+    assert nalr_x(180.0) == pytest.approx(9.0) and nalr_x(240.0) == pytest.approx(15.96)
+    ag = Audiogram((250, 500, 1000, 2000, 4000, 8000), (80,) * 6)
+    g = nalr_gains(ag)
+    assert g[3] == pytest.approx(15.96 + 0.31 * 80 + 1.0)  # 1 kHz, k = +1
+    profound = Audiogram((250, 500, 1000, 2000, 4000, 8000), (130,) * 6)  # accepted up to 130 dB HL
+    assert nalr_gains(profound)[3] == pytest.approx(0.05 * 180 + 0.116 * 210 + 0.31 * 130 + 1.0)

@@ -9,15 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from catuvac.firmware_sim import (
-    ProfileError,
-    ProfileSet,
-    ProfileSwitcher,
-    StreamSpec,
-    default_chain,
-    default_cluster_map,
-    load_cluster_map,
-)
+from catuvac.firmware_sim import ProfileError, ProfileSet, ProfileSwitcher, StreamSpec, default_chain, default_cluster_map, load_cluster_map
 
 SR, B = 16000, 32
 

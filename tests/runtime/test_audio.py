@@ -117,3 +117,49 @@ def test_resample_same_rate_is_identity():
     x = np.arange(10, dtype=np.float32)
     np.testing.assert_array_equal(resample(x, 16000, 16000), x)
     np.testing.assert_array_equal(StreamResampler(16000, 16000).process(x), x)
+
+
+def test_truncated_wav_is_used_with_a_warning(tmp_path):
+    """A WAV cut short (header promises more data than the file holds): the samples there, and a warning."""
+    import soundfile as sf
+
+    from catuvac.runtime.audio import load_audio
+    from catuvac.runtime.errors import CatuvacWarning
+
+    full = tmp_path / "full.wav"
+    sf.write(full, (np.random.default_rng(0).standard_normal(16000) * 0.1).astype(np.float32), 16000, subtype="PCM_16")
+    b = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(b[: len(b) // 2])
+    with pytest.warns(CatuvacWarning, match="truncated"):
+        x = load_audio(cut)
+    assert 7900 < len(x) < 8100
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_audio(full)  # an intact file: no warning
+
+
+def test_stream_resampler_memory_does_not_grow_with_the_chunk():
+    """One minute at 48 kHz in one chunk used to allocate a 1.6-GB index array; now blocks of BLOCK outputs."""
+    import tracemalloc
+
+    x = (np.random.default_rng(1).standard_normal(48000 * 60) * 0.1).astype(np.float32)
+    r = StreamResampler(48000, 16000)
+    tracemalloc.start()
+    y = r.process(x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100e6, f"peak {peak / 1e6:.0f} MB"
+    ref = resample(x, 48000, 16000)
+    assert np.allclose(y, ref[: len(y)], atol=1e-5) and len(ref) - len(y) < 40
+
+
+def test_antiphase_stereo_is_noted():
+    from catuvac.runtime.errors import CatuvacWarning
+
+    s = (np.random.default_rng(2).standard_normal(8000) * 0.1).astype(np.float32)
+    with pytest.warns(CatuvacWarning, match="antiphase"):
+        m = to_mono_float(np.stack([s, -s], 1), name="pair")
+    assert np.allclose(m, 0.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import subprocess
@@ -13,19 +12,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import tests.helpers.fake_sounddevice as st
+import tests.helpers.scene_models as fx
 from catuvac.runtime.cli import LiveView, main
 from catuvac.runtime.clusterer import SceneClusterer
 from catuvac.runtime.decisions import HmmConfig
 
 _here = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("rt_fixtures", _here / "conftest.py")
-fx = importlib.util.module_from_spec(_spec)
-assert _spec.loader is not None
-_spec.loader.exec_module(fx)
-_spec2 = importlib.util.spec_from_file_location("rt_sources_tests", _here / "test_sources.py")
-st = importlib.util.module_from_spec(_spec2)
-assert _spec2.loader is not None
-_spec2.loader.exec_module(st)
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +158,22 @@ def test_truth_scoring(small_model: Path, wav: Path, tmp_path: Path, capsys: pyt
     assert main(["--model", str(small_model), "--file", str(wav), "--truth", str(tmp_path / "none.json")]) == 2
     assert main(["--model", str(small_model), "--file", str(wav), "--report", str(rep)]) == 2
     assert "--truth" in capsys.readouterr().err
+
+
+def test_report_without_truth_is_refused(small_model: Path, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(wav), "--report", str(tmp_path / "r.json")]) == 2
+    assert "--truth" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("flags, msg", [(["--duration", "inf"], "--duration"), (["--block-size", "-5"], "--block-size")])
+def test_bad_numbers_are_one_line(small_model: Path, wav: Path, flags: list[str], msg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(wav), *flags]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1
+
+
+def test_short_file_with_allow_partial_does_not_advise_it(small_model: Path, wav: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", str(small_model), "--file", str(wav), "--json", "--duration", "0.1", "--allow-partial"]) == 0
+    err = capsys.readouterr().err
+    assert "no decision" in err and "use --allow-partial" not in err

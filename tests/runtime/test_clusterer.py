@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +11,11 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import tests.helpers.scene_models as fx
 from catuvac.runtime.audio import AudioError
 from catuvac.runtime.clusterer import ClustererError, SceneClusterer, SceneEvent
 from catuvac.runtime.modelmeta import ModelMetadataError
 from catuvac.runtime.smoothing import SmoothingConfig
-
-_spec = importlib.util.spec_from_file_location("rt_fixtures", Path(__file__).with_name("conftest.py"))
-fx = importlib.util.module_from_spec(_spec)
-assert _spec.loader is not None
-_spec.loader.exec_module(fx)
 
 SR = 16000
 
@@ -68,6 +63,19 @@ def test_bad_arguments(small_model: Path) -> None:
     for bad in (None, "16000", 16000.5, -16000, True):
         with pytest.raises(AudioError, match="sample_rate"):
             c.process(np.zeros(100, np.float32), bad)  # type: ignore[arg-type]
+
+
+def test_absurd_rate_and_channels_first_are_refused(small_model: Path) -> None:
+    """48 (kHz by mistake) used to yield 82 decisions from 0.085 s; (channels, frames) yielded nothing."""
+    c = SceneClusterer(small_model)
+    with pytest.raises(AudioError, match="48000 Hz"):
+        c.process(np.zeros(4096, np.float32), 48)
+    with pytest.raises(AudioError, match="outside"):
+        c.process(np.zeros(4096, np.float32), 1_000_000)
+    with pytest.raises(AudioError, match=r"\(channels, frames\).*chunk\.T"):
+        c.process(np.zeros((2, 16000), np.float32), 16000)
+    assert c.samples_in == 0  # nothing was consumed
+    assert c.process(np.zeros((16000, 2), np.float32), 16000) == [] and c.samples_in == 16000
 
 
 # ------------------------------------------------------------------ events and cadence
@@ -310,3 +318,27 @@ def test_pooled_decisions_are_chunk_invariant_and_follow_the_map(
                      c.decision_config, c.decision_interval_s)
     assert offline == [e.profile for e in whole]
     assert all(e.smoothed.shape == (2,) for e in whole)
+
+
+@pytest.mark.parametrize("key, value", [("window_seconds", "four"), ("n_clusters", "7.5"), ("window_seconds", "inf")])
+def test_non_numeric_metadata_is_a_one_line_error(small_model: Path, key: str, value: str) -> None:
+    from catuvac.runtime.modelmeta import PREFIX, ModelInfo, read_model_info
+
+    props = read_model_info(small_model).to_props()
+    props[PREFIX + key] = value
+    with pytest.raises(ModelMetadataError, match="metadata"):
+        ModelInfo.from_props(props, "m.onnx")
+
+
+def test_low_rate_input_is_noted_once(small_model: Path) -> None:
+    import warnings
+
+    from catuvac.runtime.errors import CatuvacWarning
+
+    c = SceneClusterer(small_model)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        c.process(np.zeros(800, np.float32), 8000)
+        c.process(np.zeros(800, np.float32), 8000)
+    notes = [x for x in w if issubclass(x.category, CatuvacWarning)]
+    assert len(notes) == 1 and "4000 Hz" in str(notes[0].message)

@@ -2,17 +2,10 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from catuvac.runtime.frontend import (
-    FrontEnd,
-    FrontEndConfig,
-    FrontEndError,
-    NormStats,
-    fit_global_stats,
-    mel_filterbank,
-    normalize_window,
-)
+from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, FrontEndError, NormStats, fit_global_stats, mel_filterbank, normalize_window
 
 
 def _noise(seconds=3.0, seed=0, sr=16000):
@@ -41,6 +34,23 @@ def test_matches_librosa_mel_power_spectrogram():
     assert np.max(np.abs(ours - ref) / np.abs(ref)) <= 1e-4
     fb = librosa.filters.mel(sr=16000, n_fft=960, n_mels=128)
     np.testing.assert_allclose(mel_filterbank(16000, 960, 128), fb, rtol=1e-4, atol=1e-9)
+
+
+def test_production_log_features_batch_and_stream_match_librosa():
+    """What training and the runtime feed the model (features(), the streaming front-end) against librosa."""
+    librosa = pytest.importorskip("librosa")
+    x = _noise()
+    c = FrontEndConfig()
+    ref = librosa.feature.melspectrogram(
+        y=x, sr=16000, n_fft=960, hop_length=480, win_length=960, window="hann", center=False, power=2.0, n_mels=128,
+    )
+    want = np.log(np.maximum(ref, c.log_floor))
+    fe = FrontEnd(c)
+    batch = fe.features(x)
+    stream = fe.stream()
+    streamed = np.concatenate([stream.process(x[i : i + 1234]) for i in range(0, len(x), 1234)], axis=1)
+    np.testing.assert_allclose(batch, want, atol=2e-4)
+    np.testing.assert_allclose(streamed, want, atol=2e-4)
 
 
 def test_spectrogram_variant_matches_librosa_magnitude_trimmed():

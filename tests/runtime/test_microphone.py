@@ -9,7 +9,6 @@ script recorded.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -20,15 +19,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import tests.helpers.scene_models as fx
 from catuvac.runtime.clusterer import SceneClusterer
 from catuvac.runtime.sources import AudioDeviceError, MicrophoneSource, import_sounddevice, list_input_devices
 
 pytestmark = pytest.mark.audio_device
 
-_spec = importlib.util.spec_from_file_location("rt_fixtures", Path(__file__).with_name("conftest.py"))
-fx = importlib.util.module_from_spec(_spec)
-assert _spec.loader is not None
-_spec.loader.exec_module(fx)
 
 PULSE_DIR = Path(os.environ.get("CATUVAC_PULSE_DIR", "/tmp/catuvac-pulse"))
 SINK = "catuvac_sink"

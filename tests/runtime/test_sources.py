@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import tests.helpers.scene_models as fx
 from catuvac.runtime.audio import AudioError
 from catuvac.runtime.clusterer import SceneClusterer
 from catuvac.runtime.sources import (
@@ -24,11 +23,7 @@ from catuvac.runtime.sources import (
     list_input_devices,
     resolve_input_device,
 )
-
-_spec = importlib.util.spec_from_file_location("rt_fixtures", Path(__file__).with_name("conftest.py"))
-fx = importlib.util.module_from_spec(_spec)
-assert _spec.loader is not None
-_spec.loader.exec_module(fx)
+from tests.helpers.fake_sounddevice import MIC, SPK, make_fake_sd
 
 
 # ------------------------------------------------------------------ file source
@@ -69,44 +64,6 @@ def test_file_source_errors(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ fake sounddevice
-class FakeStatus:
-    def __init__(self, overflow: bool) -> None:
-        self.input_overflow = overflow
-
-    def __bool__(self) -> bool:
-        return self.input_overflow
-
-
-def make_fake_sd(devices: list[dict[str, Any]], default_in: int = -1, blocks: int = 6, overflow_at: tuple[int, ...] = ()) -> types.ModuleType:
-    sd = types.ModuleType("sounddevice")
-    sd.query_devices = lambda *a, **k: devices  # type: ignore[attr-defined]
-    sd.query_hostapis = lambda *a, **k: [{"name": "ALSA"}]  # type: ignore[attr-defined]
-    sd.default = types.SimpleNamespace(device=[default_in, -1])  # type: ignore[attr-defined]
-    sd.check_input_settings = lambda **k: None  # type: ignore[attr-defined]
-
-    class InputStream:
-        def __init__(self, device, samplerate, blocksize, channels, dtype, callback) -> None:
-            self.cb, self.n, self.ch, self.sr = callback, blocksize, channels, samplerate
-            sd.opened = dict(device=device, samplerate=samplerate, blocksize=blocksize, channels=channels)  # type: ignore[attr-defined]
-
-        def start(self) -> None:  # deliver the blocks synchronously (the real one uses PortAudio's thread)
-            t = np.arange(self.n * blocks) / self.sr
-            x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32).reshape(blocks, self.n)
-            for i in range(blocks):
-                self.cb(np.repeat(x[i][:, None], self.ch, 1), self.n, None, FakeStatus(i in overflow_at))
-
-        def stop(self) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    sd.InputStream = InputStream  # type: ignore[attr-defined]
-    return sd
-
-
-MIC = {"index": 0, "name": "Fake Mic", "hostapi": 0, "max_input_channels": 2, "max_output_channels": 0, "default_samplerate": 48000.0}
-SPK = {"index": 1, "name": "Fake Speaker", "hostapi": 0, "max_input_channels": 0, "max_output_channels": 2, "default_samplerate": 48000.0}
 
 
 def test_microphone_counts_overflows_and_drops(monkeypatch: pytest.MonkeyPatch) -> None:

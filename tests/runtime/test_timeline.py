@@ -49,3 +49,19 @@ def test_file_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(TimelineError, match="not valid JSON"):
         load_truth(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("segs, msg", [
+    ([{"start_s": 10, "end_s": 5, "label": "a"}], "end_s must be after"),
+    ([{"start_s": 0, "end_s": 10, "label": "a"}, {"start_s": 5, "end_s": 20, "label": "b"}], "overlap"),
+    ([], "non-empty"),
+    ([{"start_s": 0, "end_s": 1e999, "label": "a"}], "too large"),
+])
+def test_bad_timelines_are_refused(tmp_path, segs, msg):
+    """A timeline with end < start or overlaps used to score "agreement 1.000"."""
+    from catuvac.runtime.errors import CatuvacError
+
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(segs).replace("Infinity", "1e999"))
+    with pytest.raises(CatuvacError, match=msg):
+        load_timeline(p)

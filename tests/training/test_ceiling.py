@@ -14,9 +14,9 @@ def test_ceiling_end_to_end(tmp_path):
     from catuvac.training.scenes import generate_corpus
 
     corpus = generate_corpus(tmp_path / "scenes", seed=3, clips_per_class=3, day_minutes=3.0, progress=False)
-    labelled = tmp_path / "labelled"  # class sub-folders only (day.wav at the root is no training clip)
+    labelled = tmp_path / "labelled"  # class sub-folders only (days/day.wav is no training clip)
     for d in corpus.iterdir():
-        if d.is_dir():
+        if d.is_dir() and d.name != "days":
             shutil.copytree(d, labelled / d.name)
     day = write_day(tmp_path / "day", 1.0, seed=4, progress=False)
     out = tmp_path / "ceiling.json"

@@ -130,3 +130,15 @@ def test_unknown_preset_and_bad_spec(tmp_path, capsys):
     assert code == 2 and "unknown preset" in _one_error_line(err)
     code, err = run_cli(["--data", "mp3s:/x", "--out", tmp_path / "o"], capsys)
     assert code == 2 and "unknown dataset kind" in _one_error_line(err)
+
+
+def test_out_that_is_a_file_is_one_line_before_work(tmp_path, capsys):
+    from catuvac.training.cli import table_main, train_main
+
+    f = tmp_path / "notes.txt"
+    f.write_text("keep me")
+    assert train_main(["--out", str(f), "--data", "folder:/nonexistent", "--no-progress"]) == 2
+    assert table_main(["--data", "folder:/nonexistent", "--out", str(f), "--no-progress"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all("is a file" in line for line in err), err
+    assert f.read_text() == "keep me"

@@ -12,14 +12,7 @@ import soundfile as sf
 
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
 from catuvac.training import datasets as D
-from catuvac.training.datasets import (
-    DatasetError,
-    assign_splits,
-    clip_windows,
-    default_frontend,
-    load_dataset,
-    parse_data_spec,
-)
+from catuvac.training.datasets import DatasetError, assign_splits, clip_windows, default_frontend, load_dataset, parse_data_spec
 
 SCENES4 = FrontEndConfig.scenes(4.0)
 
@@ -277,8 +270,8 @@ def test_builtin_scenes_uses_class_folders_only(tmp_path, monkeypatch):
     for c in ("babble", "wind"):
         for k in range(5):
             write(corpus / c / f"{c}_{k:03d}.wav", tone(4.0, 16000, 300 + 100 * k), 16000)
-    write(corpus / "day.wav", tone(12.0, 16000), 16000)
-    (corpus / "day.json").write_text("[]")
+    write(corpus / "days" / "day.wav", tone(12.0, 16000), 16000)
+    (corpus / "days" / "day.json").write_text("[]")
     calls = {}
 
     def fake_dir(seed: int = 0, clips_per_class: int = 40, root=None) -> Path:
@@ -287,6 +280,7 @@ def test_builtin_scenes_uses_class_folders_only(tmp_path, monkeypatch):
 
     fake = types.ModuleType("catuvac.training.scenes")
     fake.SCENE_CLASSES = ("quiet_room", "wind", "babble")
+    fake.DAYS_DIR = "days"
     fake.builtin_scenes_dir = fake_dir
     monkeypatch.setitem(sys.modules, "catuvac.training.scenes", fake)
     fs = load_dataset("builtin:scenes?seed=3&n=5", cache_dir=tmp_path / "c", progress=False)

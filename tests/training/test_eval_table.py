@@ -16,7 +16,8 @@ from catuvac.runtime.frontend import FrontEndConfig
 from catuvac.training import table as table_mod
 from catuvac.training.checkpoint import CheckpointError, save_checkpoint
 from catuvac.training.datasets import load_dataset
-from catuvac.training.evaluate import EvalError, evaluate_model, main as eval_main, normalize_features, run_eval
+from catuvac.training.evaluate import EvalError, evaluate_model, normalize_features, run_eval
+from catuvac.training.evaluate import main as eval_main
 from catuvac.training.metrics import validate_metrics
 from catuvac.training.model import ModelConfig, build_model
 from catuvac.training.table import aggregate_runs, format_table_markdown, run_table

@@ -7,12 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    normalized_mutual_info_score,
-    silhouette_score,
-)
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, normalized_mutual_info_score, silhouette_score
 
 from catuvac.training.baselines import kmeans_baseline, kmeans_predict
 from catuvac.training.metrics import (
@@ -171,3 +166,33 @@ def test_kmeans_baseline_on_separated_blobs():
     with pytest.raises(MetricsError, match="at least 3 samples"):
         kmeans_predict(x[:2], 3)
     assert math.isfinite(e["spaces"]["input"]["chi"])
+
+
+# --------------------------------------------------------------------------- the one metrics builder
+def test_build_metrics_one_rule_for_kmeans_and_labels():
+    """train / eval / table share build_metrics: K-means only when N > K; labels row only when labelled."""
+    from catuvac.training.evaluate import build_metrics
+
+    rng = np.random.default_rng(0)
+    k = 3
+    for n, expect_kmeans in ((k, False), (k + 5, True)):
+        x = rng.random((n, 4, 5)).astype(np.float32)
+        pred = np.arange(n) % k
+        labels = (np.arange(n) + 1) % k
+        m = build_metrics({"cat_uvac": (pred, {"q_y": rng.random((n, k))})}, x, labels, k, seed=0)
+        assert ("kmeans" in m) is expect_kmeans, n
+        assert list(m)[0] == "labels" and set(m["labels"]["spaces"]) == {"input", "q_y"}
+        assert m["cat_uvac"]["accuracy"] == pytest.approx(1.0)  # pred is a relabelling of labels
+    m = build_metrics({"cat_uvac": (pred, {"q_y": rng.random((n, k))})}, x, None, k, seed=0)
+    assert "labels" not in m and m["cat_uvac"]["accuracy"] is None
+    two = {"uvac": (pred, {"z_mean": rng.random((n, 2))}), "cat_uvac": (pred, {"q_y": rng.random((n, k))})}
+    m = build_metrics(two, x, labels, k, seed=0, kmeans=False)
+    assert set(m["labels"]["spaces"]) == {"input", "uvac:z_mean", "cat_uvac:q_y"} and "kmeans" not in m
+
+
+def test_split_seed_of_checkpoint():
+    from catuvac.training.evaluate import split_seed_of
+
+    assert split_seed_of({"split_seed": 7, "seed": 3}) == 7
+    assert split_seed_of({"seed": 3}) == 0  # the training seed is not the split seed
+    assert split_seed_of({"split_seed": 7}, seed=2) == 2

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from catuvac.training.model import CatUVAC, ModelConfig, cat_uvac_loss
-from catuvac.training.objectives import TERMS, Objective, posterior_stats, temporal, usage
 from catuvac.runtime.frontend import FrontEndConfig
 from catuvac.training.checkpoint import load_checkpoint
+from catuvac.training.model import CatUVAC, ModelConfig, cat_uvac_loss
+from catuvac.training.objectives import TERMS, Objective, posterior_stats, temporal, usage
 from catuvac.training.train import PAPER_EXACT, PreparedData, TrainConfig, TrainError, lam_at, make_config, neighbour_index, train
 
 

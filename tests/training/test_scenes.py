@@ -16,8 +16,7 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from catuvac.training import scenes
-from catuvac.training import scenes_cli
+from catuvac.training import scenes, scenes_cli
 from catuvac.training.scenes import SCENE_CLASSES
 
 SR = 16000
@@ -58,7 +57,7 @@ def _rms_db(x: np.ndarray) -> float:
 def test_layout_and_manifest(corpus: Path) -> None:
     assert len(SCENE_CLASSES) >= 6
     class_dirs = sorted(p.name for p in corpus.iterdir() if p.is_dir())
-    assert class_dirs == sorted(SCENE_CLASSES)
+    assert class_dirs == sorted((*SCENE_CLASSES, scenes.DAYS_DIR))  # the test recording sits beside the classes
     for label in SCENE_CLASSES:
         files = sorted((corpus / label).glob("*.wav"))
         assert [f.name for f in files] == [f"{label}_{i:03d}.wav" for i in range(N_CLIPS)]
@@ -111,7 +110,7 @@ def test_same_seed_bit_identical(corpus: Path, tmp_path: Path) -> None:
     again = scenes.generate_corpus(tmp_path / "again", seed=0, clips_per_class=N_CLIPS, day_minutes=DAY_MIN, progress=False)
     names = sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(again).as_posix() for p in again.rglob("*") if p.is_file())
-    assert "day.wav" in names and "manifest.json" in names
+    assert "days/day.wav" in names and "manifest.json" in names
     for name in names:
         assert (corpus / name).read_bytes() == (again / name).read_bytes(), name
 
@@ -134,11 +133,11 @@ def test_clip_independent_of_others_and_seed_matters(corpus: Path) -> None:
 # the day recording
 # ------------------------------------------------------------------------------------------
 def test_day_timeline(corpus: Path) -> None:
-    info = sf.info(str(corpus / "day.wav"))
+    info = sf.info(str(corpus / "days" / "day.wav"))
     assert info.samplerate == SR and info.channels == 1
     duration = info.frames / SR
     assert duration >= 180.0
-    timeline = scenes.load_timeline(corpus / "day.json")
+    timeline = scenes.load_timeline(corpus / "days" / "day.json")
     assert timeline[0]["start_s"] == 0.0
     assert timeline[-1]["end_s"] == pytest.approx(duration, abs=1.0 / SR)
     for a, b in zip(timeline, timeline[1:]):
@@ -155,9 +154,9 @@ def test_day_segments_match_their_labels(corpus: Path, clip_set: tuple[np.ndarra
     feats, labels, _ = clip_set
     mu, sd = feats.mean(0), feats.std(0) + 1e-8
     cent = np.array([((feats - mu) / sd)[labels == c].mean(0) for c in range(len(SCENE_CLASSES))])
-    day, _ = sf.read(str(corpus / "day.wav"), dtype="float32")
+    day, _ = sf.read(str(corpus / "days" / "day.wav"), dtype="float32")
     hits = total = 0
-    for seg in scenes.load_timeline(corpus / "day.json"):
+    for seg in scenes.load_timeline(corpus / "days" / "day.json"):
         for frac in (0.25, 0.5, 0.75):
             t = seg["start_s"] + frac * (seg["end_s"] - seg["start_s"])
             x = day[int((t - 2) * SR) : int((t + 2) * SR)]
@@ -168,8 +167,8 @@ def test_day_segments_match_their_labels(corpus: Path, clip_set: tuple[np.ndarra
 
 
 def test_day_crossfades_never_fade_through_silence(corpus: Path) -> None:
-    day, _ = sf.read(str(corpus / "day.wav"), dtype="float32")
-    for seg in scenes.load_timeline(corpus / "day.json")[1:]:
+    day, _ = sf.read(str(corpus / "days" / "day.wav"), dtype="float32")
+    for seg in scenes.load_timeline(corpus / "days" / "day.json")[1:]:
         b = int(seg["start_s"] * SR)
         # quiet_room sits at ≈ −55 dBFS; a cross-fade midpoint must not drop far below either side
         assert _rms_db(day[b - SR // 8 : b + SR // 8]) > -70.0
@@ -308,3 +307,36 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
 def test_other_sample_rate() -> None:
     x = scenes.synthesize_scene("speech_quiet", 1.5, np.random.default_rng(0), sample_rate=22050)
     assert x.shape == (int(round(1.5 * 22050)),) and np.all(np.isfinite(x))
+
+
+# ------------------------------------------------------------------------------------------
+# the output folder and the test recording's place
+# ------------------------------------------------------------------------------------------
+def test_refuses_a_folder_it_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.wav").write_bytes(b"precious")
+    assert scenes_cli.main(["--out", str(mine), "--clips-per-class", "1", "--day-minutes", "3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "non-empty folder" in err and err.count("\n") == 1
+    assert (mine / "thesis.wav").read_bytes() == b"precious" and len(list(mine.iterdir())) == 1
+
+
+def test_rewrites_its_own_corpus_and_moves_a_legacy_day(corpus: Path, tmp_path: Path) -> None:
+    """A folder it wrote (manifest or marker) may be regenerated; an old top-level day.wav is removed."""
+    again = tmp_path / "again"
+    shutil.copytree(corpus, again)
+    (again / "day.wav").write_bytes(b"old layout")
+    scenes.generate_corpus(again, seed=0, clips_per_class=N_CLIPS, day_minutes=DAY_MIN, progress=False)
+    assert not (again / "day.wav").exists() and (again / "days" / "day.wav").is_file()
+    assert scenes.corpus_is_complete(again, 0, N_CLIPS)
+
+
+def test_folder_reader_leaves_the_test_day_out(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--data folder:DIR` on a generated corpus (the README's flow) is labelled and never holds days/."""
+    from catuvac.training.datasets import load_dataset
+
+    fs = load_dataset(f"folder:{corpus}", cache_dir=tmp_path / "c", progress=False)
+    assert fs.label_names == sorted(scenes.SCENE_CLASSES)
+    assert not any("day" in f for f in fs.files)
+    assert "test recording(s) in days/ are left out" in capsys.readouterr().err

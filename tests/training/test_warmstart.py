@@ -1,5 +1,6 @@
 """K-means warm start of h, and the bf16 training option."""
 
+
 import numpy as np
 import pytest
 import torch
@@ -7,16 +8,7 @@ import torch
 from catuvac.training.model import CatUVAC, ModelConfig
 from catuvac.training.train import TrainError, train
 from catuvac.training.warmstart import kmeans_pseudo_labels, warm_start_h
-
-import importlib.util
-from pathlib import Path
-
-# the tiny data set and config of the trainer tests (test modules are not importable by name
-# under --import-mode=importlib, so load it from its path)
-_spec = importlib.util.spec_from_file_location("_train_tests", Path(__file__).with_name("test_train.py"))
-_tt = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_tt)
-tiny_cfg, tiny_data = _tt.tiny_cfg, _tt.tiny_data
+from tests.helpers.tiny_training import tiny_cfg, tiny_data
 
 
 def _blobs(n=30, seed=0):

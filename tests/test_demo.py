@@ -21,9 +21,10 @@ def test_demo_end_to_end_and_reuse(tmp_path, capsys):
     # the summary's day figures are the one scoring module's, recomputed from the written events
     from catuvac.runtime.scoring import score_profiles
     from catuvac.runtime.timeline import load_truth
+    from catuvac.training.scenes import day_files
 
     ev = [json.loads(line) for line in (out / "day_events.jsonl").read_text().splitlines()]
-    again = score_profiles([e["time_s"] for e in ev], [e["profile"] for e in ev], load_truth(s["corpus"] + "/day.json"),
+    again = score_profiles([e["time_s"] for e in ev], [e["profile"] for e in ev], load_truth(day_files(s["corpus"])[1]),
                            SCENE_TO_PROFILE)
     assert s["day"]["profile_accuracy"] == again["profile_accuracy"] and s["decision_rule"] == "hmm"
     assert s["simulation"]["algorithmic_delay_ms"] < 10

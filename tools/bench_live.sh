@@ -13,7 +13,7 @@ PY="${PY:-.venv/bin/python}"
 DIR="${CATUVAC_PULSE_DIR:-/tmp/catuvac-pulse}"
 head -1 "$DIR/status" 2>/dev/null | grep -qx ok || { echo "bench-live: the audio test device is not set up (run tools/audio_device.sh)" >&2; exit 2; }
 export PULSE_SERVER="unix:$DIR/pulse/native" PULSE_SOURCE=catuvac_live_in.monitor PULSE_SINK=catuvac_live_out
-DAY="$("$PY" -c 'from catuvac.training.scenes import builtin_scenes_dir; print(builtin_scenes_dir(seed=0) / "day.wav")')"
+DAY="$("$PY" -c 'from catuvac.training.scenes import builtin_scenes_dir; print(builtin_scenes_dir(seed=0) / "days" / "day.wav")')"
 mkdir -p bench_out
 paplay --latency-msec=20 --device=catuvac_live_in "$DAY" &
 PLAYER=$!

@@ -86,9 +86,28 @@ def _wait(cond, timeout: float) -> bool:
     return False
 
 
+class _SilentCapture(Exception):
+    """The monitor of the output sink delivered only zeros: PulseAudio did not route the stream there."""
+
+
 def test_live_output_on_the_device_is_the_offline_chain_output(
     pulse_device: dict, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # On the null-sink set-up PulseAudio now and then leaves the capture of the output monitor all-zero
+    # (about 1 run in 5 here): a routing hiccup of the test device, not of the chain. Only that case is
+    # retried; a captured output that differs from the offline chain fails at once.
+    for attempt in range(3):
+        try:
+            return _live_vs_offline(pulse_device, tiny_model, tmp_path / f"try{attempt}", monkeypatch)
+        except _SilentCapture:
+            continue
+    pytest.fail("the output sink's monitor captured only silence in 3 runs")
+
+
+def _live_vs_offline(
+    pulse_device: dict, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for sink in (LIVE_IN, LIVE_OUT):
         r = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True, timeout=10)
         if sink not in r.stdout:
@@ -119,7 +138,9 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
         live.start()
         assert player.wait(timeout=20) == 0, player.stderr.read().decode(errors="replace") if player.stderr else ""
         assert _wait(lambda: live.frames >= len(lead) // 2 + len(probe) + SR // 2, 10), "the stream stalled"
-        time.sleep(0.5)
+        # PulseAudio's output path can hold up to ~1.5 s at stream start (measured 132 ms … 1.5 s): keep the
+        # stream and the capture running long enough for the last processed block to reach the monitor
+        time.sleep(3.0)
     finally:
         summary = live.stop()
         time.sleep(0.3)
@@ -144,6 +165,8 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
     assert 10 * np.log10(np.sum(ref_probe**2) / np.sum((ref_probe - probe) ** 2)) < 20  # the chain does change it
 
     # what the output device played is that reference, up to the path's latency
+    if not np.any(captured):
+        raise _SilentCapture()
     segs = _segment_snr(captured, ref_probe)
     good = [snr > 60 for _, snr in segs]
     assert np.mean(good) >= 0.8, f"device output vs offline chain, (lag, SNR dB) per 0.25 s: {segs}"

@@ -87,7 +87,8 @@ def _wait(cond, timeout: float) -> bool:
 
 
 class _SilentCapture(Exception):
-    """The monitor of the output sink delivered only zeros: PulseAudio did not route the stream there."""
+    """PulseAudio did not route a stream through the test sinks (all-zero output monitor, or an input
+    that does not carry the played probe, e.g. while another client plays into the same sink)."""
 
 
 def test_live_output_on_the_device_is_the_offline_chain_output(
@@ -101,7 +102,7 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
             return _live_vs_offline(pulse_device, tiny_model, tmp_path / f"try{attempt}", monkeypatch)
         except _SilentCapture:
             continue
-    pytest.fail("the output sink's monitor captured only silence in 3 runs")
+    pytest.fail("PulseAudio did not route the probe through the test sinks in 3 runs")
 
 
 def _live_vs_offline(
@@ -152,7 +153,8 @@ def _live_vs_offline(
     assert k_in >= 0, "the played probe is not in the captured input"
     # the input arrives as played (float all the way): most segments match exactly
     in_snr = [snr for _, snr in _segment_snr(x_in.astype(np.float64), probe.astype(np.float64))]
-    assert np.mean(np.array(in_snr) > 100) >= 0.8, in_snr
+    if np.mean(np.array(in_snr) > 100) < 0.8:  # the input sink carried something else (another client)
+        raise _SilentCapture(f"input does not carry the probe: {in_snr}")
 
     # the reference: the offline chain (catuvac-sim's) on the same input, the live run's switch at the same block
     switches = summary["profile_switches"]

@@ -86,9 +86,29 @@ def _wait(cond, timeout: float) -> bool:
     return False
 
 
+class _SilentCapture(Exception):
+    """PulseAudio did not route a stream through the test sinks (all-zero output monitor, or an input
+    that does not carry the played probe, e.g. while another client plays into the same sink)."""
+
+
 def test_live_output_on_the_device_is_the_offline_chain_output(
     pulse_device: dict, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # On the null-sink set-up PulseAudio now and then leaves the capture of the output monitor all-zero
+    # (about 1 run in 5 here): a routing hiccup of the test device, not of the chain. Only that case is
+    # retried; a captured output that differs from the offline chain fails at once.
+    for attempt in range(3):
+        try:
+            return _live_vs_offline(pulse_device, tiny_model, tmp_path / f"try{attempt}", monkeypatch)
+        except _SilentCapture:
+            continue
+    pytest.fail("PulseAudio did not route the probe through the test sinks in 3 runs")
+
+
+def _live_vs_offline(
+    pulse_device: dict, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for sink in (LIVE_IN, LIVE_OUT):
         r = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True, timeout=10)
         if sink not in r.stdout:
@@ -119,7 +139,9 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
         live.start()
         assert player.wait(timeout=20) == 0, player.stderr.read().decode(errors="replace") if player.stderr else ""
         assert _wait(lambda: live.frames >= len(lead) // 2 + len(probe) + SR // 2, 10), "the stream stalled"
-        time.sleep(0.5)
+        # PulseAudio's output path can hold up to ~1.5 s at stream start (measured 132 ms … 1.5 s): keep the
+        # stream and the capture running long enough for the last processed block to reach the monitor
+        time.sleep(3.0)
     finally:
         summary = live.stop()
         time.sleep(0.3)
@@ -131,7 +153,8 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
     assert k_in >= 0, "the played probe is not in the captured input"
     # the input arrives as played (float all the way): most segments match exactly
     in_snr = [snr for _, snr in _segment_snr(x_in.astype(np.float64), probe.astype(np.float64))]
-    assert np.mean(np.array(in_snr) > 100) >= 0.8, in_snr
+    if np.mean(np.array(in_snr) > 100) < 0.8:  # the input sink carried something else (another client)
+        raise _SilentCapture(f"input does not carry the probe: {in_snr}")
 
     # the reference: the offline chain (catuvac-sim's) on the same input, the live run's switch at the same block
     switches = summary["profile_switches"]
@@ -144,6 +167,8 @@ def test_live_output_on_the_device_is_the_offline_chain_output(
     assert 10 * np.log10(np.sum(ref_probe**2) / np.sum((ref_probe - probe) ** 2)) < 20  # the chain does change it
 
     # what the output device played is that reference, up to the path's latency
+    if not np.any(captured):
+        raise _SilentCapture()
     segs = _segment_snr(captured, ref_probe)
     good = [snr > 60 for _, snr in segs]
     assert np.mean(good) >= 0.8, f"device output vs offline chain, (lag, SNR dB) per 0.25 s: {segs}"

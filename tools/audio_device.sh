@@ -16,6 +16,7 @@
 # file and exits 0; tests/runtime/test_microphone.py then skips with that exact reason.
 # Clients reach the daemon with PULSE_SERVER=unix:$CATUVAC_PULSE_DIR/pulse/native.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt_ensure.sh"
 
 DIR="${CATUVAC_PULSE_DIR:-/tmp/catuvac-pulse}"
 SOCKET="$DIR/pulse/native"
@@ -30,23 +31,11 @@ fail() {
 }
 
 # ---------------------------------------------------------------- 1. packages
-PKGS="libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins"
-missing=""
-for p in $PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
+missing="$(apt_missing libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins)"
 if [ -n "$missing" ]; then
-    command -v apt-get >/dev/null 2>&1 || fail "packages missing ($missing) and no apt-get on this system"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then
-        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-            fail "packages missing ($missing); install them as root: apt-get install$missing"
-        fi
-    fi
     echo "audio-device: installing$missing" >&2
-    $SUDO apt-get update -qq >"$DIR/apt.log" 2>&1 || fail "apt-get update failed (see $DIR/apt.log)"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing \
-        >>"$DIR/apt.log" 2>&1 || fail "apt-get install$missing failed (see $DIR/apt.log)"
+    # shellcheck disable=SC2086  # one word per package
+    apt_install "$DIR/apt.log" $missing || fail "$APT_ERROR"
 fi
 
 # ---------------------------------------------------------------- 2. daemon

@@ -6,6 +6,7 @@
 # "ok" and the browser's path, or "unavailable: <reason>".
 # It never fails `make test`: tests/training/test_audition_browser.py then skips with that reason.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt_ensure.sh"
 
 DIR="$(dirname "${CATUVAC_BROWSER_STATUS:-/tmp/catuvac-browser/status}")"
 STATUS="${CATUVAC_BROWSER_STATUS:-/tmp/catuvac-browser/status}"
@@ -21,17 +22,8 @@ find_browser() { command -v chromium || command -v chromium-browser || command -
 
 BIN="$(find_browser)"
 if [ -z "$BIN" ]; then
-    command -v apt-get >/dev/null 2>&1 || fail "no chromium and no apt-get on this system"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then
-        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-            fail "chromium missing; install it as root: apt-get install chromium"
-        fi
-    fi
     echo "browser: installing chromium" >&2
-    $SUDO apt-get update -qq >"$DIR/apt.log" 2>&1 || fail "apt-get update failed (see $DIR/apt.log)"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core \
-        >>"$DIR/apt.log" 2>&1 || fail "apt-get install chromium failed (see $DIR/apt.log)"
+    apt_install "$DIR/apt.log" chromium fonts-dejavu-core || fail "$APT_ERROR"
     BIN="$(find_browser)"
     [ -n "$BIN" ] || fail "chromium installed but not on PATH"
 fi

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from tests.runtime.test_microphone import pulse_device  # noqa: F401  (the live device tests' fixture: same skip rules)
+
 
 @dataclass
 class FakeEvent:

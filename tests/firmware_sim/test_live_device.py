@@ -14,7 +14,6 @@ segments, of which 80 % must match).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,24 +24,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import tests.helpers.scene_models as fx
 from catuvac.firmware_sim.live import LiveConfig, LiveSimulator, replay
 from catuvac.firmware_sim.simulator import HearingAidSimulator
 from catuvac.runtime.clusterer import SceneClusterer
 
 pytestmark = pytest.mark.audio_device
 
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_RT = Path(__file__).parents[1] / "runtime"
-fx = _load("rt_fixtures_live", _RT / "conftest.py")
-pulse_device = _load("rt_microphone_live", _RT / "test_microphone.py").pulse_device  # same skip rules
 
 SR = 16000
 LIVE_IN, LIVE_OUT = "catuvac_live_in", "catuvac_live_out"

@@ -120,3 +120,18 @@ def build_test_model(
     p.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(p))
     return p
+
+
+def band_noise_model_and_folder(root: Path, sample_rate: int = 16000) -> tuple[Path, Path]:
+    """A K = 4, 1-s window test model and a ``folder:`` data set for it under ``root``: 3 clips of
+    2 s per label, 'low' = cluster 0, 'high' = cluster 3."""
+    import soundfile as sf
+
+    model = build_test_model(root / "m.onnx", window_seconds=1.0, n_clusters=4)
+    data = root / "data"
+    for label, k in (("low", 0), ("high", 3)):
+        (data / label).mkdir(parents=True)
+        for i in range(3):
+            audio = scene_audio(2.0, k, 4, sample_rate, seed=10 * k + i)
+            sf.write(data / label / f"{label}_{i}.wav", audio, sample_rate, subtype="FLOAT")
+    return model, data

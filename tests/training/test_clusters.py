@@ -6,7 +6,6 @@ centred at its k-th centre frequency lands in cluster k, so what each cluster mu
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,11 +16,7 @@ import soundfile as sf
 from catuvac.firmware_sim.profiles import ProfileSet, load_cluster_map
 from catuvac.runtime.profiles_map import ProfileMap
 from catuvac.training.clusters import audition, main
-
-_spec = importlib.util.spec_from_file_location("rt_fixtures_clusters", Path(__file__).parents[1] / "runtime" / "conftest.py")
-fx = importlib.util.module_from_spec(_spec)
-assert _spec.loader is not None
-_spec.loader.exec_module(fx)
+from tests.helpers.scene_models import band_noise_model_and_folder
 
 SR = 16000
 
@@ -29,14 +24,7 @@ SR = 16000
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(model, folder data set): 3 clips of 2 s per label; 'low' = cluster 0, 'high' = cluster 3."""
-    root = tmp_path_factory.mktemp("clusters")
-    model = fx.build_test_model(root / "m.onnx", window_seconds=1.0, n_clusters=4)
-    data = root / "data"
-    for label, k in (("low", 0), ("high", 3)):
-        (data / label).mkdir(parents=True)
-        for i in range(3):
-            sf.write(data / label / f"{label}_{i}.wav", fx.scene_audio(2.0, k, 4, SR, seed=10 * k + i), SR, subtype="FLOAT")
-    return model, data
+    return band_noise_model_and_folder(tmp_path_factory.mktemp("clusters"))
 
 
 @pytest.fixture(scope="module")

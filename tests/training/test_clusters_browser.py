@@ -8,29 +8,21 @@ screenshot is written next to the page (and its path printed) for a person to lo
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
 from catuvac.training.clusters import audition
-
-_HERE = Path(__file__).parent
-_ROOT = _HERE.parents[1]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return mod
+from tests.helpers.scene_models import band_noise_model_and_folder
+from tools import page_check
 
 
-fx = _load("rt_fixtures_browser", _HERE.parent / "runtime" / "conftest.py")
-tiny = _load("clusters_tests_browser", _HERE / "test_clusters.py").tiny  # the same tiny model and data
-page_check = _load("page_check", _ROOT / "tools" / "page_check.py")
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The audition tests' model and data set (see tests/training/test_clusters.py)."""
+    return band_noise_model_and_folder(tmp_path_factory.mktemp("clusters"))
+
 
 STATUS = Path(os.environ.get("CATUVAC_BROWSER_STATUS", "/tmp/catuvac-browser/status"))
 

@@ -1,19 +1,12 @@
-"""catuvac-clusters --checkpoint: the checkpoint's encoder is exported (fp32) and scored like --model."""
+"""catuvac-clusters --checkpoint: the checkpoint's encoder is exported (fp32) and scored like --model
+(``checkpoint`` and ``audio_folder``: the export tests' fixtures, see tests/training/conftest.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location("export_fixtures_clusters", Path(__file__).parents[1] / "export" / "conftest.py")
-_ex = importlib.util.module_from_spec(_spec)
-assert _spec.loader is not None
-_spec.loader.exec_module(_ex)
-scene_audio, frontend, raw_windows, windows = _ex.scene_audio, _ex.frontend, _ex.raw_windows, _ex.windows
-model, checkpoint, audio_folder = _ex.model, _ex.checkpoint, _ex.audio_folder
-
-from catuvac.training.clusters import main  # noqa: E402
+from catuvac.training.clusters import main
 
 
 def test_checkpoint_is_audited_through_its_exported_encoder(checkpoint: Path, audio_folder: Path, tmp_path: Path) -> None:

@@ -187,6 +187,28 @@ def _method_title(method: str, lam: float | None) -> str:
     return t
 
 
+def _method_rows(table: Mapping[str, Any], all_spaces: bool) -> list[str]:
+    """The rows of Table I (each method in its primary space, the labels row once) or, with
+    ``all_spaces``, of the table over every representation."""
+    dataset, n_classes, lam = table["dataset"], table.get("n_classes"), table.get("lambda")
+    rows = []
+    for i, group in enumerate(table["groups"]):
+        k = int(group["clusters"])
+        agg = group["aggregate"]
+        show_acc = n_classes is not None and k == n_classes
+        for method in (m for m in ALL_METHODS if m in agg):
+            spaces: list[tuple[str | None, str]]  # (Space column or None, representation)
+            if all_spaces:
+                spaces = [(f"`{rep}`", rep) for rep in agg[method]["spaces"]]
+            elif method == "labels" and i > 0:
+                continue  # labels as clusters do not depend on K: shown once, like the paper
+            else:
+                spaces = [(None, PRIMARY_SPACE[method])]
+            title = _method_title(method, lam)
+            rows += [_row(dataset, k, title, space, agg[method], rep, show_acc or method == "labels") for space, rep in spaces]
+    return rows
+
+
 _SIDE_NOTE = (
     "**Geometry side by side** — each method's partition of the test windows measured in three spaces: "
     "the normalized input features, z (its mean) and q(y|x). The labels row uses the Cat. UVAC model's "
@@ -226,7 +248,6 @@ def format_table_markdown(table: Mapping[str, Any]) -> str:
     dataset = table["dataset"]
     n_classes = table.get("n_classes")
     runs = table["runs"]
-    lam = table.get("lambda")
     head = "| Dataset | Clusters | Method | Accuracy (%) ↑ | NMI ↑ | Silhouette ↑ | DBI ↓ | CHI ×10³ ↑ |"
     lines = [
         f"**Table I** — clustering metrics on the test split of {dataset}, mean ± std over {runs} run(s).",
@@ -234,19 +255,7 @@ def format_table_markdown(table: Mapping[str, Any]) -> str:
         head,
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
-    first_group = True
-    for group in table["groups"]:
-        k = int(group["clusters"])
-        agg = group["aggregate"]
-        show_acc = n_classes is not None and k == n_classes
-        for method in ALL_METHODS:
-            if method not in agg:
-                continue
-            if method == "labels" and not first_group:
-                continue  # labels as clusters do not depend on K: shown once, like the paper
-            rep = PRIMARY_SPACE[method]
-            lines.append(_row(dataset, k, _method_title(method, lam), None, agg[method], rep, show_acc or method == "labels"))
-        first_group = False
+    lines += _method_rows(table, all_spaces=False)
     lines += [
         "",
         "Geometry columns (silhouette, DBI, CHI) are computed on: None (labels) and K-means — the "
@@ -261,17 +270,7 @@ def format_table_markdown(table: Mapping[str, Any]) -> str:
         "| Dataset | Clusters | Method | Space | Accuracy (%) ↑ | NMI ↑ | Silhouette ↑ | DBI ↓ | CHI ×10³ ↑ |",
         "|---|---:|---|---|---:|---:|---:|---:|---:|",
     ]
-    for group in table["groups"]:
-        k = int(group["clusters"])
-        agg = group["aggregate"]
-        show_acc = n_classes is not None and k == n_classes
-        for method in ALL_METHODS:
-            if method not in agg:
-                continue
-            for rep in agg[method]["spaces"]:
-                lines.append(
-                    _row(dataset, k, _method_title(method, lam), f"`{rep}`", agg[method], rep, show_acc or method == "labels")
-                )
+    lines += _method_rows(table, all_spaces=True)
     lines += ["", _SIDE_NOTE, "", *_side_by_side(table)]
     return "\n".join(lines)
 

@@ -990,6 +990,18 @@ def _pca2(a: np.ndarray) -> np.ndarray:
     return pc
 
 
+def _panel(ax: Any, history: list[dict[str, Any]], series: list[tuple[str, dict[str, Any]]], ylabel: str,
+           legend: dict[str, Any] | None = None, ylabel_style: dict[str, Any] | None = None) -> None:
+    """One panel of loss_curves.png: each ``(history key, line style)`` per epoch (a missing value
+    leaves a gap), the y label, and a legend when ``legend`` (its placement) is given."""
+    epochs = [r["epoch"] for r in history]
+    for key, style in series:
+        ax.plot(epochs, [np.nan if r.get(key) is None else r[key] for r in history], **style)
+    ax.set_ylabel(ylabel, **(ylabel_style or {}))
+    if legend is not None:
+        ax.legend(fontsize=8, **legend)
+
+
 def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
     """loss_curves.png: loss and validation loss, reconstruction, both KL terms, τ and lr, and the
     cluster report (clusters used, posterior entropies, decoder y-swap gain) per epoch."""
@@ -998,41 +1010,24 @@ def plot_loss_curves(history: list[dict[str, Any]], path: str | os.PathLike, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ep = [r["epoch"] for r in history]
-    col = lambda k: [np.nan if r.get(k) is None else r[k] for r in history]  # noqa: E731
     fig, axes = plt.subplots(3, 2, figsize=(10, 10))
-    ax = axes[0, 0]
-    ax.plot(ep, col("loss"), label="train loss (eq. 7)")
-    ax.plot(ep, col("val_loss"), label="validation loss (y = argmax, z = μ)")
-    ax.set_ylabel("loss per window")
-    ax.legend(fontsize=8)
-    ax = axes[0, 1]
-    ax.plot(ep, col("recon"), color="C2")
-    ax.set_ylabel("reconstruction (BCE summed over bins)")
-    ax = axes[1, 0]
-    ax.plot(ep, col("kl_z"), label="KL(q(z|x,y) ‖ N(0, I))")
-    ax.plot(ep, col("kl_y"), label="KL(q(y|x) ‖ uniform)")
-    ax.set_ylabel("nats per window")
-    ax.legend(fontsize=8)
-    ax = axes[1, 1]
-    ax.plot(ep, col("tau"), color="C3", label="τ")
-    ax.set_ylabel("Gumbel-Softmax τ", color="C3")
-    ax2 = ax.twinx()
-    ax2.plot(ep, col("lr"), color="C4", label="lr")
-    ax2.set_yscale("log")
-    ax2.set_ylabel("learning rate", color="C4")
-    ax = axes[2, 0]  # the cluster report: is y collapsing?
-    ax.plot(ep, col("clusters_used"), color="C5", marker=".", label="clusters used (argmax of ≥ 1 training window)")
-    ax.set_ylabel("clusters used")
-    ax.legend(fontsize=8)
-    ax = axes[2, 1]
-    ax.plot(ep, col("q_entropy"), label="mean H(q(y|x))")
-    ax.plot(ep, col("marginal_entropy"), label="H(epoch-mean q(y|x))")
-    ax.set_ylabel("nats")
-    ax2 = ax.twinx()
-    ax2.plot(ep, col("y_swap_gain"), color="C3", ls="--", label="decoder y-swap gain")
-    ax2.set_ylabel("recon. loss increase when y is swapped (nats)", color="C3", fontsize=8)
-    ax.legend(fontsize=8, loc="upper left")
+    legend: dict[str, Any] = {}  # a panel with a legend (default placement)
+    _panel(axes[0, 0], history, [("loss", {"label": "train loss (eq. 7)"}),
+                                 ("val_loss", {"label": "validation loss (y = argmax, z = μ)"})], "loss per window", legend)
+    _panel(axes[0, 1], history, [("recon", {"color": "C2"})], "reconstruction (BCE summed over bins)")
+    _panel(axes[1, 0], history, [("kl_z", {"label": "KL(q(z|x,y) ‖ N(0, I))"}),
+                                 ("kl_y", {"label": "KL(q(y|x) ‖ uniform)"})], "nats per window", legend)
+    _panel(axes[1, 1], history, [("tau", {"color": "C3", "label": "τ"})], "Gumbel-Softmax τ", ylabel_style={"color": "C3"})
+    lr_axis = axes[1, 1].twinx()
+    _panel(lr_axis, history, [("lr", {"color": "C4", "label": "lr"})], "learning rate", ylabel_style={"color": "C4"})
+    lr_axis.set_yscale("log")
+    # the cluster report: is y collapsing?
+    _panel(axes[2, 0], history, [("clusters_used", {"color": "C5", "marker": ".",
+                                                    "label": "clusters used (argmax of ≥ 1 training window)"})], "clusters used", legend)
+    _panel(axes[2, 1], history, [("q_entropy", {"label": "mean H(q(y|x))"}),
+                                 ("marginal_entropy", {"label": "H(epoch-mean q(y|x))"})], "nats", {"loc": "upper left"})
+    _panel(axes[2, 1].twinx(), history, [("y_swap_gain", {"color": "C3", "ls": "--", "label": "decoder y-swap gain"})],
+           "recon. loss increase when y is swapped (nats)", ylabel_style={"color": "C3", "fontsize": 8})
     for a in axes.flat:
         a.set_xlabel("epoch")
         a.grid(alpha=0.3)

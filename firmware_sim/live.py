@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from catuvac.runtime.errors import CatuvacError
+from catuvac.runtime.sources import close_stream
 
 from .simulator import HearingAidSimulator
 
@@ -409,12 +410,9 @@ class LiveSimulator:
         """Stop the stream and the worker, drain what is left and return the summary."""
         self._stop.set()
         with self._stream_lock:
-            if self._stream is not None:
-                try:
-                    self._stream.stop()
-                    self._stream.close()
-                finally:
-                    self._stream = None
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                close_stream(stream)
         if self._worker is not None:
             self._worker.join(timeout=5.0)
             self._worker = None

@@ -30,6 +30,7 @@ __all__ = [
     "NoInputDeviceError",
     "FileSource",
     "MicrophoneSource",
+    "close_stream",
     "import_sounddevice",
     "list_input_devices",
     "resolve_input_device",
@@ -170,6 +171,14 @@ def resolve_input_device(device: int | str | None, sd: Any | None = None) -> dic
     return matches[0]
 
 
+def close_stream(stream: Any) -> None:
+    """Stop a PortAudio stream and close it (closed even when stopping fails)."""
+    try:
+        stream.stop()
+    finally:
+        stream.close()
+
+
 class MicrophoneSource:
     """Live capture with ``sounddevice.InputStream``; a context manager and an iterator.
 
@@ -253,12 +262,9 @@ class MicrophoneSource:
 
     def close(self) -> None:
         self._closed = True
-        if self._stream is not None:
-            try:
-                self._stream.stop()
-                self._stream.close()
-            finally:
-                self._stream = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            close_stream(stream)
 
     def __enter__(self) -> "MicrophoneSource":
         return self.open()

@@ -17,6 +17,14 @@ from catuvac.runtime.cli_wrapper import cli_entry
 __all__ = ["build_train_parser", "train_main", "eval_main", "table_main", "config_from_args"]
 
 
+def add_model_source(p: argparse.ArgumentParser, checkpoint_help: str, model_help: str) -> None:
+    """``--checkpoint`` or ``--model`` (exactly one): the trained model a command reads, as a
+    training checkpoint or as an exported encoder."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help=checkpoint_help)
+    src.add_argument("--model", help=model_help)
+
+
 def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     from .presets import PRESET_NOTES
 

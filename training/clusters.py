@@ -33,6 +33,8 @@ import numpy as np
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.errors import CatuvacError
 
+from .cli import add_model_source
+
 __all__ = ["ClusterSummary", "AuditionResult", "audition", "write_page", "build_parser", "main"]
 
 
@@ -319,9 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Audition a model's clusters: share, most typical windows as WAV, spectrogram montage, mean "
                     "spectrum and level, label mix; one self-contained page DIR/index.html and DIR/map_template.json.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="exported encoder (.onnx from catuvac-export): scored as the device would")
-    src.add_argument("--checkpoint", help="training checkpoint: exported to a temporary fp32 ONNX model first (needs torch)")
+    add_model_source(p, checkpoint_help="training checkpoint: exported to a temporary fp32 ONNX model first (needs torch)",
+                     model_help="exported encoder (.onnx from catuvac-export): scored as the device would")
     p.add_argument("--data", required=True, help="data spec (builtin:scenes, folder:PATH, us8k:PATH, …)")
     p.add_argument("--out", required=True, help="output folder (index.html, map_template.json, cluster_K/)")
     p.add_argument("--examples", type=int, default=6, help="typical windows per cluster (default 6: a minute of listening)")

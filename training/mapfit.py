@@ -26,6 +26,8 @@ import numpy as np
 
 from catuvac.runtime.cli_wrapper import cli_entry
 
+from .cli import add_model_source
+
 __all__ = ["gentlest_profile", "fit_profile_map", "training_cluster_ids", "main"]
 
 
@@ -130,9 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit a cluster → profile map: each cluster gets the profile of the most frequent scene among its "
         "training-split windows; unused clusters get the gentlest profile. No test recording is used.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="a Cat. UVAC checkpoint.pt (its data set and split are used)")
-    src.add_argument("--model", help="an exported encoder ONNX file (give --data; split with --split-seed)")
+    add_model_source(p, checkpoint_help="a Cat. UVAC checkpoint.pt (its data set and split are used)",
+                     model_help="an exported encoder ONNX file (give --data; split with --split-seed)")
     p.add_argument("--out", required=True, help="where to write the map (JSON)")
     p.add_argument("--data", help="labelled data set spec (default: the checkpoint's, or builtin:scenes)")
     p.add_argument("--split-seed", type=int, default=0, help="with --model: train/val/test split seed (default 0)")

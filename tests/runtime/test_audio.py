@@ -5,6 +5,7 @@ import pytest
 import soundfile as sf
 
 from catuvac.runtime.audio import AudioError, StreamResampler, load_audio, resample, to_mono_float
+from tests.helpers.bad_files import assert_refuses_missing_and_garbage
 
 
 def _tone(freq, sr, seconds=1.0):
@@ -74,12 +75,8 @@ def test_nan_inf_rejected_naming_the_file(tmp_path):
 
 
 def test_missing_corrupt_empty_files(tmp_path):
-    with pytest.raises(AudioError, match="not found"):
-        load_audio(tmp_path / "nope.wav")
-    bad = tmp_path / "corrupt.wav"
-    bad.write_bytes(b"RIFF\x00\x00garbage" * 10)
-    with pytest.raises(AudioError, match="corrupt.wav.*cannot read"):
-        load_audio(bad)
+    assert_refuses_missing_and_garbage(load_audio, AudioError, tmp_path, "corrupt.wav", b"RIFF\x00\x00garbage" * 10,
+                                       "corrupt.wav.*cannot read")
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros(0, np.float32), 16000)
     with pytest.raises(AudioError, match="no samples"):

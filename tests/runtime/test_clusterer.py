@@ -16,6 +16,7 @@ from catuvac.runtime.audio import AudioError
 from catuvac.runtime.clusterer import ClustererError, SceneClusterer, SceneEvent
 from catuvac.runtime.modelmeta import ModelMetadataError
 from catuvac.runtime.smoothing import SmoothingConfig
+from tests.helpers.bad_files import assert_refuses_missing_and_garbage
 
 SR = 16000
 
@@ -33,12 +34,8 @@ def test_refuses_model_without_metadata(no_meta_model: Path) -> None:
 
 
 def test_refuses_missing_file_and_garbage(tmp_path: Path) -> None:
-    with pytest.raises(ModelMetadataError, match="not found"):
-        SceneClusterer(tmp_path / "nope.onnx")
-    bad = tmp_path / "bad.onnx"
-    bad.write_bytes(b"not onnx at all")
-    with pytest.raises(ModelMetadataError, match="not a valid ONNX model"):
-        SceneClusterer(bad)
+    assert_refuses_missing_and_garbage(SceneClusterer, ModelMetadataError, tmp_path, "bad.onnx", b"not onnx at all",
+                                       "not a valid ONNX model")
 
 
 def test_refuses_wrong_input_name(model_dir: Path) -> None:

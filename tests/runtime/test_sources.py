@@ -23,6 +23,7 @@ from catuvac.runtime.sources import (
     list_input_devices,
     resolve_input_device,
 )
+from tests.helpers.bad_files import assert_refuses_missing_and_garbage
 from tests.helpers.fake_sounddevice import MIC, SPK, make_fake_sd
 
 
@@ -53,12 +54,7 @@ def test_file_source_44k_stereo(tmp_path: Path, small_model: Path) -> None:
 
 
 def test_file_source_errors(tmp_path: Path) -> None:
-    with pytest.raises(AudioError, match="not found"):
-        FileSource(tmp_path / "nope.wav")
-    junk = tmp_path / "junk.wav"
-    junk.write_bytes(b"RIFF1234garbage")
-    with pytest.raises(AudioError, match="cannot read audio"):
-        FileSource(junk)
+    assert_refuses_missing_and_garbage(FileSource, AudioError, tmp_path, "junk.wav", b"RIFF1234garbage", "cannot read audio")
     with pytest.raises(AudioError, match="directory"):
         FileSource(tmp_path)
 

@@ -41,6 +41,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from .params import bounded, check_bounds
 from .smoothing import Smoother, SmootherError, SmoothingConfig
 
 __all__ = [
@@ -71,31 +72,22 @@ class HmmConfig:
 
     # Expected dwell of the hidden state (self-transition exp(−Δt/dwell_s)). The built-in
     # scenes last 20 s – 5 min; 30 s was best of 5–200 s on the tuning days (seeds 100–102).
-    dwell_s: float = 30.0
+    dwell_s: float = bounded(30.0, gt=0)
     # Emission tempering: e = q^(1/T). Consecutive 4-s windows every second share 3/4 of their
     # audio, so one posterior is worth a fraction of an independent observation; 8 was best of
     # 2–8 on the tuning days (the model is over-confident on windows it gets wrong).
-    temperature: float = 8.0
+    temperature: float = bounded(8.0, gt=0)
     # Probability floor mixed into q before tempering: no state is ever ruled out by one window.
-    floor: float = 0.02
+    floor: float = bounded(0.02, ge=0, lt=1)
     # Switch the program only when the candidate's belief reaches this: the switching cost of
     # a Bayes decision (0.8 best of 0.8–0.98 among settings that can switch at all, see
     # can_switch()).
-    switch_prob: float = 0.8
+    switch_prob: float = bounded(0.8, ge=0, le=1)
     # Fixed-lag smoothing: decide about the state this many seconds ago (0 = pure filter).
-    lag_s: float = 0.0
+    lag_s: float = bounded(0.0, ge=0, le=60, unit="s")
 
     def __post_init__(self) -> None:
-        for name in ("dwell_s", "temperature"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise DecisionError(f"{name} must be a positive number, got {v!r}")
-        if not 0.0 <= self.floor < 1.0:
-            raise DecisionError(f"floor must be in [0, 1), got {self.floor!r}")
-        if not 0.0 <= self.switch_prob <= 1.0:
-            raise DecisionError(f"switch_prob must be in [0, 1], got {self.switch_prob!r}")
-        if not (math.isfinite(self.lag_s) and 0.0 <= self.lag_s <= 60.0):
-            raise DecisionError(f"lag_s must be in [0, 60] s, got {self.lag_s!r}")
+        check_bounds(self, DecisionError)
 
 
 # Defaults of each rule (tuned on the tuning days, see the module docstring).

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CatuvacError
+from .params import bounded, check_bounds
 
 __all__ = ["SmoothingConfig", "Smoother", "SmootherError"]
 
@@ -51,28 +52,21 @@ class SmoothingConfig:
     # context window (4 s) already averages the audio over 4 s; 1 s of EMA plus the two-decision
     # confirmation below bring the effective horizon to ~5 s while keeping the reaction to a real
     # change at ≈ raw flip + 1 decision (target: median scene-change-to-switch delay ≤ 4 s).
-    ema_seconds: float = 1.0
+    ema_seconds: float = bounded(1.0, ge=0, note="0 = no averaging")
     # The candidate's smoothed probability must exceed the current one's by this margin.
     # Notes: "hysteresis"; 0.15 keeps two near-equal clusters (0.45 vs 0.40) from alternating.
-    hysteresis: float = 0.15
+    hysteresis: float = bounded(0.15, ge=0, lt=1)
     # The same candidate must be the smoothed argmax this long before a switch. 1 s = two
     # consecutive decisions at the default 1-s cadence: a one-decision burst (a door, a cough
     # that dominates one window) never switches.
-    confirm_seconds: float = 1.0
+    confirm_seconds: float = bounded(1.0, ge=0)
     # Minimum time since the previous switch before the next one. Notes: "a minimum dwell of
     # 5–10 s"; 6 s is short enough for the 20–45-s scenes of the built-in day, long enough to
     # stop an immediate switch back after a transition.
-    min_dwell_seconds: float = 6.0
+    min_dwell_seconds: float = bounded(6.0, ge=0)
 
     def __post_init__(self) -> None:
-        if not (self.ema_seconds >= 0 and math.isfinite(self.ema_seconds)):
-            raise SmootherError(f"ema_seconds must be ≥ 0 (0 = no averaging), got {self.ema_seconds}")
-        if not 0.0 <= self.hysteresis < 1.0:
-            raise SmootherError(f"hysteresis must be in [0, 1), got {self.hysteresis}")
-        if not (self.confirm_seconds >= 0 and math.isfinite(self.confirm_seconds)):
-            raise SmootherError(f"confirm_seconds must be ≥ 0, got {self.confirm_seconds}")
-        if not (self.min_dwell_seconds >= 0 and math.isfinite(self.min_dwell_seconds)):
-            raise SmootherError(f"min_dwell_seconds must be ≥ 0, got {self.min_dwell_seconds}")
+        check_bounds(self, SmootherError)
 
     @classmethod
     def off(cls) -> "SmoothingConfig":

@@ -27,6 +27,7 @@ def add_model_source(p: argparse.ArgumentParser, checkpoint_help: str, model_hel
 
 def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     from .presets import PRESET_NOTES
+    from .readers import data_spec_help
 
     presets = "; ".join(f"{k}: {v}" for k, v in PRESET_NOTES.items())
     p = argparse.ArgumentParser(
@@ -38,7 +39,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
         ),
         epilog=f"presets — {presets}. Flags override the preset's values.",
     )
-    p.add_argument("--data", default=None, help="dataset spec: builtin:scenes, us8k:PATH, tau2019:PATH, audiomnist:PATH, folder:PATH (default: the preset's)")
+    p.add_argument("--data", default=None, help=f"dataset spec (default: the preset's): {data_spec_help()}")
     p.add_argument("--preset", default="quick", help="paper-audiomnist, paper-us8k, paper-tau2019 or quick (default: quick)")
     p.add_argument("--clusters", type=int, default=None, dest="n_clusters", help="number of clusters K (default: the preset's)")
     p.add_argument("--out", required=True, help="output folder")

@@ -1,29 +1,8 @@
 """Dataset readers, windows + activity masks, seeded splits and the on-disk feature cache.
 
-Selected on the command line as ``--data KIND:PATH``:
-
-==================  ==========================================================================
-``audiomnist:PATH`` ``PATH/data/<speaker>/<digit>_<speaker>_<n>.wav`` (or ``PATH`` = the
-                    ``data`` folder itself). Label = the digit. Window 1 s, AudioMNIST
-                    front-end (magnitude spectrogram, 128 × 122).
-``us8k:PATH``       UrbanSound8K: ``PATH/metadata/UrbanSound8K.csv`` (``slice_file_name, fsID,
-                    start, end, salience, fold, classID, class``) and
-                    ``PATH/audio/fold<fold>/<slice_file_name>``. Label = ``classID`` (names
-                    from ``class``). Window 4 s.
-``tau2019:PATH``    TAU Urban Acoustic Scenes 2019 development: ``PATH/meta.csv``
-                    (tab-separated, header ``filename scene_label identifier source_label``;
-                    ``filename`` like ``audio/airport-barcelona-0-0-a.wav``, relative to
-                    ``PATH``). Label = ``scene_label`` (names sorted). Window 10 s.
-``folder:PATH``     Any audio files under ``PATH`` (recursively; or ``PATH`` is one file).
-                    If every file sits in a sub-folder, label = first-level sub-folder name;
-                    otherwise there are no labels (``labels is None``). For evaluation.
-                    An optional ``PATH/groups.csv`` (``file,group``) names each clip's split
-                    group (e.g. its source recording; ``catuvac-corpus`` writes one).
-``builtin:scenes``  The built-in synthetic corpus (:mod:`catuvac.training.scenes`), generated
-                    once into the cache. Options: ``builtin:scenes?seed=1&n=40`` (corpus seed,
-                    clips per class; defaults 0 and 40). Only clips inside class sub-folders
-                    are used (the corpus's ``day.wav`` is not). Window 4 s.
-==================  ==========================================================================
+Selected on the command line as ``--data KIND:PATH``; the forms, their layouts, default
+front-ends, mask and split rules are declared by the readers of :mod:`catuvac.training.readers`
+(one registered entry each).
 
 Windows
     Every clip is resampled to the front-end rate (polyphase, :func:`load_audio`) and turned
@@ -55,7 +34,8 @@ Activity mask (one value per frame, 1 = counts in the reconstruction loss)
     A clip shorter than half an STFT frame (or all-silent under rule 2) therefore has an
     all-zero mask; it is kept, and the trainer must guard against dividing by zero.
 
-Splits (seeded by ``seed``, always by *group* so related windows never straddle splits)
+Splits (seeded by ``seed``, always by *group* so related windows never straddle splits;
+each reader declares its groups and :class:`~catuvac.training.readers.SplitPolicy`)
     - AudioMNIST: group = file; exactly 24000 / 3000 / 3000 (train / val / test) when all
       30000 files are readable, as in the paper; otherwise 80 / 10 / 10 %; not stratified
       (the paper draws them at random).
@@ -87,9 +67,7 @@ This module imports numpy / scipy / soundfile / tqdm only (never torch).
 
 from __future__ import annotations
 
-import csv
 import math
-import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -98,16 +76,16 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from catuvac.runtime.audio import AudioError, load_audio
-from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write, cache_root, file_sha256, json_digest
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
-from catuvac.training.scenes import DAYS_DIR, DEFAULT_CLIPS_PER_CLASS
+
+from .readers import AUDIO_EXTENSIONS, ClipEntry, ClipListing, DatasetError, DatasetReader, DataSpec, kinds, parse_data_spec, reader_for
 
 __all__ = [
     "DatasetError",
     "DataSpec",
     "FeatureSet",
-    "KINDS",
+    "kinds",
     "CACHE_VERSION",
     "AUDIO_EXTENSIONS",
     "parse_data_spec",
@@ -124,116 +102,17 @@ __all__ = [
 # then simply never found again.
 CACHE_VERSION = 1
 
-KINDS: tuple[str, ...] = ("audiomnist", "us8k", "tau2019", "folder", "builtin")
-
-# Extensions libsndfile reads that we look for in plain folders.
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3")
-
-# Paper: 24000 / 3000 / 3000 random AudioMNIST files.
-AUDIOMNIST_SPLIT = (24000, 3000, 3000)
-AUDIOMNIST_FILES = 30000
-# Everything else: the usual 80 / 10 / 10 %.
+# Split fractions unless a reader's policy or the caller says otherwise: the usual 80 / 10 / 10 %.
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
-# The paper's US8K "voice activity detection mask": 60 dB below the loudest frame is a common
-# VAD floor (far below any real sound event, above dither/quantisation noise).
-US8K_VAD_DB = 60.0
 # A clip must fill at least this fraction of the window in at least one clip, else the
 # requested window is meaningless (almost all padding) and we stop with advice.
 MIN_FILL = 0.5
 
-_USAGE = "use one of audiomnist:PATH, us8k:PATH, tau2019:PATH, folder:PATH, builtin:scenes"
-
-_LAYOUTS = {
-    "audiomnist": "PATH/data/<speaker>/<digit>_<speaker>_<n>.wav (or PATH = the data folder)",
-    "us8k": "PATH/metadata/UrbanSound8K.csv and PATH/audio/fold1..fold10/*.wav",
-    "tau2019": "PATH/meta.csv (tab-separated: filename, scene_label, identifier, source_label) "
-    "and PATH/audio/*.wav",
-    "folder": "PATH/**/*.wav|flac|ogg|… (labels from first-level sub-folder names when every "
-    "file sits in one; optional PATH/groups.csv with columns file,group)",
-    "builtin": "builtin:scenes (generated automatically)",
-}
-
-
-class DatasetError(CatuvacError, ValueError):
-    """A dataset that cannot be used; the message names the path and says what to do."""
-
-
-# --------------------------------------------------------------------------- spec
-@dataclass(frozen=True)
-class DataSpec:
-    """A parsed ``--data`` argument: ``kind`` plus ``path`` (or built-in ``name`` + options)."""
-
-    kind: str
-    path: Path | None = None
-    name: str | None = None  # built-in corpus name ("scenes")
-    options: tuple[tuple[str, int], ...] = ()  # built-in options, e.g. (("n", 40), ("seed", 0))
-
-    def option(self, key: str, default: int) -> int:
-        return dict(self.options).get(key, default)
-
-    def __str__(self) -> str:
-        if self.kind == "builtin":
-            q = "&".join(f"{k}={v}" for k, v in self.options)
-            return f"builtin:{self.name}" + (f"?{q}" if q else "")
-        return f"{self.kind}:{self.path}"
-
-
-_BUILTIN_OPTIONS = {"seed": 0, "n": DEFAULT_CLIPS_PER_CLASS}  # corpus seed, clips per class (scenes.py defaults)
-
-
-def parse_data_spec(spec: "str | DataSpec") -> DataSpec:
-    """Parse ``audiomnist:PATH``, ``us8k:PATH``, ``tau2019:PATH``, ``folder:PATH``,
-    ``builtin:scenes[?seed=S&n=N]``. Raises :class:`DatasetError` with the accepted forms."""
-    if isinstance(spec, DataSpec):
-        return spec
-    if not isinstance(spec, str) or not spec.strip():
-        raise DatasetError(f"empty dataset spec; {_USAGE}")
-    s = spec.strip()
-    kind, sep, rest = s.partition(":")
-    kind = kind.strip().lower()
-    if not sep:
-        hint = f" (to use the folder {s!r}, write folder:{s})" if Path(s).expanduser().exists() else ""
-        raise DatasetError(f"dataset spec {s!r} has no kind{hint}; {_USAGE}")
-    if kind not in KINDS:
-        raise DatasetError(f"unknown dataset kind {kind!r}; {_USAGE}")
-    rest = rest.strip()
-    if kind == "builtin":
-        name, _, query = rest.partition("?")
-        name = name.strip().lower()
-        if not name:
-            raise DatasetError("builtin needs a corpus name: builtin:scenes")
-        if name != "scenes":
-            raise DatasetError(f"unknown built-in dataset {name!r}; available: builtin:scenes")
-        opts = dict(_BUILTIN_OPTIONS)
-        for part in filter(None, query.split("&")):
-            key, eq, val = part.partition("=")
-            key = key.strip()
-            if key not in _BUILTIN_OPTIONS:
-                raise DatasetError(
-                    f"unknown option {key!r} in {s!r}; builtin:scenes takes seed=INT and n=INT "
-                    "(clips per class), e.g. builtin:scenes?seed=1&n=40"
-                )
-            try:
-                opts[key] = int(val)
-            except ValueError:
-                raise DatasetError(f"option {key}={val!r} in {s!r} must be an integer") from None
-        if opts["n"] < 1:
-            raise DatasetError(f"n={opts['n']} in {s!r}: need at least one clip per class")
-        return DataSpec("builtin", None, name, tuple(sorted(opts.items())))
-    if not rest:
-        raise DatasetError(f"dataset kind {kind!r} needs a path: {kind}:PATH ({_LAYOUTS[kind]})")
-    return DataSpec(kind, Path(rest).expanduser())
-
 
 def default_frontend(spec: "str | DataSpec") -> FrontEndConfig:
-    """The paper's front-end for a dataset: AudioMNIST 1-s spectrogram, US8K 4 s, TAU2019 10 s,
-    built-in scenes and plain folders 4 s (the runtime's default context)."""
-    k = parse_data_spec(spec).kind
-    if k == "audiomnist":
-        return FrontEndConfig.audiomnist()
-    if k == "tau2019":
-        return FrontEndConfig.scenes(window_seconds=10.0)
-    return FrontEndConfig.scenes(window_seconds=4.0)
+    """The data set's own front-end (its reader's: AudioMNIST 1-s spectrogram, US8K 4 s,
+    TAU2019 10 s, built-in scenes and plain folders 4 s, the runtime's default context)."""
+    return reader_for(spec).frontend()
 
 
 def default_cache_dir() -> Path:
@@ -315,178 +194,6 @@ class FeatureSet:
             f"train/val/test = {c['train']}/{c['val']}/{c['test']}; "
             f"{len(self.skipped)} skipped; cache {self.cache_hits} hit(s), {self.cache_misses} computed"
         )
-
-
-# --------------------------------------------------------------------------- readers
-@dataclass
-class _Entry:
-    path: Path
-    clip_id: str  # relative path, unique per clip
-    label: int | None
-    group: str  # split unit
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def _need_dir(path: Path, kind: str) -> None:
-    if not path.exists():
-        raise DatasetError(f"{kind}: {path} does not exist; expected {_LAYOUTS[kind]}")
-    if not path.is_dir():
-        raise DatasetError(f"{kind}: {path} is not a folder; expected {_LAYOUTS[kind]}")
-
-
-_AUDIOMNIST_NAME = re.compile(r"^(\d)_(\d+)_(\d+)\.wav$", re.IGNORECASE)
-
-
-def _read_audiomnist(root: Path) -> tuple[list[_Entry], list[str], list[tuple[str, str]]]:
-    _need_dir(root, "audiomnist")
-    data = root / "data" if (root / "data").is_dir() else root
-    entries: list[_Entry] = []
-    skipped: list[tuple[str, str]] = []
-    for p in sorted(data.glob("*/*")):
-        if not p.is_file() or p.suffix.lower() != ".wav":
-            continue
-        m = _AUDIOMNIST_NAME.match(p.name)
-        if not m:
-            skipped.append((str(p), "name does not match <digit>_<speaker>_<n>.wav"))
-            continue
-        rel = _rel(p, data)
-        entries.append(_Entry(p, rel, int(m.group(1)), rel))
-    return entries, [str(d) for d in range(10)], skipped
-
-
-def _read_csv(path: Path, kind: str, delimiter: str, required: Sequence[str]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise DatasetError(f"{kind}: metadata file {path} not found; expected {_LAYOUTS[kind]}")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f, delimiter=delimiter)
-            cols = [c.strip() for c in (reader.fieldnames or [])]
-            missing = [c for c in required if c not in cols]
-            if missing:
-                sep = "tab" if delimiter == "\t" else repr(delimiter)
-                raise DatasetError(
-                    f"{kind}: {path} lacks column(s) {missing} (found {cols}); it must be "
-                    f"{sep}-separated with a header naming {list(required)}"
-                )
-            return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DatasetError(f"{kind}: cannot read {path} ({e})") from e
-
-
-def _read_us8k(root: Path) -> tuple[list[_Entry], list[str], list[tuple[str, str]]]:
-    _need_dir(root, "us8k")
-    meta = root / "metadata" / "UrbanSound8K.csv"
-    rows = _read_csv(meta, "us8k", ",", ("slice_file_name", "fsID", "fold", "classID", "class"))
-    entries: list[_Entry] = []
-    skipped: list[tuple[str, str]] = []
-    names: dict[int, str] = {}
-    for i, r in enumerate(rows):
-        try:
-            fold = int(r["fold"])
-            cid = int(r["classID"])
-            if cid < 0:
-                raise ValueError("negative classID")
-        except ValueError as e:
-            skipped.append((f"{meta}:{i + 2}", f"bad metadata row ({e})"))
-            continue
-        rel = f"fold{fold}/{r['slice_file_name']}"
-        names.setdefault(cid, r["class"] or str(cid))
-        entries.append(_Entry(root / "audio" / rel, rel, cid, f"fsID:{r['fsID']}"))
-    n_classes = max(names) + 1 if names else 0
-    label_names = [names.get(c, str(c)) for c in range(n_classes)]
-    return entries, label_names, skipped
-
-
-def _read_tau2019(root: Path) -> tuple[list[_Entry], list[str], list[tuple[str, str]]]:
-    _need_dir(root, "tau2019")
-    meta = root / "meta.csv"
-    rows = _read_csv(meta, "tau2019", "\t", ("filename", "scene_label"))
-    scenes = sorted({r["scene_label"] for r in rows if r["scene_label"]})
-    index = {s: i for i, s in enumerate(scenes)}
-    entries: list[_Entry] = []
-    skipped: list[tuple[str, str]] = []
-    for i, r in enumerate(rows):
-        if not r["filename"] or not r["scene_label"]:
-            skipped.append((f"{meta}:{i + 2}", "bad metadata row (empty filename or scene_label)"))
-            continue
-        # identifiers ("barcelona-0") are location ids *within* a scene: group by both
-        ident = r.get("identifier") or r["filename"]
-        group = f"id:{r['scene_label']}/{ident}"
-        entries.append(_Entry(root / r["filename"], r["filename"], index[r["scene_label"]], group))
-    return entries, scenes, skipped
-
-
-def _audio_files(root: Path) -> list[Path]:
-    return sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
-    )
-
-
-def _read_folder(root: Path) -> tuple[list[_Entry], list[str] | None, list[tuple[str, str]]]:
-    if not root.exists():
-        raise DatasetError(f"folder: {root} does not exist; expected {_LAYOUTS['folder']}")
-    if root.is_file():
-        return [_Entry(root, root.name, None, root.name)], None, []
-    files = _audio_files(root)
-    if (root / "manifest.json").is_file() and (root / DAYS_DIR).is_dir():  # a catuvac-scenes corpus
-        held = [p for p in files if p.relative_to(root).parts[0] == DAYS_DIR]
-        files = [p for p in files if p.relative_to(root).parts[0] != DAYS_DIR]
-        if held:
-            print(f"catuvac: {root} is a catuvac-scenes corpus: its {len(held)} test recording(s) in {DAYS_DIR}/ are left out; "
-                  "the classes are its other sub-folders", file=sys.stderr)
-    rels = [p.relative_to(root) for p in files]
-    labelled = bool(rels) and all(len(r.parts) > 1 for r in rels)
-    if not labelled and any(len(r.parts) > 1 for r in rels):
-        print(
-            f"catuvac: {root} mixes files at its top level with files in sub-folders; "
-            "treating it as unlabelled (put every file in a class sub-folder to get labels)",
-            file=sys.stderr,
-        )
-    names = sorted({r.parts[0] for r in rels}) if labelled else None
-    index = {n: i for i, n in enumerate(names or [])}
-    groups = _folder_groups(root)
-    entries = [
-        _Entry(p, r.as_posix(), index[r.parts[0]] if labelled else None, groups.get(r.as_posix(), r.as_posix()))
-        for p, r in zip(files, rels)
-    ]
-    return entries, names, []
-
-
-FOLDER_GROUPS = "groups.csv"
-
-
-def _folder_groups(root: Path) -> dict[str, str]:
-    """``root/groups.csv`` (columns ``file,group``; ``file`` relative to ``root``): clips of one
-    group — e.g. cut from one source recording — always share a split. Files not listed are
-    their own group."""
-    path = root / FOLDER_GROUPS
-    if not path.is_file():
-        return {}
-    rows = _read_csv(path, "folder", ",", ("file", "group"))
-    return {r["file"]: "group:" + r["group"] for r in rows if r["file"] and r["group"]}
-
-
-def _read_builtin(spec: DataSpec) -> tuple[list[_Entry], list[str], list[tuple[str, str]], Path]:
-    import importlib
-
-    scenes = importlib.import_module("catuvac.training.scenes")  # looked up per call: tests substitute the module
-    root = Path(scenes.builtin_scenes_dir(seed=spec.option("seed", 0), clips_per_class=spec.option("n", DEFAULT_CLIPS_PER_CLASS)))
-    classes = [c for c in getattr(scenes, "SCENE_CLASSES", ()) if (root / c).is_dir()]
-    days = getattr(scenes, "DAYS_DIR", None)  # test recordings, not a class
-    extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in classes and d.name != days)
-    names = list(classes) + extra
-    entries: list[_Entry] = []
-    for i, c in enumerate(names):
-        for p in _audio_files(root / c):
-            rel = _rel(p, root)
-            entries.append(_Entry(p, rel, i, rel))
-    return entries, names, [], root
 
 
 # --------------------------------------------------------------------------- windows + masks
@@ -693,7 +400,7 @@ def _predicted_samples(path: Path, sample_rate: int) -> int | None:
         return None
 
 
-def _subsample(entries: list[_Entry], max_files: int, seed: int) -> list[_Entry]:
+def _subsample(entries: list[ClipEntry], max_files: int, seed: int) -> list[ClipEntry]:
     if max_files < 1:
         raise DatasetError(f"max_files must be at least 1, got {max_files}")
     if max_files >= len(entries):
@@ -708,6 +415,18 @@ def _tqdm(it: Iterable[Any], progress: bool, total: int, desc: str) -> Iterable[
     from tqdm import tqdm
 
     return tqdm(it, total=total, desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True)
+
+
+@dataclass
+class _Windows:
+    """The windows of the readable clips, in reading order."""
+
+    x: np.ndarray  # (N, F, T)
+    mask: np.ndarray  # (N, T)
+    entry: np.ndarray  # (N,) index into the listing's entries
+    window_index: np.ndarray  # (N,) position of the window in its clip
+    hits: int
+    misses: int
 
 
 def load_dataset(
@@ -727,84 +446,110 @@ def load_dataset(
     by ``max_files``). ``cache_dir``: default :func:`default_cache_dir`; ``use_cache=False``
     neither reads nor writes it. ``max_files``: use a seeded random subset of the files (quick
     runs). ``split_sizes``: see :func:`assign_splits`. ``vad_db``: energy-rule threshold, "auto"
-    = 60 dB for US8K and off elsewhere, ``None`` = off.
+    = the reader's default (60 dB for US8K, off elsewhere), ``None`` = off.
 
     Raises :class:`DatasetError` for a bad spec, a missing path / metadata, an empty dataset
     or a window much longer than every clip. Unreadable files are skipped and reported.
     """
     ds = parse_data_spec(spec)
-    cfg = frontend if frontend is not None else default_frontend(ds)
+    reader = reader_for(ds)
+    cfg = frontend if frontend is not None else reader.frontend()
+    vad = _energy_rule(vad_db, reader)
+    listing = _list_clips(reader, ds, max_files, seed)
+    predicted = _check_window_fits(listing, cfg, ds)
+    cache = _Cache(_cache_root(cache_dir, use_cache), _settings_key(cfg, vad), cfg)
+    windows = _compute_windows(listing, cfg, vad, predicted, cache, _tqdm(listing.entries, progress, len(listing.entries), f"features {ds}"))
+    if len(windows.entry) == 0:
+        _raise_nothing_readable(listing, reader, ds)
+    fs = _feature_set(listing, windows, _split_windows(listing, windows, reader, seed, split_sizes), cfg, ds)
+    _report(fs, progress)
+    return fs
+
+
+def _energy_rule(vad_db: "float | None | str", reader: DatasetReader) -> float | None:
+    """The activity mask's energy threshold: "auto" = the reader's default."""
     if vad_db == "auto":
-        vad_db = US8K_VAD_DB if ds.kind == "us8k" else None
-    elif vad_db is not None:
-        vad_db = float(vad_db)
-        if not vad_db > 0:
-            raise DatasetError(f"vad_db must be a positive number of dB (or None), got {vad_db}")
+        return reader.vad_db
+    if vad_db is None:
+        return None
+    vad = float(vad_db)
+    if not vad > 0:
+        raise DatasetError(f"vad_db must be a positive number of dB (or None), got {vad}")
+    return vad
 
-    if ds.kind == "builtin":
-        entries, label_names, skipped, where = _read_builtin(ds)
-    else:
-        assert ds.path is not None
-        where = ds.path
-        reader = {"audiomnist": _read_audiomnist, "us8k": _read_us8k, "tau2019": _read_tau2019, "folder": _read_folder}
-        entries, label_names, skipped = reader[ds.kind](ds.path)
-    skipped = list(skipped)
-    if not entries:
-        raise DatasetError(
-            f"{ds.kind}: no audio files found in {where}; expected {_LAYOUTS[ds.kind]}"
-        )
+
+def _list_clips(reader: DatasetReader, ds: DataSpec, max_files: int | None, seed: int) -> ClipListing:
+    """The reader's clips (a seeded subset of ``max_files``); refuses an empty listing."""
+    listing = reader.list_clips(ds)
+    listing.skipped = list(listing.skipped)
+    if not listing.entries:
+        raise DatasetError(f"{ds.kind}: no audio files found in {listing.where}; expected {reader.layout}")
     if max_files is not None:
-        entries = _subsample(entries, int(max_files), seed)
+        listing.entries = _subsample(listing.entries, int(max_files), seed)
+    return listing
 
-    # window sanity check from the headers (cheap), before any feature work
-    W = cfg.window_samples
-    predicted = [_predicted_samples(e.path, cfg.sample_rate) for e in entries]
+
+def _check_window_fits(listing: ClipListing, cfg: FrontEndConfig, ds: DataSpec) -> list[int | None]:
+    """Each clip's length after resampling, from its header (cheap, before any feature work);
+    refuses a window that every clip would leave mostly padding."""
+    predicted = [_predicted_samples(e.path, cfg.sample_rate) for e in listing.entries]
     known = [p for p in predicted if p is not None]
-    if known and max(known) < MIN_FILL * W:
+    if known and max(known) < MIN_FILL * cfg.window_samples:
         longest = max(known) / cfg.sample_rate
         suggest = max(math.ceil(longest * 10) / 10, cfg.n_fft / cfg.sample_rate)
         raise DatasetError(
-            f"{ds.kind}: every clip in {where} is shorter than half the {cfg.window_seconds:g}-s window "
+            f"{ds.kind}: every clip in {listing.where} is shorter than half the {cfg.window_seconds:g}-s window "
             f"(the longest is {longest:.2f} s), so the windows would be mostly padding; use "
             f"--window-seconds {suggest:g} (or a front-end with window_seconds ≤ {longest:.2f})"
         )
+    return predicted
 
+
+def _cache_root(cache_dir: "Path | str | None", use_cache: bool) -> Path | None:
+    if not use_cache:
+        return None
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+
+
+def _clip_features(path: Path, cfg: FrontEndConfig, fe: FrontEnd, vad: float | None, cache: _Cache) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(x, mask, from_cache)`` of one clip."""
+    digest = file_sha256(path)
+    got = cache.get(digest)
+    if got is not None:
+        return got[0], got[1], True
+    audio = load_audio(path, cfg.sample_rate)
+    xs, ms = clip_windows(audio, cfg, fe, vad)
+    cache.put(digest, xs, ms, len(audio))
+    return xs, ms, False
+
+
+def _skip_reason(path: Path, err: Exception) -> str:
+    if isinstance(err, FileNotFoundError):
+        return "file not found"
+    if isinstance(err, AudioError):
+        msg, prefix = str(err), f"{path}: "
+        return msg[len(prefix):] if msg.startswith(prefix) else msg
+    return f"{type(err).__name__}: {err}"
+
+
+def _compute_windows(listing: ClipListing, cfg: FrontEndConfig, vad: float | None, predicted: list[int | None],
+                     cache: _Cache, entries: Iterable[ClipEntry]) -> _Windows:
+    """Windows and masks of every readable clip (from the cache where it has them); an unreadable
+    clip is added to ``listing.skipped`` and never stops the run."""
     fe = FrontEnd(cfg)
-    cache = _Cache(
-        None if not use_cache else (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()),
-        _settings_key(cfg, vad_db),
-        cfg,
-    )
-    F, T = cfg.n_features, cfg.window_frames
+    F, T, W = cfg.n_features, cfg.window_frames, cfg.window_samples
     capacity = max(1, sum(_n_windows(p, W) if p is not None else 1 for p in predicted))
     x = np.empty((capacity, F, T), dtype=np.float32)
     mask = np.empty((capacity, T), dtype=np.float32)
     rows: list[tuple[int, int]] = []  # (entry index, window index) per row
-    hits = misses = 0
-    ptr = 0
-    for ei, e in enumerate(_tqdm(entries, progress, len(entries), f"features {ds}")):
+    hits = misses = ptr = 0
+    for ei, e in enumerate(entries):
         try:
-            digest = file_sha256(e.path)
-            got = cache.get(digest)
-            if got is None:
-                audio = load_audio(e.path, cfg.sample_rate)
-                xs, ms = clip_windows(audio, cfg, fe, vad_db)
-                cache.put(digest, xs, ms, len(audio))
-                misses += 1
-            else:
-                xs, ms, _ = got
-                hits += 1
-        except FileNotFoundError:
-            skipped.append((str(e.path), "file not found"))
-            continue
-        except AudioError as err:
-            msg = str(err)
-            prefix = f"{e.path}: "
-            skipped.append((str(e.path), msg[len(prefix):] if msg.startswith(prefix) else msg))
-            continue
+            xs, ms, cached = _clip_features(e.path, cfg, fe, vad, cache)
         except Exception as err:  # never stop a run for one bad file
-            skipped.append((str(e.path), f"{type(err).__name__}: {err}"))
+            listing.skipped.append((str(e.path), _skip_reason(e.path, err)))
             continue
+        hits, misses = hits + cached, misses + (not cached)
         k = xs.shape[0]
         if ptr + k > capacity:  # header lied about the length: grow
             capacity = max(2 * capacity, ptr + k)
@@ -814,54 +559,56 @@ def load_dataset(
         mask[ptr : ptr + k] = ms
         rows.extend((ei, w) for w in range(k))
         ptr += k
-
-    if ptr == 0:
-        shown = "; ".join(f"{p}: {why}" for p, why in skipped[:3])
-        raise DatasetError(
-            f"{ds.kind}: none of the {len(entries)} audio file(s) in {where} could be read "
-            f"(e.g. {shown}); expected {_LAYOUTS[ds.kind]}"
-        )
-    x, mask = x[:ptr], mask[:ptr]
-    eidx = np.fromiter((r[0] for r in rows), dtype=np.int64, count=ptr)
-    used = sorted(set(eidx.tolist()))
-    clip_ids = np.array([entries[i].clip_id for i in eidx.tolist()], dtype=object).astype(str)
+    entry = np.fromiter((r[0] for r in rows), dtype=np.int64, count=ptr)
     window_index = np.fromiter((r[1] for r in rows), dtype=np.int64, count=ptr)
-    files = [str(entries[i].path) for i in eidx.tolist()]
-    labels = None
-    if label_names is not None:
-        labels = np.array([entries[i].label for i in eidx.tolist()], dtype=np.int64)
+    return _Windows(x[:ptr], mask[:ptr], entry, window_index, hits, misses)
 
-    # splits over the readable clips
-    sizes = split_sizes
-    if sizes is None and ds.kind == "audiomnist" and len(used) == AUDIOMNIST_FILES:
-        sizes = AUDIOMNIST_SPLIT
+
+def _raise_nothing_readable(listing: ClipListing, reader: DatasetReader, ds: DataSpec) -> None:
+    shown = "; ".join(f"{p}: {why}" for p, why in listing.skipped[:3])
+    raise DatasetError(
+        f"{ds.kind}: none of the {len(listing.entries)} audio file(s) in {listing.where} could be read "
+        f"(e.g. {shown}); expected {reader.layout}"
+    )
+
+
+def _split_windows(listing: ClipListing, windows: _Windows, reader: DatasetReader, seed: int,
+                   split_sizes: Sequence[float] | Sequence[int] | None) -> np.ndarray:
+    """Each window's split: the readable clips' groups split by the reader's policy (or ``split_sizes``)."""
+    used = sorted(set(windows.entry.tolist()))
+    entries = listing.entries
     clip_split = assign_splits(
         [entries[i].group for i in used],
-        None if label_names is None else [int(entries[i].label) for i in used],  # type: ignore[arg-type]
+        None if listing.label_names is None else [int(entries[i].label) for i in used],  # type: ignore[arg-type]
         seed=seed,
-        sizes=sizes,
-        stratify=ds.kind != "audiomnist",
+        sizes=split_sizes if split_sizes is not None else reader.split.sizes(len(used)),
+        stratify=reader.split.stratify,
     )
     lookup = dict(zip(used, clip_split.tolist()))
-    split = np.array([lookup[i] for i in eidx.tolist()], dtype="<U5")
+    return np.array([lookup[i] for i in windows.entry.tolist()], dtype="<U5")
 
-    fs = FeatureSet(
-        x=x,
-        mask=mask,
-        labels=labels,
-        label_names=None if label_names is None else list(label_names),
-        clip_ids=clip_ids,
-        window_index=window_index,
-        files=files,
+
+def _feature_set(listing: ClipListing, windows: _Windows, split: np.ndarray, cfg: FrontEndConfig, ds: DataSpec) -> FeatureSet:
+    entries, idx = listing.entries, windows.entry.tolist()
+    return FeatureSet(
+        x=windows.x,
+        mask=windows.mask,
+        labels=None if listing.label_names is None else np.array([entries[i].label for i in idx], dtype=np.int64),
+        label_names=None if listing.label_names is None else list(listing.label_names),
+        clip_ids=np.array([entries[i].clip_id for i in idx], dtype=object).astype(str),
+        window_index=windows.window_index,
+        files=[str(entries[i].path) for i in idx],
         split=split,
-        skipped=skipped,
+        skipped=listing.skipped,
         frontend=cfg,
         source=str(ds),
-        cache_hits=hits,
-        cache_misses=misses,
+        cache_hits=windows.hits,
+        cache_misses=windows.misses,
     )
-    if skipped:
-        print(format_skipped_report(skipped), file=sys.stderr)
+
+
+def _report(fs: FeatureSet, progress: bool) -> None:
+    if fs.skipped:
+        print(format_skipped_report(fs.skipped), file=sys.stderr)
     if progress:
         print(fs.summary(), file=sys.stderr)
-    return fs

@@ -30,6 +30,7 @@ from catuvac.runtime.frontend import FrontEndConfig, FrontEndError, normalize_wi
 
 from .baselines import INPUT_SPACE, flatten_features, kmeans_baseline
 from .metrics import labels_row, method_entry, to_jsonable, write_json_atomic
+from .readers import data_spec_help
 
 if TYPE_CHECKING:  # torch is imported where it runs: `catuvac-eval --help` works without the [train] extra
     import torch
@@ -301,7 +302,7 @@ def run_eval(
 # --------------------------------------------------------------------------- CLI glue
 def add_eval_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt (or the training output folder)")
-    parser.add_argument("--data", required=True, help="dataset spec, e.g. builtin:scenes, us8k:PATH, folder:PATH")
+    parser.add_argument("--data", required=True, help=f"dataset spec: {data_spec_help()}")
     parser.add_argument("--json", dest="json_out", default=None, help="write the metrics JSON here")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score (default: test)")
     parser.add_argument("--no-kmeans", dest="kmeans", action="store_false", help="skip the K-means row")

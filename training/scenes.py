@@ -52,6 +52,8 @@ import soundfile as sf
 from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_savefig, atomic_write, atomic_write_text, cache_root
 
+from .scenes_layout import DAYS_DIR, DEFAULT_CLIPS_PER_CLASS
+
 __all__ = [
     "SCENE_CLASSES",
     "GENERATOR_VERSION",
@@ -105,13 +107,8 @@ DEFAULT_SAMPLE_RATE = 16000
 WAV_SUBTYPE = "FLOAT"
 # Peak guard: leaves 0.9 dB of headroom for later resampling / filtering overshoot.
 PEAK_LIMIT = 0.9
-# Test recordings (day.wav + day.json) live in DIR/days/, outside the class layout, so that
-# `--data folder:DIR` on a corpus never trains on them.
-DAYS_DIR = "days"
 # Marker written first into a corpus folder: a folder holding it may be rewritten by the generator.
 _MARKER = ".catuvac-scenes"
-# Clips per class of the default corpus (7 × 40 clips of 4 s ≈ 19 min of audio, ~20 s to make).
-DEFAULT_CLIPS_PER_CLASS = 40
 
 # Nominal RMS level of each class in dBFS (re full scale 1.0), roughly the ordering of real
 # sound pressure levels (quiet room ≈ 30 dB SPL … wind on a microphone ≈ 80+ dB SPL).

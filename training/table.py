@@ -47,6 +47,7 @@ from catuvac.runtime.fileio import atomic_write_text, check_output_dir
 from .baselines import INPUT_SPACE
 from .evaluate import METHOD_TITLES, build_metrics, model_outputs, model_spaces
 from .metrics import GEOMETRY_KEYS, to_jsonable, write_json_atomic
+from .readers import data_spec_help, parse_data_spec, reader_for
 
 if TYPE_CHECKING:
     from torch import nn
@@ -77,7 +78,6 @@ TITLES = {**METHOD_TITLES, "cat_uvac_exact": "Cat. UVAC --paper-exact", "cat_uva
 # spaces of the side-by-side geometry table (the same partition measured in each space)
 SIDE_BY_SIDE = (INPUT_SPACE, "z_mean", "q_y")
 _RUN_ONLY = ("device", "eval_batch_size", "channels_last")  # train settings that do not change a model
-_DATASET_TITLES = {"audiomnist": "AudioMNIST", "us8k": "UrbanSound8K", "tau2019": "TAU2019"}
 
 
 class TableError(CatuvacError, ValueError):
@@ -99,21 +99,17 @@ def default_methods() -> tuple[str, ...]:
 
 
 def default_preset(data: str) -> str:
-    """The paper's preset for the paper's data sets, ``quick`` for everything else."""
-    from .datasets import parse_data_spec
-
-    kind = parse_data_spec(data).kind
-    return {"audiomnist": "paper-audiomnist", "us8k": "paper-us8k", "tau2019": "paper-tau2019"}.get(kind, "quick")
+    """The training preset the data set's reader names: the paper's for the paper's data sets,
+    ``quick`` for everything else."""
+    return reader_for(data).preset
 
 
 def _dataset_title(data: str) -> str:
-    from .datasets import parse_data_spec
-
+    """The data set's name in the table: its reader's title, else the folder's name."""
     spec = parse_data_spec(data)
-    if spec.kind in _DATASET_TITLES:
-        return _DATASET_TITLES[spec.kind]
-    if spec.kind == "builtin":
-        return f"builtin:{spec.name}"
+    title = reader_for(spec).title
+    if title is not None:
+        return title
     return spec.path.name if spec.path is not None else str(spec)
 
 
@@ -430,7 +426,7 @@ def run_table(
 
 # --------------------------------------------------------------------------- CLI glue
 def add_table_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--data", required=True, help="dataset spec, e.g. builtin:scenes, us8k:PATH, tau2019:PATH")
+    parser.add_argument("--data", required=True, help=f"dataset spec: {data_spec_help()}")
     parser.add_argument("--clusters", type=int, nargs="+", default=[10, 5], help="numbers of clusters K (default: 10 5, the paper)")
     parser.add_argument("--runs", type=int, default=10, help="independent runs (seeds) per K (default 10, the paper)")
     parser.add_argument("--preset", default=None, help="training preset (default: paper-* for the paper's data sets, else quick)")

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fully-int8", action="store_true",
                    help="quantize every conv, the first one too (default: the first conv, 4 KB, stays float: faster and "
                         "more accurate); falls back to the default if --min-agreement is missed")
+    p.add_argument("--full-range-weights", action="store_true",
+                   help="8-bit int8 weights instead of the default 7-bit ones; exact only on CPUs with VNNI "
+                        "(AVX512-VNNI/AVX-VNNI) or ARM: x86 AVX2 kernels saturate with them (default: 7-bit)")
     p.add_argument(
         "--c",
         metavar="DIR",
@@ -104,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_verify=args.max_verify,
                 progress=not args.quiet,
                 fully_int8=args.fully_int8,
+                full_range_weights=args.full_range_weights,
                 c_dir=args.c,
             )
         except AgreementError as e:

@@ -303,8 +303,15 @@ def quantize_int8(
     method: str = "minmax",
     props: dict[str, str] | None = None,
     float_first_conv: bool = True,
+    reduce_range: bool = True,
 ) -> list[str]:
     """Static QDQ int8 (S8S8, per-channel weights) of Conv/Gemm/MatMul, calibrated on ``calibration``.
+
+    ``reduce_range`` (default): weights use 7 bits (symmetric, |w| ≤ 64). x86 CPUs without VNNI (AVX2 and
+    AVX-512 without VNNI, e.g. AMD Zen 2/3) multiply u8 × s8 pairs with ``vpmaddubsw``, whose
+    int16 sums saturate with full-range weights (255·127·2 > 32 767): measured on a Zen AVX2
+    host, int8 agreement with PyTorch fell to 0.58. With 7-bit weights the pair sum fits
+    (255·64·2 = 32 640) on every CPU; turn it off only for VNNI or ARM targets.
 
     ``float_first_conv``: keep the first convolution (1 input channel, 16 × 8 × 8 = 1 024
     weights, ~4 KB, ~4 % of the MACs) in float. Measured: quantizing its weights alone costs
@@ -348,6 +355,7 @@ def quantize_int8(
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(QUANT_OP_TYPES),
                 per_channel=True,
+                reduce_range=reduce_range,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[method],
@@ -516,6 +524,7 @@ class ExportOptions:
     seed: int | None = None  # None = the trainer's split seed
     progress: bool = True
     fully_int8: bool = False  # quantize the first conv too
+    full_range_weights: bool = False  # 8-bit weights: exact only on VNNI/ARM CPUs (see quantize_int8)
     c_dir: "str | os.PathLike[str] | None" = None  # also write the C99 target there (implies int8, fully_int8)
 
     def validate(self) -> "ExportOptions":
@@ -566,6 +575,7 @@ def export_model(
     progress: bool = True,
     fully_int8: bool = False,
     c_dir: str | os.PathLike | None = None,
+    full_range_weights: bool = False,
 ) -> dict[str, Any]:
     """Export h + argmax of a CatUVAC checkpoint; return the report (also written to
     ``out_dir/export_report.json``).
@@ -582,7 +592,7 @@ def export_model(
     opts = ExportOptions(
         int8=int8, calibration=calibration, window_seconds=window_seconds, min_agreement=min_agreement,
         calibration_method=calibration_method, max_calibration=max_calibration, max_verify=max_verify,
-        seed=seed, progress=progress, fully_int8=fully_int8, c_dir=c_dir,
+        seed=seed, progress=progress, fully_int8=fully_int8, c_dir=c_dir, full_range_weights=full_range_weights,
     ).validate()
     return run_export(checkpoint, out_dir, opts)
 
@@ -789,7 +799,8 @@ def _int8_target(run: _Run) -> None:
         key = method + ("" if keep_first else "+fully_int8")
         _log(opts.progress, f"int8 quantization ({key} calibration on {len(data.calibration)} windows)")
         cand = run.tmpdir / f"int8.{key}.onnx"
-        nodes_by_key[key] = quantize_int8(run.tmpdir / FP32_NAME, cand, data.calibration, method, props8, float_first_conv=keep_first)
+        nodes_by_key[key] = quantize_int8(run.tmpdir / FP32_NAME, cand, data.calibration, method, props8, float_first_conv=keep_first,
+                                         reduce_range=not opts.full_range_weights)
         ids8, probs8 = run_onnx(ort_session(cand), data.verification, opts.progress, f"verify int8 ({key})")
         a8, d8 = _agreement(run.ref_ids, run.ref_probs, ids8, probs8)
         tried[key] = {"agreement_int8": a8, "max_abs_prob_diff_int8": d8}
@@ -816,6 +827,7 @@ def _int8_target(run: _Run) -> None:
             "format": "QDQ",
             "activations": "int8 (asymmetric, per-tensor)",
             "weights": "int8 (symmetric, per-channel)",
+            "weight_bits": 8 if opts.full_range_weights else 7,  # 7: no u8×s8 saturation on non-VNNI x86
             "op_types": list(QUANT_OP_TYPES),
             "weight_dtype_by_op": summary["weight_dtype_by_op"],
             "float_nodes": float_nodes,  # empty = fully int8; else the first conv (see quantize_int8)

@@ -45,7 +45,9 @@ if ! pactl info >/dev/null 2>&1; then
     rm -f "$SOCKET" "$DIR/pulse/pid"
     # -n: no default.pa (no hardware probing, no D-Bus); only the modules we name.
     # --exit-idle-time=-1: stay up between test runs. Running as root prints a warning only.
-    pulseaudio --daemonize=yes --exit-idle-time=-1 -n --use-pid-file=yes \
+    # --realtime=no --high-priority=no: a test device needs no real-time scheduling, and a
+    # real-time thread starved on a loaded 2-core runner can be killed by RLIMIT_RTTIME.
+    pulseaudio --daemonize=yes --exit-idle-time=-1 -n --use-pid-file=yes --realtime=no --high-priority=no \
         --load="module-native-protocol-unix socket=$SOCKET auth-anonymous=1" \
         --log-target=file:"$DIR/pulseaudio.log" >/dev/null 2>&1 \
         || fail "pulseaudio did not start (see $DIR/pulseaudio.log)"

@@ -28,6 +28,7 @@ import tests.helpers.scene_models as fx
 from catuvac.firmware_sim.live import LiveConfig, LiveSimulator, replay
 from catuvac.firmware_sim.simulator import HearingAidSimulator
 from catuvac.runtime.clusterer import SceneClusterer
+from tests.helpers.pulse import ensure_pulse
 
 pytestmark = pytest.mark.audio_device
 
@@ -97,10 +98,7 @@ def _live_vs_offline(
     pulse_device: dict, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    for sink in (LIVE_IN, LIVE_OUT):
-        r = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True, timeout=10)
-        if sink not in r.stdout:
-            pytest.skip(f"PulseAudio sink {sink} missing: rerun tools/audio_device.sh (make audio-device)")
+    _require_pulse()
     monkeypatch.setenv("PULSE_SOURCE", f"{LIVE_IN}.monitor")  # read by libpulse when the stream opens
     monkeypatch.setenv("PULSE_SINK", LIVE_OUT)
 
@@ -171,6 +169,7 @@ def test_cli_runs_live_until_ctrl_c_and_writes_the_recording(
     import signal
     import sys
 
+    _require_pulse()
     env = dict(os.environ, PULSE_SOURCE=f"{LIVE_IN}.monitor", PULSE_SINK=LIVE_OUT)
     rec, report = tmp_path / "out.wav", tmp_path / "live.json"
     cmd = [sys.executable, "-m", "catuvac.firmware_sim.cli", "--live", "--model", str(tiny_model),
@@ -194,6 +193,13 @@ def test_cli_runs_live_until_ctrl_c_and_writes_the_recording(
     assert summary["callbacks"] > 0 and "output_underflows" in summary and summary["latency"]["total_ms"] > 0
     y, sr = sf.read(rec)
     assert sr == SR and len(y) == summary["callbacks"] * summary["blocks_per_callback"] * summary["block_size_samples"]
+
+
+def _require_pulse() -> None:
+    """The daemon and both live sinks are there (restarted once if the daemon died), else skip."""
+    reason = ensure_pulse()
+    if reason is not None:
+        pytest.skip(reason)
 
 
 def _write_map(tmp_path: Path) -> Path:

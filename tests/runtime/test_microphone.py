@@ -22,30 +22,22 @@ import soundfile as sf
 import tests.helpers.scene_models as fx
 from catuvac.runtime.clusterer import SceneClusterer
 from catuvac.runtime.sources import AudioDeviceError, MicrophoneSource, import_sounddevice, list_input_devices
+from tests.helpers.pulse import ensure_pulse
 
 pytestmark = pytest.mark.audio_device
 
 
-PULSE_DIR = Path(os.environ.get("CATUVAC_PULSE_DIR", "/tmp/catuvac-pulse"))
 SINK = "catuvac_sink"
 TONE_HZ = 1000.0
 
 
 @pytest.fixture(scope="module")
 def pulse_device(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    status = PULSE_DIR / "status"
-    if not status.exists():
-        pytest.skip(f"audio test device not set up ({status} missing): run `make audio-device` (tools/audio_device.sh)")
-    first = status.read_text().splitlines()[0].strip() if status.read_text().strip() else "empty status file"
-    if first != "ok":
-        pytest.skip(f"audio test device unavailable: {first}")
     if shutil.which("paplay") is None:
         pytest.skip("paplay (pulseaudio-utils) not installed: cannot play into the null sink")
-    server = f"unix:{PULSE_DIR / 'pulse' / 'native'}"
-    os.environ["PULSE_SERVER"] = server  # libpulse (ALSA's pulse plugin) reads it when a stream opens
-    r = subprocess.run(["pactl", "info"], capture_output=True, text=True, env=dict(os.environ), timeout=10)
-    if r.returncode != 0:
-        pytest.skip(f"PulseAudio at {server} does not answer ({r.stderr.strip()}): rerun tools/audio_device.sh")
+    reason = ensure_pulse()  # restarts a daemon that died since `make audio-device`
+    if reason is not None:
+        pytest.skip(reason)
     try:
         sd = import_sounddevice()
     except AudioDeviceError as e:

@@ -274,7 +274,12 @@ def test_run_table_real_end_to_end(tmp_path, capsys):
     # restart with the same command: finished checkpoints are reused, same numbers
     t2 = run_table(f"folder:{data}", clusters=[2], runs=1, epochs=1, window_seconds=WINDOW_S,
                    out_dir=tmp_path / "tab", progress=False, quiet=True, device="cpu")
-    assert _leaves(t2["groups"]) == pytest.approx(_leaves(t["groups"]), rel=1e-4, abs=1e-6)  # float32 layout noise only
+    # float32 layout noise only; DBI/CHI on a near-one-hot q(y|x) divide by a within-cluster scatter
+    # near zero, so their rounding noise is amplified (measured up to 8e-4 relative on an AVX2 Zen host)
+    a, b = _leaves(t2["groups"]), _leaves(t["groups"])
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k] == pytest.approx(b[k], rel=1e-2 if ":q_y/" in k else 1e-4, abs=1e-6), k
     # other settings into the same folder: a clear error instead of silently mixing runs
     with pytest.raises(table_mod.TableError, match="other settings"):
         run_table(f"folder:{data}", clusters=[2], runs=1, epochs=1, lam=0.5, window_seconds=WINDOW_S,

@@ -33,6 +33,7 @@ import numpy as np
 
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.fileio import atomic_write_json
+from catuvac.runtime.frontend import FrontEndConfig
 
 __all__ = ["cpu_flags", "scene_windows", "bench_latency", "main"]
 
@@ -47,7 +48,7 @@ def cpu_flags() -> dict[str, Any]:
     return cpu_info()
 
 
-def scene_windows(frontend: Any, n_per_class: int = 2, seed: int = 0) -> np.ndarray:
+def scene_windows(frontend: FrontEndConfig, n_per_class: int = 2, seed: int = 0) -> np.ndarray:
     """Normalized windows (N, F, T) of synthesized built-in scenes (real audio → real front-end)."""
     from catuvac.runtime.frontend import FrontEnd, normalize_window
     from catuvac.training.scenes import SCENE_CLASSES, synthesize_scene

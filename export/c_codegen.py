@@ -15,6 +15,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from catuvac.runtime.frontend import FrontEndConfig
+
 from .c_plan import LUT_FRAC_BITS, LUT_RANGE, PRE_FRAC, CExportError, CPlan, exp2_table, sigmoid_table, tanh_table
 
 __all__ = ["generate_sources", "C_FILES", "SRC_DIR", "fft_factors"]
@@ -289,7 +291,7 @@ clean:
 """
 
 
-def generate_sources(plan: CPlan, frontend: Any, out_dir: str | Path, source_note: str = "") -> list[Path]:
+def generate_sources(plan: CPlan, frontend: FrontEndConfig, out_dir: str | Path, source_note: str = "") -> list[Path]:
     """Write the C files (not the README) into ``out_dir``; return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

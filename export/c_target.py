@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from catuvac.runtime.frontend import FrontEndConfig
+
 from .c_codegen import generate_sources
 from .c_plan import CExportError, CPlan, plan_from_onnx
 from .c_reference import run_reference
@@ -194,7 +196,7 @@ def build_c_target(
     return section
 
 
-def readme(plan: CPlan, fe: Any, c: dict[str, Any]) -> str:
+def readme(plan: CPlan, fe: FrontEndConfig, c: dict[str, Any]) -> str:
     """The C folder's README: API, build, memory / MAC figures and the verification result."""
     layers = "\n".join(
         f"| conv {i} | {c_.in_shape} → {c_.out_shape} | {c_.w.size:,} | {c_.macs:,} |" for i, c_ in enumerate(plan.convs)

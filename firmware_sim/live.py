@@ -29,6 +29,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -141,7 +142,7 @@ def _db(x: np.ndarray) -> float:
     return 10.0 * math.log10(max(float(np.mean(np.square(x, dtype=np.float64))), 1e-12))
 
 
-def open_devices(input_device: int | str | None, output_device: int | str | None, sd: Any) -> tuple[dict, dict]:
+def open_devices(input_device: int | str | None, output_device: int | str | None, sd: ModuleType) -> tuple[dict, dict]:
     """Resolve the input and output devices (index or name substring; ``None`` = the default)."""
     from catuvac.runtime.sources import NoInputDeviceError, resolve_input_device
 

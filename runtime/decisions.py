@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -310,7 +310,7 @@ class ProfilePooling:
         self._pooled = np.zeros(len(states))
 
     @classmethod
-    def from_map(cls, profile_for: Any, n_clusters: int) -> "ProfilePooling":
+    def from_map(cls, profile_for: Callable[[int], str], n_clusters: int) -> "ProfilePooling":
         return cls([profile_for(k) for k in range(n_clusters)])
 
     @property

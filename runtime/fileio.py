@@ -14,7 +14,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "atomic_write", "atomic_write_text", "atomic_write_json", "atomic_savefig", "read_json_file",
@@ -193,7 +196,7 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def atomic_savefig(fig: Any, path: str | os.PathLike, **kw: Any) -> Path:
+def atomic_savefig(fig: Figure, path: str | os.PathLike, **kw: Any) -> Path:
     """``fig.savefig`` through :func:`atomic_write` (format from the file's extension, PNG by default)."""
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
     return atomic_write(path, lambda f: fig.savefig(f, format=fmt, **kw))

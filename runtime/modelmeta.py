@@ -26,7 +26,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 from .errors import CatuvacError
 from .frontend import FrontEndConfig, FrontEndError
@@ -126,7 +129,7 @@ class ModelInfo:
         return info
 
 
-def ort_session(path: str | os.PathLike, threads: int = 1) -> Any:
+def ort_session(path: str | os.PathLike, threads: int = 1) -> InferenceSession:
     """A CPU ONNX Runtime session: ``threads`` intra-op threads, 1 inter-op, sequential.
 
     One thread is the device setting: deterministic, no thread-pool jitter, no contention

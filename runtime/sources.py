@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import queue
 from pathlib import Path
-from typing import Any, Iterator
+from types import ModuleType
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class FileSource:
 
 
 # --------------------------------------------------------------------------- microphone
-def import_sounddevice() -> Any:
+def import_sounddevice() -> ModuleType:
     """Import ``sounddevice``, turning a missing PortAudio into :class:`AudioDeviceError`."""
     try:
         import sounddevice as sd
@@ -107,7 +108,7 @@ def import_sounddevice() -> Any:
     return sd
 
 
-def list_input_devices(sd: Any | None = None) -> list[dict[str, Any]]:
+def list_input_devices(sd: ModuleType | None = None) -> list[dict[str, Any]]:
     """Input-capable devices: index, name, host API, input channels, default sample rate, default flag."""
     sd = sd or import_sounddevice()
     devices = sd.query_devices()
@@ -136,7 +137,7 @@ def list_input_devices(sd: Any | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def resolve_input_device(device: int | str | None, sd: Any | None = None) -> dict[str, Any]:
+def resolve_input_device(device: int | str | None, sd: ModuleType | None = None) -> dict[str, Any]:
     """The input device to open: ``device`` (index or name substring) or the default one.
 
     Raises :class:`NoInputDeviceError` when there is none, saying how to choose.
@@ -171,7 +172,15 @@ def resolve_input_device(device: int | str | None, sd: Any | None = None) -> dic
     return matches[0]
 
 
-def close_stream(stream: Any) -> None:
+class AudioStream(Protocol):
+    """What :func:`close_stream` needs of a PortAudio stream (``sounddevice`` streams have it)."""
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def close_stream(stream: AudioStream) -> None:
     """Stop a PortAudio stream and close it (closed even when stopping fails)."""
     try:
         stream.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .metrics import MetricsError, method_entry
 
@@ -18,7 +19,7 @@ __all__ = ["flatten_features", "kmeans_predict", "kmeans_baseline"]
 INPUT_SPACE = "input"
 
 
-def flatten_features(x_norm: Any) -> np.ndarray:
+def flatten_features(x_norm: ArrayLike) -> np.ndarray:
     """(N, F, T) or (N, 1, F, T) or (N, D) → (N, D) float32."""
     x = np.asarray(x_norm, dtype=np.float32)
     if x.ndim < 2:
@@ -26,7 +27,7 @@ def flatten_features(x_norm: Any) -> np.ndarray:
     return x.reshape(x.shape[0], -1)
 
 
-def kmeans_predict(x_norm: Any, n_clusters: int, seed: int = 0, n_init: int = 10) -> np.ndarray:
+def kmeans_predict(x_norm: ArrayLike, n_clusters: int, seed: int = 0, n_init: int = 10) -> np.ndarray:
     """Cluster index per sample (N,) from K-means on the flattened features."""
     x = flatten_features(x_norm)
     if n_clusters < 2:

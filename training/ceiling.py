@@ -18,15 +18,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.frontend import FrontEndConfig
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["supervised_ceiling", "day_posteriors", "main"]
 
-def day_posteriors(model: Any, frontend: Any, day_wav: str | Path, decision_interval: float) -> tuple[np.ndarray, np.ndarray]:
+
+def day_posteriors(model: nn.Module, frontend: FrontEndConfig, day_wav: str | Path, decision_interval: float) -> tuple[np.ndarray, np.ndarray]:
     """q(y|x) of the model on the day recording, one window every ``decision_interval`` s.
 
     Windows sit on the runtime's frame grid (first at the first full window) and are stamped

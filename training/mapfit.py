@@ -20,13 +20,16 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from catuvac.runtime.cli_wrapper import cli_entry
 
 from .cli import add_model_source
+
+if TYPE_CHECKING:
+    from catuvac.firmware_sim.profiles import ProfileSet
 
 __all__ = ["gentlest_profile", "fit_profile_map", "training_cluster_ids", "main"]
 
@@ -38,7 +41,7 @@ def _magnitude(v: Any) -> float:
     return float(np.mean(np.abs(np.asarray(vals, dtype=float)))) if vals else 0.0
 
 
-def gentlest_profile(profiles: Any = None) -> str:
+def gentlest_profile(profiles: ProfileSet | None = None) -> str:
     """The profile that changes the sound least: least noise reduction, then the smallest mean
     |gain offset|, then the lowest compression ratio (file order breaks ties)."""
     from catuvac.firmware_sim.profiles import ProfileSet

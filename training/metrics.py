@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 
 from catuvac.runtime.errors import CatuvacError
@@ -95,7 +96,7 @@ def _pair(labels: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
-def contingency(labels: Any, pred: Any) -> np.ndarray:
+def contingency(labels: ArrayLike, pred: ArrayLike) -> np.ndarray:
     """(n_clusters, n_classes) counts over the distinct values present (sorted)."""
     y, p = _pair(labels, pred)
     _, yi = np.unique(y, return_inverse=True)
@@ -105,14 +106,14 @@ def contingency(labels: Any, pred: Any) -> np.ndarray:
     return m
 
 
-def unsupervised_accuracy(labels: Any, pred: Any) -> float:
+def unsupervised_accuracy(labels: ArrayLike, pred: ArrayLike) -> float:
     """Best one-to-one cluster→class matching (Hungarian), as a fraction in [0, 1]."""
     m = contingency(labels, pred)
     rows, cols = linear_sum_assignment(m, maximize=True)
     return float(m[rows, cols].sum() / m.sum())
 
 
-def nmi(labels: Any, pred: Any) -> float:
+def nmi(labels: ArrayLike, pred: ArrayLike) -> float:
     """Normalized mutual information (scikit-learn, arithmetic mean normalization)."""
     from sklearn.metrics import normalized_mutual_info_score
 
@@ -133,7 +134,7 @@ def _space(space: Any, n: int, name: str = "space") -> np.ndarray:
     return s
 
 
-def geometry(space: Any, pred: Any, seed: int = 0, silhouette_max: int = SILHOUETTE_FULL_MAX) -> dict[str, Any]:
+def geometry(space: ArrayLike, pred: ArrayLike, seed: int = 0, silhouette_max: int = SILHOUETTE_FULL_MAX) -> dict[str, Any]:
     """Silhouette, Davies-Bouldin and Calinski-Harabasz of ``pred`` on ``space`` (N, D).
 
     Returns ``{"silhouette", "dbi", "chi"}`` as floats, or ``None`` values plus a ``"note"``
@@ -164,7 +165,7 @@ def geometry(space: Any, pred: Any, seed: int = 0, silhouette_max: int = SILHOUE
     }
 
 
-def cluster_purity(labels: Any, pred: Any) -> float:
+def cluster_purity(labels: ArrayLike, pred: ArrayLike) -> float:
     """Many-to-one accuracy: each cluster votes for its most frequent label (several clusters
     may map to one label — the right score when K exceeds the number of classes and the
     clusters are pooled per profile afterwards). 1.0 for any over-segmentation of the labels."""
@@ -194,7 +195,7 @@ def method_entry(
     }
 
 
-def labels_row(labels: Any, spaces: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
+def labels_row(labels: ArrayLike, spaces: Mapping[str, ArrayLike], seed: int = 0) -> dict[str, Any]:
     """The "None (labels)" row: the true labels taken as the clusters (accuracy = NMI = 1)."""
     y = _as_labels(labels, "labels")
     e = method_entry(y, None, spaces, seed=seed)

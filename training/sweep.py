@@ -14,7 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .train import PreparedData
 
 __all__ = ["parse_sets", "score_all_windows", "main"]
 
@@ -33,7 +38,7 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def score_all_windows(model: Any, data: Any) -> dict[str, Any]:
+def score_all_windows(model: nn.Module, data: PreparedData) -> dict[str, Any]:
     """Accuracy / NMI / purity / clusters used of ``model`` on every labelled window of ``data``."""
     import numpy as np
     import torch

@@ -210,12 +210,13 @@ def approximate_incremental(model: nn.Module, windows: np.ndarray, decision_fram
     replaced, the others come from earlier decisions. Returns the agreement of the argmax with
     full-window inference and MACs per decision (conv by hooks; GRU and read-out from the shapes).
     """
-    body, cfg = model.h_body, model.cfg
-    s = cfg.time_stride
+    body: Any = model.h_body
+    cfg: Any = model.cfg
+    s = int(cfg.time_stride)
     if decision_frames % s:
         raise ValueError(f"decision_frames {decision_frames} must be a multiple of the time stride {s}")
     w = windows.shape[-1]
-    steps = cfg.encoder_steps
+    steps = int(cfg.encoder_steps)
     fresh = min(steps, decision_frames // s + recompute)
     chunk = min(w, s * (fresh + context) + w % s)
     seq: torch.Tensor | None = None
@@ -305,3 +306,55 @@ def stream_target(run: Any) -> None:
             onnx.save(full, str(run.tmpdir / full_name))
         run.files.append((name, path, ok))
     run.report["incremental"] = section
+
+
+# --------------------------------------------------------------------------- command line
+def day_windows(fe: Any, decision_frames: int, day_dir: Any = None) -> np.ndarray:
+    """Normalized windows of the built-in day recording, one per decision (``decision_frames`` apart)."""
+    from catuvac.runtime.audio import load_audio
+    from catuvac.runtime.frontend import FrontEnd, normalize_window
+    from catuvac.training.scenes import builtin_scenes_dir, day_files
+
+    wav, _ = day_files(builtin_scenes_dir() if day_dir is None else day_dir)
+    feats = FrontEnd(fe).features(load_audio(wav, fe.sample_rate))
+    w = fe.window_frames
+    return np.stack([normalize_window(feats[:, n - w : n], fe) for n in range(w, feats.shape[1] + 1, decision_frames)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m catuvac.export.streaming --checkpoint CKPT --json OUT``: cached-conv inference of a
+    checkpoint on the built-in day recording against full-window inference, for a grid of
+    recompute / context margins (the paper model's figures of issue 13)."""
+    import argparse
+
+    from catuvac.runtime.cli_wrapper import cli_entry
+    from catuvac.runtime.fileio import atomic_write_json
+
+    @cli_entry("catuvac-stream-measure")
+    def run(argv: list[str] | None) -> int:
+        p = argparse.ArgumentParser(prog="python -m catuvac.export.streaming", description=main.__doc__)
+        p.add_argument("--checkpoint", required=True)
+        p.add_argument("--json", required=True)
+        p.add_argument("--decision-frames", type=int, default=32, help="frames between decisions (a multiple of 16)")
+        p.add_argument("--max-decisions", type=int, default=400)
+        args = p.parse_args(argv)
+        from catuvac.training.checkpoint import load_checkpoint
+
+        torch.set_num_threads(1)
+        ck = load_checkpoint(args.checkpoint, expect_type="cat_uvac")
+        model = ck.model.eval()
+        wins = day_windows(ck.frontend, args.decision_frames)[: args.max_decisions]
+        grid = [approximate_incremental(model, wins, args.decision_frames, r, c) for c in (1, 2, 3) for r in (0, 1, 2)]
+        res = {"checkpoint": str(ck.path), "arch": ck.model_config.arch, "decision_frames": args.decision_frames,
+               "normalization": ck.frontend.normalization, "grid": grid}
+        atomic_write_json(args.json, res)
+        for g in grid:
+            print(f"context {g['context_steps']} recompute {g['recompute_steps']}: agreement "
+                  f"{g['decision_agreement_with_full']:.3f}, MAC saving {g['mac_saving']:.2f}x")
+        return 0
+
+    return int(run(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

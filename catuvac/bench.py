@@ -563,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in lat.items():
         print(f"  {k:11s} p50 {v['p50']:.2f} ms  p95 {v['p95']:.2f} ms  p99 {v['p99']:.2f} ms")
     print(f"  MACs/decision {res['macs_per_decision'] / 1e6:.1f} M, params {res['params'] / 1e6:.2f} M")
+    inc = res["incremental"]
+    if inc["supported"]:
+        print(f"  incremental: MACs/decision {inc['macs_per_decision'] / 1e6:.2f} M ({inc['mac_saving']:.2f}x fewer), "
+              f"decisions identical to full-window {100 * inc['decision_agreement_with_full']:.1f} %")
     from catuvac.runtime.scoring import describe
 
     print(f"  day recording: {describe(res['day_recording'])}")

@@ -26,6 +26,8 @@ The read-out is the last output of the top layer, as in :class:`ConvGRUEncoder`.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -162,7 +164,9 @@ class HEncoderExport(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.frames_used is not None:  # streaming-built arch: the window's last frames (model.streaming_crop)
-            x = x[..., x.shape[-1] - self.frames_used(int(x.shape[-1])) :]
+            with warnings.catch_warnings():  # the window length is fixed per exported graph: a constant is right
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                x = x[..., x.shape[-1] - self.frames_used(int(x.shape[-1])) :]
         h = self.conv(x)
         b, c, f, t = h.shape
         seq = h.permute(0, 3, 1, 2).reshape(b, t, c * f)

@@ -82,7 +82,7 @@ def streaming_crop(n_frames: int, kernel: int, stride: int, layers: int) -> int:
 # 2 × 64 GRU. The decoder g is training-only and shrinks with the encoder.
 ARCHS: dict[str, dict[str, Any]] = {
     "paper": {},
-    "device": {"conv_channels": (16, 24, 32, 40), "kernel": 4, "padding": 1, "gru_hidden": 64,
+    "device": {"conv_channels": (16, 24, 32, 48), "kernel": 4, "padding": 1, "gru_hidden": 64,
                "decoder_channels": (32, 16, 8, 1)},
 }
 

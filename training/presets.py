@@ -171,7 +171,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # The hearing-aid model (issue 13): quick's data, objective and schedule on the "device" network
-# (model.ARCHS: 16-24-32-40 channels, kernel 4, no time padding, GRU 2 × 64; ≈ 108 K parameters),
+# (model.ARCHS: 16-24-32-48 channels, kernel 4, no time padding, GRU 2 × 64; 118 K parameters),
 # 64 mel bands (half the input, half the first layers' MACs) and global normalization (training-
 # set statistics: a frame is normalized on its own, so frames cached by the streaming runtime
 # stay valid; per-window normalization would change every frame with each new window).

@@ -920,7 +920,9 @@ def _publish(run: _Run, c_dir: Path | None) -> None:
     from .streaming import STREAM_NAMES
 
     for precision, full in (("fp32", FP32_NAME), ("int8", INT8_NAME)):  # an incremental graph goes with its full-window model
-        ok[STREAM_NAMES[precision]] = bool(ok.get(full) and ok.get(STREAM_NAMES[precision]))
+        if STREAM_NAMES[precision] not in ok:
+            continue
+        ok[STREAM_NAMES[precision]] = bool(ok.get(full) and ok[STREAM_NAMES[precision]])
         report["files"][f"stream_{precision}"] = str(out / STREAM_NAMES[precision]) if ok[STREAM_NAMES[precision]] else None
     for name, src, _ in run.files:
         if ok[name]:

@@ -41,19 +41,24 @@ class BenchError(CatuvacError):
 
 
 # --------------------------------------------------------------------------- graph accounting
-def graph_stats(path: str | os.PathLike) -> dict[str, Any]:
+def graph_stats(path: str | os.PathLike, fixed_dims: dict[str, int] | None = None) -> dict[str, Any]:
     """Parameters, weight bytes and MACs per inference counted from an ONNX graph.
 
     MACs: Conv = output elements × (C_in / groups) × kernel area; ConvTranspose = input
     elements × (C_out / groups) × kernel area; MatMul = output elements × inner dimension;
     Gemm = M × N × K. Elementwise ops, softmax and argmax are not multiply-accumulates.
     For a QDQ (int8) graph the weight initializers are int8 and are dequantized in front of
-    the same ops, so its MACs equal the fp32 graph's.
+    the same ops, so its MACs equal the fp32 graph's. ``fixed_dims``: values for named dynamic
+    input dimensions (the incremental graph's ``new_frames``).
     """
     import onnx
     from onnx import numpy_helper, shape_inference
 
     model = onnx.load(os.fspath(path))
+    for vi in model.graph.input:
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") and d.dim_param in (fixed_dims or {}):
+                d.dim_value = int((fixed_dims or {})[d.dim_param])
     inferred = shape_inference.infer_shapes(model)
     g = inferred.graph
     shapes: dict[str, list[int]] = {}
@@ -290,8 +295,8 @@ def run_bench(
     res["model_bytes"]["unit"] = "bytes"
     gs = graph_stats(models.get("fp32", model))
     res["macs_per_decision"] = gs["macs_per_decision"]
-    res["macs_per_second_of_audio"] = gs["macs_per_decision"] / 1.0  # one decision per second by default
     res["params"] = gs["params"]
+    res["int8_param_bytes"] = graph_stats(models["int8"])["initializer_bytes"] if "int8" in models else None
     res["graph"] = {k: v for k, v in gs.items() if k not in ("macs_per_decision", "params")}
 
     # ---- front-end cost per hop
@@ -319,6 +324,11 @@ def run_bench(
     score.pop("switches", None)
     res["day_recording"] = score
     res["day_recording"]["decision_rule"] = clf.decision_rule
+    res["decision_interval_s"] = clf.decision_interval_s
+    res["macs_per_second_of_audio"] = gs["macs_per_decision"] / clf.decision_interval_s
+    res["incremental"] = _incremental_figures(models, clf, events, day_wav, threads, iterations, warmup, profile_map, log)
+    for key, v in res["incremental"].pop("latency_ms", {}).items():
+        lat[key] = v
 
     # ---- whole chain: DSP + embedded clusterer
     if simulate:
@@ -337,6 +347,51 @@ def run_bench(
     res["peak_memory_mib"] = {"value": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "unit": "MiB"}
     res["_raw_latency_ms"] = raw_ms
     return res
+
+
+def _incremental_figures(models: dict[str, Path], clf: Any, events: list[Any], day_wav: Path, threads: int,
+                         iterations: int, warmup: int, profile_map: Any, log: Callable[[str], None]) -> dict[str, Any]:
+    """MACs (from the incremental graph), decision latency per incremental call and agreement of
+    the day recording's decisions with full-window inference, when the model streams."""
+    from catuvac.runtime.audio import load_audio
+    from catuvac.runtime.clusterer import SceneClusterer
+    from catuvac.runtime.frontend import FrontEnd, normalize_window
+    from catuvac.runtime.incremental import IncrementalEncoder, stream_model_path
+    from catuvac.runtime.modelmeta import read_model_info
+
+    if not clf.incremental:
+        return {"supported": False, "reason": "the model has no incremental graph (its metadata names none)"}
+    step = clf.decision_frames
+    out: dict[str, Any] = {"supported": True, "decision_frames": step, "latency_ms": {}}
+    for key, path in models.items():
+        info = read_model_info(path)
+        spath = stream_model_path(path, info)
+        if spath is None:
+            continue
+        if "macs_per_decision" not in out:
+            out["macs_per_decision"] = graph_stats(spath, {"new_frames": step})["macs_per_decision"]
+            out["macs_per_second_of_audio"] = out["macs_per_decision"] / clf.decision_interval_s
+        feats = normalize_window(FrontEnd(info.frontend).features(load_audio(day_wav, info.frontend.sample_rate)), info.frontend)
+        enc = IncrementalEncoder(spath, info, threads)
+        ends = list(range(info.window_frames, feats.shape[1] + 1, step))
+        if len(ends) < 2:
+            raise BenchError(f"{day_wav}: too short for two decisions of the model")
+        log(f"ORT {key} incremental: {iterations} decisions")
+        ms: list[float] = []
+        for i in range(iterations + warmup):
+            if i % (len(ends) - 1) == 0:  # a pass over the day starts with a whole window: not timed
+                enc.reset()
+                enc.decide(ends[0], feats[:, ends[0] - enc.first_frames : ends[0]])
+            n = ends[1 + i % (len(ends) - 1)]
+            t0 = time.perf_counter()
+            enc.decide(n, feats[:, n - step : n])
+            ms.append((time.perf_counter() - t0) * 1e3)
+        out["latency_ms"][f"ort_{key}_incremental"] = latency_percentiles(ms[warmup:])
+    ev_full = SceneClusterer(clf.model_path, num_threads=threads, profile_map=profile_map, incremental=False).process_file(day_wav)
+    out["decision_agreement_with_full"] = float(np.mean([a.cluster == b.cluster for a, b in zip(events, ev_full)]))
+    out["stable_agreement_with_full"] = float(np.mean([a.stable == b.stable for a, b in zip(events, ev_full)]))
+    out["mac_saving"] = None if "macs_per_decision" not in out else graph_stats(clf.model_path)["macs_per_decision"] / out["macs_per_decision"]
+    return out
 
 
 def run_days(
@@ -508,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in lat.items():
         print(f"  {k:11s} p50 {v['p50']:.2f} ms  p95 {v['p95']:.2f} ms  p99 {v['p99']:.2f} ms")
     print(f"  MACs/decision {res['macs_per_decision'] / 1e6:.1f} M, params {res['params'] / 1e6:.2f} M")
+    inc = res["incremental"]
+    if inc["supported"]:
+        print(f"  incremental: MACs/decision {inc['macs_per_decision'] / 1e6:.2f} M ({inc['mac_saving']:.2f}x fewer), "
+              f"decisions identical to full-window {100 * inc['decision_agreement_with_full']:.1f} %")
     from catuvac.runtime.scoring import describe
 
     print(f"  day recording: {describe(res['day_recording'])}")

@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "max_abs_prob_diff_int8",
             "n_windows",
             "calibration_method",
+            "incremental",
             "seconds",
         )
     }

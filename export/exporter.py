@@ -299,7 +299,7 @@ class _Reader:
 def quantize_int8(
     fp32_path: str | os.PathLike,
     int8_path: str | os.PathLike,
-    calibration: np.ndarray,
+    calibration: "np.ndarray | Any",
     method: str = "minmax",
     props: dict[str, str] | None = None,
     float_first_conv: bool = True,
@@ -317,6 +317,9 @@ def quantize_int8(
     weights, ~4 KB, ~4 % of the MACs) in float. Measured: quantizing its weights alone costs
     more accuracy than all other layers together (max |Δprob| 0.026 vs 0.0075 on the scenes
     data), flipping near-tie decisions. Returns the names of the nodes left in float.
+
+    ``calibration``: normalized windows (N, F, T), or a ready CalibrationDataReader (the
+    incremental graph's inputs, :class:`~catuvac.export.streaming.StreamReader`).
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -341,17 +344,15 @@ def quantize_int8(
         quant_pre_process(os.fspath(fp32_path), os.fspath(pre), skip_symbolic_shape=True)
         excluded: list[str] = []
         if float_first_conv:
-            from catuvac.runtime.modelmeta import INPUT_NAME
-
-            g = onnx.load(os.fspath(pre)).graph
-            excluded = [n.name for n in g.node if n.op_type == "Conv" and INPUT_NAME in n.input]
+            g = onnx.load(os.fspath(pre)).graph  # nodes in topological order: the first Conv reads the input
+            excluded = [n.name for n in g.node if n.op_type == "Conv"][:1]
         # the calibrator prints its progress to stdout: keep stdout for the command's own output
         with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")
             quantize_static(
                 os.fspath(pre),
                 os.fspath(int8_path),
-                _Reader(calibration),
+                calibration if hasattr(calibration, "get_next") else _Reader(calibration),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(QUANT_OP_TYPES),
                 per_channel=True,
@@ -604,6 +605,9 @@ def run_export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, opts: 
     fe = _export_frontend(ck, opts.window_seconds)
     out = Path(out_dir)
     c_dir = _check_c_dir(Path(opts.c_dir), out) if opts.c_dir is not None else None
+    if c_dir is not None and ck.model_config.arch != "paper":
+        raise ExportError(f"--c: the C target runs the paper architecture only, not arch {ck.model_config.arch!r}; "
+                          "export this model without --c (ONNX fp32 / int8)")
     created = _prepare_out_dir(out)
     run = _Run(ck=ck, fe=fe, out=out, opts=opts, seed=_split_seed(ck, opts.seed), t_start=t_start)
     try:
@@ -617,6 +621,9 @@ def run_export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, opts: 
             _fp32_target(run)
             if opts.int8:
                 _int8_target(run)
+            from .streaming import stream_target  # incremental graphs of a streaming-built model (issue 13)
+
+            stream_target(run)
             if c_dir is not None:
                 _c_target(run, c_dir)
             _publish(run, c_dir)
@@ -725,12 +732,13 @@ def _base_report(run: _Run) -> dict[str, Any]:
     sha = file_sha256(ck.path)
     run.info = ModelInfo(
         frontend=fe, window_seconds=fe.window_seconds, window_frames=fe.window_frames,
-        n_clusters=mcfg.n_clusters, model_type=mcfg.model_type, checkpoint_sha256=sha,
+        n_clusters=mcfg.n_clusters, model_type=mcfg.model_type, checkpoint_sha256=sha, arch=mcfg.arch,
     )
     return {
         "checkpoint": str(ck.path),
         "checkpoint_sha256": sha,
         "model_type": mcfg.model_type,
+        "arch": mcfg.arch,
         "n_clusters": mcfg.n_clusters,
         "input_shape": [1, 1, fe.n_features, fe.window_frames],
         "window_seconds": fe.window_seconds,
@@ -909,10 +917,17 @@ def _publish(run: _Run, c_dir: Path | None) -> None:
         ok[INT8_NAME] = False
     report["files"] = {"fp32": str(out / FP32_NAME) if ok.get(FP32_NAME) else None,
                        "int8": str(out / INT8_NAME) if ok.get(INT8_NAME) else None}
+    from .streaming import STREAM_NAMES
+
+    for precision, full in (("fp32", FP32_NAME), ("int8", INT8_NAME)):  # an incremental graph goes with its full-window model
+        if STREAM_NAMES[precision] not in ok:
+            continue
+        ok[STREAM_NAMES[precision]] = bool(ok.get(full) and ok[STREAM_NAMES[precision]])
+        report["files"][f"stream_{precision}"] = str(out / STREAM_NAMES[precision]) if ok[STREAM_NAMES[precision]] else None
     for name, src, _ in run.files:
         if ok[name]:
             os.replace(src, out / name)
-    for name in (FP32_NAME, INT8_NAME):
+    for name in (FP32_NAME, INT8_NAME, *STREAM_NAMES.values()):
         if not ok.get(name) and (out / name).exists():
             (out / name).unlink()
             warnings.warn(f"removed {out / name} of an earlier export: it was not made from this checkpoint"

@@ -26,6 +26,8 @@ The read-out is the last output of the top layer, as in :class:`ConvGRUEncoder`.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -150,6 +152,7 @@ class HEncoderExport(nn.Module):
             i += 1
         self.conv = nn.Sequential(*convs)
         self.gru = ExplicitGRU(body.gru)
+        self.frames_used = model.cfg.frames_used if model.cfg.streamable else None
         out = model.h_out
         self.out = nn.Linear(out.in_features, out.out_features)
         with torch.no_grad():
@@ -160,6 +163,10 @@ class HEncoderExport(nn.Module):
             p.requires_grad_(False)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frames_used is not None:  # streaming-built arch: the window's last frames (model.streaming_crop)
+            with warnings.catch_warnings():  # the window length is fixed per exported graph: a constant is right
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                x = x[..., x.shape[-1] - self.frames_used(int(x.shape[-1])) :]
         h = self.conv(x)
         b, c, f, t = h.shape
         seq = h.permute(0, 3, 1, 2).reshape(b, t, c * f)

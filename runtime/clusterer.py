@@ -21,6 +21,12 @@ new frames — so the events do not depend on how the audio was chunked. With
 ``allow_partial=True`` decisions also run every ``decision_frames`` before the window is full,
 on the frames seen so far tiled cyclically to the window length (the normalization statistics
 of the tiled window equal those of the frames seen), flagged ``partial=True``.
+
+Incremental models (metadata ``catuvac.stream_model``, :mod:`catuvac.runtime.incremental`):
+decisions fall on multiples of the model's ``time_stride`` frames (``decision_frames`` is
+rounded to one), and each full-window decision feeds only the frames new since the previous
+one to the incremental graph — the same decisions as full-window inference, fewer MACs.
+``incremental=False`` forces full-window inference (same decision grid).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from .decisions import DEFAULT_RULE, DecisionRule, HmmConfig, ProfilePooling, ma
 from .defaults import DECISION_INTERVAL_S
 from .errors import CatuvacError, CatuvacWarning
 from .frontend import FrontEnd, FrontEndError, normalize_window
+from .incremental import IncrementalEncoder, stream_model_path
 from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
 from .profiles_map import ProfileMap
 from .smoothing import SmoothingConfig
@@ -123,6 +130,9 @@ class SceneClusterer:
         Also decide before the window is full (events flagged ``partial``).
     num_threads:
         ONNX Runtime intra-op threads (1 = deterministic and predictable on a device).
+    incremental:
+        ``None`` (default): run the model's incremental graph when its metadata names one;
+        ``False``: always full-window inference; ``True``: require the incremental graph.
     """
 
     def __init__(
@@ -136,6 +146,7 @@ class SceneClusterer:
         num_threads: int = 1,  # one core, as on a hearing-aid DSP; avoids thread-pool jitter
         decision: str | None = None,
         decision_config: HmmConfig | SmoothingConfig | None = None,
+        incremental: bool | None = None,
     ) -> None:
 
         path = os.fspath(model_path)
@@ -163,6 +174,7 @@ class SceneClusterer:
         self._F = int(cfg.n_features)
         self._K = int(info.n_clusters)
         self.decision_frames = max(1, int(round(decision_interval / cfg.hop_seconds)))
+        self._inc = self._incremental_encoder(incremental, int(num_threads))
         self.strict_sample_rate = bool(strict_sample_rate)
         self.allow_partial = bool(allow_partial)
         self.profile_map = ProfileMap.load(profile_map, n_clusters=self._K) if profile_map is not None else None
@@ -185,7 +197,26 @@ class SceneClusterer:
         self.samples_in = 0  # model-rate samples fed to the front-end since start/reset
         self.decisions = 0
 
+    def _incremental_encoder(self, wanted: bool | None, threads: int) -> IncrementalEncoder | None:
+        """The incremental graph when the model has one (``wanted`` None: use it; False: do not;
+        True: required); decisions of such a model fall on multiples of its time stride."""
+        stride = self._info.time_stride
+        if stride > 0:
+            self.decision_frames = stride * max(1, int(round(self.decision_frames / stride)))
+        path = stream_model_path(self.model_path, self._info)
+        if path is None:
+            if wanted:
+                raise ClustererError(f"{self.model_path}: incremental=True but the model has no incremental graph "
+                                     "(export a streaming-built model, e.g. the device preset)")
+            return None
+        return IncrementalEncoder(path, self._info, threads) if wanted is not False else None
+
     # ------------------------------------------------------------------ properties
+    @property
+    def incremental(self) -> bool:
+        """True when full-window decisions run the incremental graph."""
+        return self._inc is not None
+
     @property
     def info(self) -> ModelInfo:
         return self._info
@@ -236,6 +267,8 @@ class SceneClusterer:
         """Forget everything: the next ``process`` call starts a new stream at time 0."""
         self._stream.reset()
         self._ring[:] = 0.0
+        if self._inc is not None:
+            self._inc.reset()
         self._smoother.reset()
         self._stable = None
         for r in self._resamplers.values():
@@ -376,12 +409,16 @@ class SceneClusterer:
         partial = n < W
         if partial:
             np.take(self._ring[:, :n], np.arange(W) % n, axis=1, out=self._window)
+        elif self._inc is not None:  # only the frames new since the previous decision
+            new = np.take(self._ring, np.arange(n - self._inc.frames_needed(n), n) % W, axis=1)
+            cluster_id, probs = self._inc.decide(n, normalize_window(new, self._cfg))
         else:
             start = n % W
             self._window[:, : W - start] = self._ring[:, start:]
             self._window[:, W - start :] = self._ring[:, :start]
-        self._input[0, 0] = normalize_window(self._window, self._cfg)
-        cluster_id, probs = self._sess.run([OUTPUT_ID, OUTPUT_PROBS], {INPUT_NAME: self._input})
+        if partial or self._inc is None:
+            self._input[0, 0] = normalize_window(self._window, self._cfg)
+            cluster_id, probs = self._sess.run([OUTPUT_ID, OUTPUT_PROBS], {INPUT_NAME: self._input})
         inference_ms = (time.perf_counter() - t0) * 1e3
         q = np.array(probs, dtype=np.float32).reshape(-1)
         hop, sr = self._cfg.hop_length, self._cfg.sample_rate

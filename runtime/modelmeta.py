@@ -14,11 +14,24 @@ key                             value
 ``catuvac.window_frames``       frames in that window, e.g. ``"132"``
 ``catuvac.n_clusters``          K
 ``catuvac.checkpoint_sha256``   SHA-256 of the checkpoint file it was exported from
+``catuvac.arch``                optional: ``"paper"`` (default when absent) or ``"device"``
+``catuvac.stream_model``        optional: file name (same folder) of the incremental graph of
+                                this model; absent or ``""``: full-window inference only
+``catuvac.time_stride``         optional: frames per GRU step of an incremental model (its
+                                decisions fall on multiples of it); ``"0"`` or absent: none
+``catuvac.graph``               optional: ``"full"`` (default) or ``"stream"`` (the
+                                incremental graph itself, see below)
 ==============================  ==========================================================
 
 Graph interface: input ``logmel`` float32 ``[1, 1, n_features, window_frames]`` (normalized to
 [0, 1] by the front-end); outputs ``cluster_id`` int64 ``[1]`` (argmax of the logits, τ → 0)
 and ``probs`` float32 ``[1, K]`` (softmax of the logits, q(y|x)).
+
+Incremental graph (``catuvac.graph = "stream"``, :mod:`catuvac.export.streaming`): input
+``logmel`` ``[1, 1, n_features, n]`` (the n new normalized frames, n a multiple of
+``time_stride``), ``state0 … state{L−1}`` (each conv layer's cached input frames) and
+``sequence`` (the cached GRU input sequence); outputs ``cluster_id``, ``probs`` and each
+state as ``<name>_out``, fed back on the next call (:mod:`catuvac.runtime.incremental`).
 """
 
 from __future__ import annotations
@@ -34,13 +47,21 @@ if TYPE_CHECKING:
 from .errors import CatuvacError
 from .frontend import FrontEndConfig, FrontEndError
 
-__all__ = ["ModelInfo", "ModelMetadataError", "FORMAT_VERSION", "KEYS", "read_model_info", "ort_session", "INPUT_NAME", "OUTPUT_ID", "OUTPUT_PROBS"]
+__all__ = ["ModelInfo", "ModelMetadataError", "FORMAT_VERSION", "KEYS", "read_model_info", "ort_session", "INPUT_NAME", "OUTPUT_ID",
+           "OUTPUT_PROBS", "STREAM_SEQUENCE", "stream_state_name"]
 
 FORMAT_VERSION = "1"
 PREFIX = "catuvac."
 INPUT_NAME = "logmel"
 OUTPUT_ID = "cluster_id"
 OUTPUT_PROBS = "probs"
+STREAM_SEQUENCE = "sequence"  # incremental graph: the cached GRU input sequence
+
+
+def stream_state_name(layer: int) -> str:
+    """Input name of conv layer ``layer``'s cached frames in the incremental graph."""
+    return f"state{layer}"
+
 KEYS = (
     "format_version",
     "model_type",
@@ -67,6 +88,10 @@ class ModelInfo:
     precision: str = "fp32"
     checkpoint_sha256: str = ""
     format_version: str = FORMAT_VERSION
+    arch: str = "paper"
+    stream_model: str = ""  # sibling file of the incremental graph ("" = none)
+    time_stride: int = 0  # frames per GRU step of an incremental model (0 = not incremental)
+    graph: str = "full"  # "full" (window in, decision out) or "stream" (the incremental graph)
 
     def to_props(self) -> dict[str, str]:
         """Metadata as the string map written into the ONNX file."""
@@ -79,6 +104,10 @@ class ModelInfo:
             PREFIX + "window_frames": str(int(self.window_frames)),
             PREFIX + "n_clusters": str(int(self.n_clusters)),
             PREFIX + "checkpoint_sha256": self.checkpoint_sha256,
+            PREFIX + "arch": self.arch,
+            PREFIX + "stream_model": self.stream_model,
+            PREFIX + "time_stride": str(int(self.time_stride)),
+            PREFIX + "graph": self.graph,
         }
 
     @classmethod
@@ -109,6 +138,10 @@ class ModelInfo:
                 precision=props[PREFIX + "precision"],
                 checkpoint_sha256=props[PREFIX + "checkpoint_sha256"],
                 format_version=version,
+                arch=props.get(PREFIX + "arch", "paper"),
+                stream_model=props.get(PREFIX + "stream_model", ""),
+                time_stride=int(props.get(PREFIX + "time_stride", "0")),
+                graph=props.get(PREFIX + "graph", "full"),
             )
         except (ValueError, TypeError, OverflowError) as e:
             raise ModelMetadataError(f"{source}: invalid value in the model metadata ({e}); re-export the model") from e
@@ -124,6 +157,9 @@ class ModelInfo:
                 f"{source}: metadata says {info.window_frames} frames for {info.window_seconds} s but the "
                 f"front-end config gives {expected}: the model and its feature config do not match; re-export"
             )
+        if info.stream_model and (info.time_stride < 1 or os.path.basename(info.stream_model) != info.stream_model):
+            raise ModelMetadataError(f"{source}: invalid incremental-graph entry ({info.stream_model!r}, time stride "
+                                     f"{info.time_stride}) in the metadata; re-export the model")
         if info.n_clusters < 2:
             raise ModelMetadataError(f"{source}: n_clusters={info.n_clusters}, need at least 2")
         return info

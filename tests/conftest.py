@@ -13,3 +13,14 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 if "CATUVAC_CACHE" not in os.environ:
     os.environ["CATUVAC_CACHE"] = tempfile.mkdtemp(prefix="catuvac-test-cache-")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def device_export(tmp_path_factory):
+    """A small ``arch="device"`` model exported with its incremental graphs (tests/helpers/device_model.py)."""
+    from tests.helpers.device_model import export_device_model
+
+    return export_device_model(tmp_path_factory.mktemp("device"))

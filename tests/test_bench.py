@@ -48,12 +48,16 @@ def test_latency_percentiles():
     assert r["p50"] == pytest.approx(50.5) and r["p99"] == pytest.approx(99.01) and r["unit"] == "ms"
 
 
-def test_bench_end_to_end_on_a_tiny_model(tmp_path):
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
     from catuvac.training.scenes import generate_corpus
 
+    return generate_corpus(tmp_path_factory.mktemp("scenes"), seed=3, clips_per_class=1, day_minutes=3.0, progress=False)
+
+
+def test_bench_end_to_end_on_a_tiny_model(tmp_path, corpus):
     rt = _runtime_conftest()
     model = rt.build_test_model(tmp_path / "m.onnx", window_seconds=2.0, n_clusters=4)
-    corpus = generate_corpus(tmp_path / "scenes", seed=3, clips_per_class=1, day_minutes=3.0, progress=False)
     out = tmp_path / "b.json"
     assert main(["--model", str(model), "--json", str(out), "--plot", str(tmp_path / "b.png"),
                  "--day", str(corpus), "--iterations", "5", "--quiet"]) == 0
@@ -62,6 +66,8 @@ def test_bench_end_to_end_on_a_tiny_model(tmp_path):
     for key in ("p50", "p95", "p99"):
         assert r["decision_latency_ms"]["ort_fp32"][key] > 0
     assert r["macs_per_decision"] > 0 and r["params"] > 0
+    assert r["macs_per_second_of_audio"] == pytest.approx(r["macs_per_decision"] / r["decision_interval_s"])
+    assert r["int8_param_bytes"] is None and r["incremental"]["supported"] is False  # fp32 only, no incremental graph
     assert r["model_bytes"]["fp32"] == model.stat().st_size
     day = r["day_recording"]  # no --map: the research cluster figures only
     assert day["profile_accuracy"] is None and "--map" in day["note"]
@@ -70,6 +76,19 @@ def test_bench_end_to_end_on_a_tiny_model(tmp_path):
     assert r["algorithmic_delay_ms"] < 10
     assert r["machine"]["cores"] >= 1 and r["machine"]["onnxruntime"]
     assert (tmp_path / "b.png").stat().st_size > 10_000
+
+
+def test_bench_reports_incremental_figures_of_a_streaming_model(tmp_path, corpus, device_export):
+    out = tmp_path / "d.json"
+    assert main(["--model", device_export["files"]["fp32"], "--json", str(out), "--day", str(corpus), "--iterations", "5",
+                 "--no-sim", "--quiet"]) == 0
+    r = json.loads(out.read_text())
+    inc = r["incremental"]
+    assert inc["supported"] and inc["decision_agreement_with_full"] == 1.0  # fp32: the same function of the same frames
+    assert 0 < inc["macs_per_decision"] < r["macs_per_decision"] and inc["mac_saving"] > 1
+    assert inc["macs_per_second_of_audio"] == pytest.approx(inc["macs_per_decision"] / r["decision_interval_s"])
+    assert 0 < r["int8_param_bytes"] < r["model_bytes"]["int8"]
+    assert {"ort_fp32_incremental", "ort_int8_incremental"} <= set(r["decision_latency_ms"])
 
 
 def test_bench_missing_model_is_a_clear_error(tmp_path, capsys):

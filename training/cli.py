@@ -40,7 +40,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
         epilog=f"presets — {presets}. Flags override the preset's values.",
     )
     p.add_argument("--data", default=None, help=f"dataset spec (default: the preset's): {data_spec_help()}")
-    p.add_argument("--preset", default="quick", help="paper-audiomnist, paper-us8k, paper-tau2019 or quick (default: quick)")
+    p.add_argument("--preset", default="quick", help="paper-audiomnist, paper-us8k, paper-tau2019, quick or device (default: quick)")
     p.add_argument("--clusters", type=int, default=None, dest="n_clusters", help="number of clusters K (default: the preset's)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--epochs", type=int, default=None, help="number of epochs")
@@ -52,6 +52,9 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     p.add_argument("--tau-end", type=float, default=None, help="τ at the last epoch (paper 0.5)")
     p.add_argument("--tau-schedule", choices=("exponential", "linear"), default=None, help="τ annealing shape (per epoch)")
     p.add_argument("--latent-dim", type=int, default=None, help="d_z (default 16)")
+    p.add_argument("--arch", choices=("paper", "device"), default=None,
+                   help="network shape: paper (default) or device (≤ 128 KB int8, streams exactly; see the device preset)")
+    p.add_argument("--n-mels", type=int, default=None, help="mel bands of the front-end (default: the data set's, 128 for scenes)")
     p.add_argument("--model-type", choices=("cat_uvac", "uvac"), default=None, help="cat_uvac (default) or the uvac baseline")
     p.add_argument("--seed", type=int, default=None, help="initialisation / noise / data-order seed (default 0)")
     p.add_argument("--split-seed", type=int, default=None, help="train/val/test split seed (default 0)")
@@ -81,7 +84,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
 
 _OVERRIDES = (
     "data", "n_clusters", "epochs", "batch_size", "lam", "lr_start", "lr_end", "tau_start", "tau_end", "tau_schedule",
-    "latent_dim", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
+    "latent_dim", "arch", "n_mels", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
     "usage_weight", "y_entropy_weight", "temporal_weight", "kl_warmup_epochs", "paper_exact",
 )
 

@@ -44,7 +44,8 @@ from catuvac.runtime.errors import CatuvacError
 
 from .objectives import Objective
 
-__all__ = ["ModelConfig", "ConvGRUEncoder", "Decoder", "CatUVAC", "cat_uvac_loss", "conv_out", "ModelConfigError"]
+__all__ = ["ModelConfig", "ConvGRUEncoder", "Decoder", "CatUVAC", "cat_uvac_loss", "conv_out", "ModelConfigError", "ARCHS",
+           "arch_fields", "streaming_crop"]
 
 
 class ModelConfigError(CatuvacError, ValueError):
@@ -56,6 +57,41 @@ def conv_out(n: int, kernel: int = 8, stride: int = 2, padding: int = 3, layers:
     for _ in range(layers):
         n = (n + 2 * padding - kernel) // stride + 1
     return n
+
+
+def streaming_crop(n_frames: int, kernel: int, stride: int, layers: int) -> int:
+    """Frames of an ``n_frames`` window that the streaming-built (``"device"``) encoder reads: the
+    last ``RF + S·(T' − 1)`` frames, where RF is the receptive field of the unpadded (valid)
+    time convolutions, S = stride^layers their total stride and T' the largest step count with
+    ``RF + S·(T' − 1) ≤ n_frames − (n_frames mod S)``. With that crop every layer's input
+    length is ≡ kernel (mod stride), so the window's last output of every layer ends on the
+    window's last frame: the same positions a stream that consumes S frames at a time computes
+    (see :mod:`catuvac.export.streaming`). 0 when the window is shorter than RF."""
+    total = stride**layers
+    rf = 1 + (kernel - 1) * sum(stride**i for i in range(layers))
+    usable = n_frames - n_frames % total
+    if usable < rf:
+        return 0
+    return rf + total * ((usable - rf) // total)
+
+
+# Model shapes per architecture (fields of ModelConfig). "paper": section II-B as written.
+# "device": a model a hearing aid holds (≤ 128 KB of int8 parameters, ≤ 30 MMAC per second of
+# audio, issue 13) and that streams exactly: kernel 4 (divisible by the stride, so the per-layer
+# caches stay aligned), padding only along frequency (valid along time), fewer channels, a
+# 2 × 64 GRU. The decoder g is training-only and shrinks with the encoder.
+ARCHS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "device": {"conv_channels": (16, 24, 32, 48), "kernel": 4, "padding": 1, "gru_hidden": 64,
+               "decoder_channels": (32, 16, 8, 1)},
+}
+
+
+def arch_fields(arch: str) -> dict[str, Any]:
+    """The ModelConfig field values of ``arch`` (with ``arch`` itself)."""
+    if arch not in ARCHS:
+        raise ModelConfigError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+    return {"arch": arch, **ARCHS[arch]}
 
 
 @dataclass(frozen=True)
@@ -74,8 +110,15 @@ class ModelConfig:
     gru_hidden: int = 128  # paper: both GRU layers have 128 output nodes
     gru_layers: int = 2  # paper
     decoder_channels: tuple[int, ...] = (64, 32, 16, 1)  # paper
+    # "paper": symmetric padding on both axes; "device": no padding along time (streaming equals
+    # full-window compute; the window is cropped, see streaming_crop), sizes from ARCHS
+    arch: str = "paper"
 
     def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ModelConfigError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.streamable and self.kernel % self.stride:
+            raise ModelConfigError(f"arch 'device' needs a kernel divisible by the stride, got {self.kernel} and {self.stride}")
         if self.model_type not in ("cat_uvac", "uvac"):
             raise ModelConfigError(f"model_type must be 'cat_uvac' or 'uvac', got {self.model_type!r}")
         if self.n_clusters < 2:
@@ -92,8 +135,27 @@ class ModelConfig:
         return conv_out(self.n_features, self.kernel, self.stride, self.padding, len(self.conv_channels))
 
     @property
+    def streamable(self) -> bool:
+        """True when the encoder's time axis is unpadded: incremental inference is exact."""
+        return self.arch == "device"
+
+    @property
+    def time_padding(self) -> int:
+        return 0 if self.streamable else self.padding
+
+    @property
+    def time_stride(self) -> int:
+        """Total stride of the convolutions along time (frames per GRU step)."""
+        return int(self.stride ** len(self.conv_channels))
+
+    def frames_used(self, n_frames: int | None = None) -> int:
+        """Frames of an ``n_frames`` window (default: the trained one) the encoder reads."""
+        n = self.n_frames if n_frames is None else n_frames
+        return streaming_crop(n, self.kernel, self.stride, len(self.conv_channels)) if self.streamable else n
+
+    @property
     def encoder_steps(self) -> int:
-        return conv_out(self.n_frames, self.kernel, self.stride, self.padding, len(self.conv_channels))
+        return conv_out(self.frames_used(), self.kernel, self.stride, self.time_padding, len(self.conv_channels))
 
     @property
     def decoder_grid(self) -> tuple[int, int]:
@@ -129,12 +191,13 @@ class ConvGRUEncoder(nn.Module):
         c_in = in_channels
         for c_out in cfg.conv_channels:
             layers += [
-                nn.Conv2d(c_in, c_out, cfg.kernel, cfg.stride, cfg.padding),
+                nn.Conv2d(c_in, c_out, cfg.kernel, cfg.stride, (cfg.padding, cfg.time_padding)),
                 nn.BatchNorm2d(c_out),
                 nn.ReLU(inplace=True),
             ]
             c_in = c_out
         self.conv = nn.Sequential(*layers)
+        self.cfg = cfg
         self.gru = nn.GRU(
             input_size=cfg.conv_channels[-1] * cfg.feature_map_height,
             hidden_size=cfg.gru_hidden,
@@ -144,6 +207,8 @@ class ConvGRUEncoder(nn.Module):
 
     def sequence(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, F, T) → GRU input sequence (B, T', C'·F')."""
+        if self.cfg.streamable:  # the frames a stream of valid convolutions covers (streaming_crop)
+            x = x[..., x.shape[-1] - self.cfg.frames_used(int(x.shape[-1])) :]
         h = self.conv(x)
         b, c, f, t = h.shape
         return h.permute(0, 3, 1, 2).reshape(b, t, c * f)

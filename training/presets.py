@@ -170,11 +170,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+# The hearing-aid model (issue 13): quick's data, objective and schedule on the "device" network
+# (model.ARCHS: 16-24-32-48 channels, kernel 4, no time padding, GRU 2 × 64; 118 K parameters),
+# 64 mel bands (half the input, half the first layers' MACs) and global normalization (training-
+# set statistics: a frame is normalized on its own, so frames cached by the streaming runtime
+# stay valid; per-window normalization would change every frame with each new window).
+PRESETS["device"] = {**PRESETS["quick"], "arch": "device", "n_mels": 64, "normalization": "global"}
+
 PRESET_NOTES: dict[str, str] = {
     "paper-audiomnist": "paper: AudioMNIST, λ=0.5, 500 epochs, 1-s spectrogram, K=10",
     "paper-us8k": "paper: UrbanSound8K, λ=2.0, 500 epochs, 4-s log-mel window, K=10",
     "paper-tau2019": "paper: TAU2019, λ=2.0, 500 epochs, 10-s log-mel window, K=10",
     "quick": "built-in scenes, K=7, minutes on 2 CPU cores (demo, acceptance, tests)",
+    "device": "quick on the hearing-aid network: 64 mels, global normalization, ≤ 128 KB int8, incremental streaming",
 }
 
 

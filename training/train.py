@@ -74,7 +74,7 @@ from catuvac.runtime.fileio import atomic_savefig, atomic_write_text, check_outp
 from catuvac.runtime.frontend import FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .model import ModelConfig, build_model
+from .model import ModelConfig, arch_fields, build_model
 from .objectives import Objective, posterior_stats
 from .presets import preset_values
 
@@ -138,6 +138,10 @@ class TrainConfig:
     tau_end: float = 0.5  # paper: at the last epoch
     tau_schedule: str = "exponential"  # "exponential" | "linear", per epoch (both monotone)
     latent_dim: int = 16  # d_z: paper silent; small so that y carries the cluster
+    # network shape: "paper" (section II-B) or "device" (hearing-aid budget, streams exactly;
+    # see model.ARCHS); recorded in the checkpoint's model config and the ONNX metadata
+    arch: str = "paper"
+    n_mels: int | None = None  # mel bands (None = the data set's front-end: 128 for scenes)
     seed: int = 0  # initialisation, Gumbel / ε noise and data order
     split_seed: int = 0  # train/val/test split: fixed across runs so seeds share one test set
     window_seconds: float | None = None  # None = the data set's default (datasets.default_frontend)
@@ -190,6 +194,8 @@ class TrainConfig:
         need(self.tau_start > 0 and self.tau_end > 0, f"τ must be positive, got {self.tau_start} → {self.tau_end}")
         need(self.tau_schedule in ("exponential", "linear"), f"--tau-schedule must be 'exponential' or 'linear', got {self.tau_schedule!r}")
         need(self.latent_dim >= 1, f"--latent-dim must be ≥ 1, got {self.latent_dim}")
+        need(self.arch in ("paper", "device"), f"--arch must be 'paper' or 'device', got {self.arch!r}")
+        need(self.n_mels is None or self.n_mels >= 16, f"--n-mels must be ≥ 16, got {self.n_mels}")
         need(self.normalization in ("window", "global"), f"--normalization must be 'window' or 'global', got {self.normalization!r}")
         need(self.window_seconds is None or self.window_seconds > 0, f"--window-seconds must be positive, got {self.window_seconds}")
         need(self.max_files is None or self.max_files >= 1, f"--max-files must be ≥ 1, got {self.max_files}")
@@ -347,6 +353,8 @@ def resolve_frontend(cfg: TrainConfig) -> FrontEndConfig:
         raise TrainError(f"preset {cfg.preset!r} has no default data set: pass --data SPEC (e.g. us8k:/data/UrbanSound8K)")
     fe = default_frontend(cfg.data)
     changes: dict[str, Any] = {"normalization": cfg.normalization}
+    if cfg.n_mels is not None:
+        changes["n_mels"] = int(cfg.n_mels)
     if cfg.window_seconds is not None:
         changes["window_seconds"] = float(cfg.window_seconds)
     return dataclasses.replace(fe, **changes)
@@ -657,7 +665,8 @@ def _build(run: _Run, data: PreparedData, resume: bool) -> _State:
     cfg = run.cfg
     n_feat, n_frames = int(data.x["train"].shape[2]), int(data.x["train"].shape[3])
     mcfg = ModelConfig(
-        model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=n_feat, n_frames=n_frames, latent_dim=cfg.latent_dim
+        model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=n_feat, n_frames=n_frames, latent_dim=cfg.latent_dim,
+        **arch_fields(cfg.arch),
     )
     torch.manual_seed(cfg.seed)
     model = build_model(mcfg).to(run.device)

@@ -59,29 +59,13 @@ def make_model(windows: np.ndarray, k: int = 7, seed: int = 0, cfg: ModelConfig 
     ``cfg``: another architecture (default: the paper's, K = ``k``); ``labels``: the class of
     each window (default: the clips in class order, ``CLIPS_PER_CLASS`` per class).
     """
+    from tests.helpers.device_model import fit_readout
+
     torch.manual_seed(seed)
     model = CatUVAC(cfg if cfg is not None else ModelConfig(n_clusters=k))
     k = model.cfg.n_clusters
-    x = torch.from_numpy(windows[:, None])
-    y = torch.from_numpy(labels % k) if labels is not None else torch.arange(len(x)) // CLIPS_PER_CLASS % k
-    for m in model.h_body.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average over the passes below
-    model.train()
-    with torch.no_grad():
-        for _ in range(2):
-            model.h_body(x)
-        model.eval()
-        feats = model.h_body(x)
-        mu, sd = feats.mean(0), feats.std(0) + 1e-6
-        z = (feats - mu) / sd
-        means = torch.stack([z[y == c].mean(0) for c in range(k)])
-        # logits_c ∝ <(feat − mu)/sd, mean_c>: a linear nearest-class-mean rule
-        w = means / sd
-        b = -(w @ mu)
-        gain = 3.0 / float((feats @ w.T + b).std())  # logits of a few units, as a trained h gives
-        model.h_out.weight.copy_(gain * w)
-        model.h_out.bias.copy_(gain * b)
+    y = torch.from_numpy(labels % k) if labels is not None else torch.arange(len(windows)) // CLIPS_PER_CLASS % k
+    fit_readout(model, windows, y)
     return model
 
 

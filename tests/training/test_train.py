@@ -44,7 +44,7 @@ def test_tau_schedule_monotone_from_start_to_end(schedule):
 
 
 def test_presets_hold_the_paper_settings():
-    assert set(PRESETS) == {"paper-audiomnist", "paper-us8k", "paper-tau2019", "quick"}
+    assert set(PRESETS) == {"paper-audiomnist", "paper-us8k", "paper-tau2019", "quick", "device"}
     for name in ("paper-audiomnist", "paper-us8k", "paper-tau2019"):
         c = make_config(name, data="builtin:scenes")
         assert (c.epochs, c.lr_start, c.lr_end, c.tau_start, c.tau_end) == (500, 5e-4, 5e-5, 1.0, 0.5)
@@ -54,6 +54,32 @@ def test_presets_hold_the_paper_settings():
     assert make_config("paper-tau2019").lam == 2.0 and make_config("paper-tau2019").window_seconds == 10.0
     q = make_config("quick")
     assert q.data == "builtin:scenes" and q.n_clusters == 7 and q.epochs <= 100
+    assert all(make_config(n).arch == "paper" and make_config(n).n_mels is None for n in PRESETS if n != "device")
+
+
+def test_device_preset_is_quick_on_the_streaming_network():
+    d, q = make_config("device"), make_config("quick")
+    assert (d.arch, d.n_mels, d.normalization) == ("device", 64, "global")
+    assert {k: v for k, v in d.to_dict().items() if k not in ("arch", "n_mels", "normalization", "preset")} == \
+        {k: v for k, v in q.to_dict().items() if k not in ("arch", "n_mels", "normalization", "preset")}
+    with pytest.raises(TrainError, match="--arch"):
+        make_config("quick", arch="tiny")
+
+
+def test_device_arch_trains_and_its_checkpoint_rebuilds_it(tmp_path):
+    from catuvac.runtime.frontend import FrontEndConfig
+    from catuvac.training.train import PreparedData
+
+    fe = FrontEndConfig(n_mels=32, window_seconds=2.0)  # 65 frames: the device arch needs ≥ 62
+    rng = np.random.default_rng(0)
+    xs = {s: rng.random((n, 32, fe.window_frames)).astype(np.float32) for s, n in (("train", 8), ("val", 2), ("test", 3))}
+    data = PreparedData.from_arrays(fe, xs, labels={s: np.arange(len(x)) % 2 for s, x in xs.items()}, source="rand")
+    res = train(tiny_cfg(arch="device", n_clusters=2, epochs=1), tmp_path, data=data, progress=False, plots=False)
+    ck = load_checkpoint(res.checkpoint)
+    assert ck.model_config.arch == "device" and ck.model_config.streamable and ck.model_config.conv_channels != (16, 32, 64, 128)
+    assert math.isfinite(res.history[-1]["loss"])
+    x = torch.from_numpy(xs["test"][:, None])
+    assert torch.allclose(ck.model.eval().logits(x), res.model.eval().logits(x), atol=1e-5)  # channels_last: other rounding
 
 
 def test_overrides_and_bad_settings():

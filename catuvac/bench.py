@@ -41,6 +41,18 @@ class BenchError(CatuvacError):
 
 
 # --------------------------------------------------------------------------- graph accounting
+def _infer_shapes(model: Any, shape_inference: Any) -> Any:
+    """Shapes of every value: ONNX Runtime's symbolic inference first (it follows shapes computed
+    at run time, e.g. Reshape targets from Shape/Gather, as the incremental graph's GRU input
+    projection has), ONNX's own inference when that fails."""
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+        return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:  # an op the symbolic inference does not know: fall back
+        return shape_inference.infer_shapes(model)
+
+
 def graph_stats(path: str | os.PathLike, fixed_dims: dict[str, int] | None = None) -> dict[str, Any]:
     """Parameters, weight bytes and MACs per inference counted from an ONNX graph.
 
@@ -59,8 +71,7 @@ def graph_stats(path: str | os.PathLike, fixed_dims: dict[str, int] | None = Non
         for d in vi.type.tensor_type.shape.dim:
             if d.HasField("dim_param") and d.dim_param in (fixed_dims or {}):
                 d.dim_value = int((fixed_dims or {})[d.dim_param])
-    inferred = shape_inference.infer_shapes(model)
-    g = inferred.graph
+    g = _infer_shapes(model, shape_inference).graph
     shapes: dict[str, list[int]] = {}
     for vi in list(g.value_info) + list(g.input) + list(g.output):
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim]
@@ -369,7 +380,8 @@ def _incremental_figures(models: dict[str, Path], clf: Any, events: list[Any], d
         if spath is None:
             continue
         if "macs_per_decision" not in out:
-            out["macs_per_decision"] = graph_stats(spath, {"new_frames": step})["macs_per_decision"]
+            stats = graph_stats(spath, {"new_frames": step})
+            out.update({k: stats[k] for k in ("macs_per_decision", "macs_by_op", "ops_with_unknown_shape")})
             out["macs_per_second_of_audio"] = out["macs_per_decision"] / clf.decision_interval_s
         feats = normalize_window(FrontEnd(info.frontend).features(load_audio(day_wav, info.frontend.sample_rate)), info.frontend)
         enc = IncrementalEncoder(spath, info, threads)

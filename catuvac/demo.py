@@ -42,7 +42,7 @@ def _log(msg: str) -> None:
     print(f"[demo] {msg}", file=sys.stderr, flush=True)
 
 
-def _train(out: Path, seed: int, epochs: int | None, progress: bool) -> Path:
+def _train(out: Path, seed: int, epochs: int | None, progress: bool, clips_per_class: int | None = None) -> Path:
     import torch
 
     from catuvac.training.checkpoint import load_checkpoint
@@ -51,6 +51,8 @@ def _train(out: Path, seed: int, epochs: int | None, progress: bool) -> Path:
     overrides: dict[str, Any] = {"seed": seed}
     if epochs is not None:
         overrides["epochs"] = epochs
+    if clips_per_class is not None:
+        overrides["data"] = f"builtin:scenes?n={clips_per_class}"
     cfg = make_config("quick", **overrides)
     ckpt = out / "checkpoint.pt"
     if ckpt.exists():
@@ -62,7 +64,7 @@ def _train(out: Path, seed: int, epochs: int | None, progress: bool) -> Path:
             shutil.rmtree(keep, ignore_errors=True)
             out.rename(keep)
             _log(f"{ckpt} was trained with other settings ({', '.join(changed)}); moved it to {keep}, retraining")
-            return _train(out, seed, epochs, progress)
+            return _train(out, seed, epochs, progress, clips_per_class)
         if done.epoch >= cfg.epochs and (out / "metrics.json").exists():
             _log(f"reusing trained model {ckpt} ({done.epoch} epochs)")
             return ckpt
@@ -129,7 +131,9 @@ def _plot_timeline(events: list[Any], truth: Any, score: dict[str, Any], path: P
 
 
 def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | None = None, simulate: bool = True,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, clips_per_class: int | None = None) -> dict[str, Any]:
+    """The steps of the module docstring; ``clips_per_class``: a smaller built-in corpus than the
+    preset's (a quick look, the tests), ``epochs``: a shorter schedule than the preset's."""
     from catuvac.runtime.clusterer import SceneClusterer
     from catuvac.runtime.scoring import score_run
     from catuvac.runtime.timeline import load_truth
@@ -139,8 +143,8 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _log("built-in scenes (generated once, then cached)")
-    corpus = builtin_scenes_dir(seed=0)
-    ckpt = _train(out / "train", seed, epochs, progress)
+    corpus = builtin_scenes_dir(seed=0) if clips_per_class is None else builtin_scenes_dir(seed=0, clips_per_class=clips_per_class)
+    ckpt = _train(out / "train", seed, epochs, progress, clips_per_class)
     export = _export(ckpt, out / "model", progress)
     model = out / "model" / "encoder.int8.onnx"
     pmap = _fit_profile_map(ckpt, out / "profile_map.json")
@@ -240,11 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--epochs", type=int, help="override the quick preset's epochs")
+    p.add_argument("--clips-per-class", type=int, metavar="N",
+                   help="a smaller (or larger) built-in corpus than the preset's 40 clips per class: a quick look")
     p.add_argument("--no-sim", action="store_true", help="skip the firmware simulation")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
     try:
-        run_demo(a.out, a.seed, a.epochs, simulate=not a.no_sim, progress=not a.quiet)
+        run_demo(a.out, a.seed, a.epochs, simulate=not a.no_sim, progress=not a.quiet, clips_per_class=a.clips_per_class)
     except (ValueError, OSError) as e:
         print(f"demo: {e}", file=sys.stderr)
         return 2

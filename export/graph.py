@@ -89,21 +89,32 @@ class ExplicitGRU(nn.Module):
             self.register_parameter(f"b_x{k}", nn.Parameter(b_x, requires_grad=False))
             self.register_parameter(f"b_hn{k}", nn.Parameter(b_hh[2 * h :].clone(), requires_grad=False))
 
+    def project(self, inp: torch.Tensor, k: int = 0) -> torch.Tensor:
+        """Layer ``k``'s input projection of every step: (B, T, I) → (B, T, 3H), biases folded in.
+        Each step's projection depends on that step's input alone, so a stream can cache it."""
+        b, t, _ = inp.shape
+        xp = torch.addmm(getattr(self, f"b_x{k}"), inp.reshape(b * t, inp.shape[-1]), getattr(self, f"w_ih{k}"))
+        return xp.reshape(b, t, 3 * self.hidden)
+
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.forward_projected(self.project(seq, 0))
+
+    def forward_projected(self, xp: torch.Tensor) -> torch.Tensor:
+        """The top layer's last output from layer 0's input projections ``xp`` (B, T, 3H)."""
         # Written for a small ONNX graph (few nodes per step: ORT's per-node overhead, not the
         # arithmetic, dominates a 128-unit GRU): one Gemm for the input projection of all steps,
         # one Split that cuts it into per-step r/z and n parts, then per step one MatMul + Split
         # for the recurrent term and 9 elementwise nodes.
-        b, t, _ = seq.shape
+        b, t, _ = xp.shape
         hd = self.hidden
-        inp = seq
         h: torch.Tensor | None = None
+        outs: list[torch.Tensor] = []
         for k in range(self.layers):
-            w_ih, w_hh = getattr(self, f"w_ih{k}"), getattr(self, f"w_hh{k}")
-            b_x, b_hn = getattr(self, f"b_x{k}"), getattr(self, f"b_hn{k}")
-            xp = torch.addmm(b_x, inp.reshape(b * t, inp.shape[-1]), w_ih)  # (B·T, 3H)
+            if k:
+                xp = self.project(torch.cat(outs, dim=1).reshape(b, t, hd), k)
+            w_hh, b_hn = getattr(self, f"w_hh{k}"), getattr(self, f"b_hn{k}")
             parts = torch.split(xp.reshape(b, t * 3 * hd), [2 * hd, hd] * t, dim=1)  # rz_0, n_0, rz_1, n_1, …
-            outs: list[torch.Tensor] = []
+            outs = []
             h = None
             for s in range(t):
                 i_rz, i_n = parts[2 * s], parts[2 * s + 1]
@@ -118,8 +129,6 @@ class ExplicitGRU(nn.Module):
                     n = torch.tanh(i_n + r * (g_n + b_hn))
                     h = n + z * (h - n)  # (1 − z)·n + z·h
                 outs.append(h)
-            if k + 1 < self.layers:
-                inp = torch.cat(outs, dim=1).reshape(b, t, hd)
         assert h is not None
         return h
 

@@ -10,11 +10,14 @@ graph (:class:`StreamingHEncoder`, silero-vad style) takes
 - ``frames`` (1, 1, F, n): the normalized frames new since the previous call, ``n`` a
   multiple of the total time stride S (dynamic axis);
 - ``state0 … state{L−1}``: each convolution's last ``kernel − stride`` input frames;
-- ``sequence`` (1, T', C·F'): the GRU input sequence of the previous call's window;
+- ``sequence`` (1, T', 3H): the first GRU layer's input projections (W_ih·x + b) of the
+  previous call's window — each step's depends on that step's input alone, so only new steps
+  are projected;
 
 and returns ``cluster_id``, ``probs`` (as the full-window graph) and the updated states
 (``*_out``). Each layer computes only its new outputs (``Concat(state, x) → Conv → Slice``);
-the GRU re-runs over the cached sequence (its state of a sliding window cannot be carried).
+the GRU's recurrence re-runs over the cached projections (its state of a sliding window cannot
+be carried), the input projection only for the new steps.
 A stream starts at frame ``W mod S`` (W = window frames) with zero states: the first call
 feeds ``W − W mod S`` frames, later calls the frames since the previous one; the result is the
 full-window graph's to float rounding (verified by the exporter).
@@ -52,7 +55,7 @@ class StreamLayout:
     skip_frames: int  # W mod S: a stream starts at this frame of the first window
     steps: int  # T': GRU steps per window
     state_shapes: tuple[tuple[int, ...], ...]  # per conv layer (1, C_in, F_in, kernel − stride)
-    sequence_shape: tuple[int, int, int]  # (1, T', C·F')
+    sequence_shape: tuple[int, int, int]  # (1, T', 3H): cached input projections of the first GRU layer
 
     @property
     def first_frames(self) -> int:
@@ -74,7 +77,7 @@ def stream_layout(mcfg: Any, window_frames: int) -> StreamLayout:
         c_in, f_in = c_out, conv_out(f_in, mcfg.kernel, mcfg.stride, mcfg.padding, 1)
     s = mcfg.time_stride
     steps = conv_out(mcfg.frames_used(window_frames), mcfg.kernel, mcfg.stride, 0, len(mcfg.conv_channels))
-    return StreamLayout(window_frames, s, window_frames % s, steps, tuple(shapes), (1, steps, c_in * f_in))
+    return StreamLayout(window_frames, s, window_frames % s, steps, tuple(shapes), (1, steps, 3 * mcfg.gru_hidden))
 
 
 class StreamingHEncoder(nn.Module):
@@ -99,11 +102,11 @@ class StreamingHEncoder(nn.Module):
             new_states.append(z[:, :, :, -self.keep :])
             x = F.relu(conv(z))
         _, c, f, _ = x.shape
-        new = x.permute(0, 3, 1, 2).reshape(1, -1, c * f)
-        steps = self.layout.steps
-        seq = torch.cat([sequence, new], dim=1)[:, -steps:].reshape(1, steps, c * f)
-        logits = self.out(self.gru(seq))
-        return (logits.argmax(dim=1), F.softmax(logits, dim=1), *new_states, seq)
+        new = self.gru.project(x.permute(0, 3, 1, 2).reshape(1, -1, c * f), 0)
+        lay = self.layout
+        proj = torch.cat([sequence, new], dim=1)[:, -lay.steps :].reshape(lay.sequence_shape)
+        logits = self.out(self.gru.forward_projected(proj))
+        return (logits.argmax(dim=1), F.softmax(logits, dim=1), *new_states, proj)
 
     def zero_state(self) -> list[torch.Tensor]:
         return [torch.zeros(s) for s in self.layout.state_shapes] + [torch.zeros(self.layout.sequence_shape)]
@@ -200,15 +203,17 @@ def _conv_macs(module: nn.Module, x: torch.Tensor) -> int:
 
 @torch.no_grad()
 def approximate_incremental(model: nn.Module, windows: np.ndarray, decision_frames: int, recompute: int = 0,
-                            context: int = 3) -> dict[str, Any]:
+                            context: int = 3, gate: float = 0.0) -> dict[str, Any]:
     """Cached-conv inference of a padded (paper) h over consecutive windows, against full-window.
 
     ``windows`` (N, F, W): the normalized windows of consecutive decisions, ``decision_frames``
     apart (a multiple of the time stride S, so the conv grids of consecutive windows align).
     Per decision the convolutions run on the window's last ``S·(new + recompute + context) +
     W mod S`` frames, ``new = decision_frames / S``; the last ``new + recompute`` GRU inputs are
-    replaced, the others come from earlier decisions. Returns the agreement of the argmax with
-    full-window inference and MACs per decision (conv by hooks; GRU and read-out from the shapes).
+    replaced, the others come from earlier decisions. ``gate`` > 0: when the cached decision's
+    top-two probability margin is below ``gate`` the window is recomputed in full (and the cache
+    refreshed from it), at the cost of both. Returns the agreement of the argmax with full-window
+    inference and mean MACs per decision (conv by hooks; GRU and read-out from the shapes).
     """
     body: Any = model.h_body
     cfg: Any = model.cfg
@@ -220,27 +225,34 @@ def approximate_incremental(model: nn.Module, windows: np.ndarray, decision_fram
     fresh = min(steps, decision_frames // s + recompute)
     chunk = min(w, s * (fresh + context) + w % s)
     seq: torch.Tensor | None = None
-    agree = []
+    agree, fallbacks = [], 0
     conv_full = _conv_macs(body.conv, torch.zeros(1, 1, windows.shape[1], w))
     conv_chunk = _conv_macs(body.conv, torch.zeros(1, 1, windows.shape[1], chunk))
     for win in windows:
         x = torch.from_numpy(np.ascontiguousarray(win[None, None], dtype=np.float32))
         full_seq = body.sequence(x)
+        exact = model.h_out(body.gru(full_seq)[0][:, -1]).argmax(1)
         if seq is None:
             seq = full_seq
-        else:
-            part = body.sequence(x[..., w - chunk :])[:, -fresh:]
-            new = decision_frames // s  # the cached sequence moves on by `new` steps; the last `fresh` are replaced
-            seq = torch.cat([seq[:, new : steps - (fresh - new)], part], 1)
-        approx = model.h_out(body.gru(seq)[0][:, -1]).argmax(1)
-        exact = model.h_out(body.gru(full_seq)[0][:, -1]).argmax(1)
+            continue
+        part = body.sequence(x[..., w - chunk :])[:, -fresh:]
+        new = decision_frames // s  # the cached sequence moves on by `new` steps; the last `fresh` are replaced
+        seq = torch.cat([seq[:, new : steps - (fresh - new)], part], 1)
+        top2 = torch.softmax(model.h_out(body.gru(seq)[0][:, -1]), 1).topk(2, dim=1)
+        approx = top2.indices[:, 0]
+        if float(top2.values[0, 0] - top2.values[0, 1]) < gate:
+            fallbacks += 1
+            seq, approx = full_seq, exact
         agree.append(bool(approx == exact))
     g = body.gru
     gru_macs = steps * sum(3 * g.hidden_size * ((g.input_size if k == 0 else g.hidden_size) + g.hidden_size)
                            for k in range(g.num_layers)) + g.hidden_size * cfg.n_clusters
-    full, inc = conv_full + gru_macs, conv_chunk + gru_macs
-    return {"recompute_steps": recompute, "context_steps": context, "chunk_frames": chunk, "decisions": len(agree),
-            "decision_agreement_with_full": float(np.mean(agree[1:])) if len(agree) > 1 else None,
+    n = max(len(agree), 1)
+    full = conv_full + gru_macs
+    inc = conv_chunk + gru_macs + (fallbacks / n) * full
+    return {"recompute_steps": recompute, "context_steps": context, "gate": gate, "chunk_frames": chunk,
+            "decisions": len(agree), "full_recompute_fraction": fallbacks / n,
+            "decision_agreement_with_full": float(np.mean(agree)) if agree else None,
             "macs_per_decision_full": full, "macs_per_decision_incremental": inc, "mac_saving": full / inc}
 
 
@@ -337,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--json", required=True)
         p.add_argument("--decision-frames", type=int, default=32, help="frames between decisions (a multiple of 16)")
         p.add_argument("--max-decisions", type=int, default=400)
+        p.add_argument("--gates", type=float, nargs="*", default=[0.2, 0.4, 0.6, 0.8, 0.9, 0.95],
+                       help="margins below which a decision is recomputed in full (context 1, recompute 0)")
         args = p.parse_args(argv)
         from catuvac.training.checkpoint import load_checkpoint
 
@@ -345,12 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         model = ck.model.eval()
         wins = day_windows(ck.frontend, args.decision_frames)[: args.max_decisions]
         grid = [approximate_incremental(model, wins, args.decision_frames, r, c) for c in (1, 2, 3) for r in (0, 1, 2)]
+        grid += [approximate_incremental(model, wins, args.decision_frames, 0, 1, g) for g in args.gates]
         res = {"checkpoint": str(ck.path), "arch": ck.model_config.arch, "decision_frames": args.decision_frames,
                "normalization": ck.frontend.normalization, "grid": grid}
         atomic_write_json(args.json, res)
         for g in grid:
-            print(f"context {g['context_steps']} recompute {g['recompute_steps']}: agreement "
-                  f"{g['decision_agreement_with_full']:.3f}, MAC saving {g['mac_saving']:.2f}x")
+            print(f"context {g['context_steps']} recompute {g['recompute_steps']} gate {g['gate']:.2f}: agreement "
+                  f"{g['decision_agreement_with_full']:.3f}, full recompute {g['full_recompute_fraction']:.0%}, "
+                  f"MAC saving {g['mac_saving']:.2f}x")
         return 0
 
     return int(run(argv))

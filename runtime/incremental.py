@@ -3,8 +3,9 @@
 A model exported from a streaming-built checkpoint (``arch="device"``) names its incremental
 graph in its metadata (``catuvac.stream_model``, see :mod:`catuvac.runtime.modelmeta`). That
 graph takes the new normalized frames plus the cached state of every convolution and the
-cached GRU input sequence, and returns the decision and the updated state: each decision
-computes only the convolution outputs of new frames (the GRU re-runs over the cached sequence).
+cached input projections of the first GRU layer, and returns the decision and the updated
+state: each decision computes only the convolution outputs and GRU input projections of new
+frames (the GRU's recurrence re-runs over the cached projections).
 
 :class:`IncrementalEncoder` owns the session and the state (preallocated, bounded: a few
 small arrays). Its stream is anchored at frame ``W mod S`` of the stream (W = window frames,

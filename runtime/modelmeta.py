@@ -55,7 +55,7 @@ PREFIX = "catuvac."
 INPUT_NAME = "logmel"
 OUTPUT_ID = "cluster_id"
 OUTPUT_PROBS = "probs"
-STREAM_SEQUENCE = "sequence"  # incremental graph: the cached GRU input sequence
+STREAM_SEQUENCE = "gru_projection"  # incremental graph: the cached input projections of the first GRU layer
 
 
 def stream_state_name(layer: int) -> str:

@@ -86,6 +86,9 @@ def test_bench_reports_incremental_figures_of_a_streaming_model(tmp_path, corpus
     inc = r["incremental"]
     assert inc["supported"] and inc["decision_agreement_with_full"] == 1.0  # fp32: the same function of the same frames
     assert 0 < inc["macs_per_decision"] < r["macs_per_decision"] and inc["mac_saving"] > 1
+    # every multiply-accumulate is counted: the GRU's Gemms too, whose row counts follow the new frames
+    assert inc["ops_with_unknown_shape"] == [] and r["graph"]["ops_with_unknown_shape"] == []
+    assert inc["macs_by_op"]["Gemm"] > 0 and inc["macs_by_op"]["Conv"] < r["graph"]["macs_by_op"]["Conv"]
     assert inc["macs_per_second_of_audio"] == pytest.approx(inc["macs_per_decision"] / r["decision_interval_s"])
     assert 0 < r["int8_param_bytes"] < r["model_bytes"]["int8"]
     assert {"ort_fp32_incremental", "ort_int8_incremental"} <= set(r["decision_latency_ms"])

@@ -1,4 +1,5 @@
-"""make demo's driver end to end (1 training epoch instead of 40), and that a second run reuses its outputs."""
+"""make demo's driver end to end (1 training epoch instead of 80, 6 clips per class instead of 40), and that a
+second run reuses its outputs."""
 
 import json
 
@@ -6,16 +7,18 @@ import pytest
 
 from catuvac.demo import SCENE_TO_PROFILE, run_demo
 
+CLIPS = 6  # clips per class: 42 clips, a small corpus (the preset's 280 took most of this test's time)
+
 
 @pytest.mark.slow
 def test_demo_end_to_end_and_reuse(tmp_path, capsys):
     out = tmp_path / "demo"
-    s = run_demo(out, epochs=1, progress=False)
+    s = run_demo(out, epochs=1, progress=False, clips_per_class=CLIPS)
     for rel in ("train/checkpoint.pt", "train/metrics.json", "train/loss_curves.png", "model/encoder.onnx",
                 "model/encoder.int8.onnx", "model/export_report.json", "sim/day_processed.wav", "sim/report.json",
                 "sim/simulation.png", "day_timeline.png", "day_events.jsonl", "profile_map.json", "summary.json"):
         assert (out / rel).exists(), rel
-    assert s["clusters"] == 7
+    assert s["clusters"] == 14 and "n=6" in json.loads((out / "summary.json").read_text())["corpus"]
     assert set(s["metrics_test_split"]) >= {"cat_uvac", "kmeans", "labels"}
     assert s["export"]["int8_bytes"] / s["export"]["fp32_bytes"] <= 0.30
     # the summary's day figures are the one scoring module's, recomputed from the written events
@@ -33,14 +36,14 @@ def test_demo_end_to_end_and_reuse(tmp_path, capsys):
     assert "catuvac demo" in text and str(out.resolve()) in text
     # second run: nothing is retrained or re-exported
     mtimes = {p: (out / p).stat().st_mtime_ns for p in ("train/checkpoint.pt", "model/encoder.int8.onnx")}
-    run_demo(out, epochs=1, progress=False, simulate=False)
+    run_demo(out, epochs=1, progress=False, simulate=False, clips_per_class=CLIPS)
     assert {p: (out / p).stat().st_mtime_ns for p in mtimes} == mtimes
     # settings changed (as after an upgrade of the preset): the old run is kept aside, not reused
-    s3 = run_demo(out, epochs=2, progress=False, simulate=False)
+    s3 = run_demo(out, epochs=2, progress=False, simulate=False, clips_per_class=CLIPS)
     assert (out / "train.previous" / "checkpoint.pt").exists()
     from catuvac.training.checkpoint import load_checkpoint
 
     ck = load_checkpoint(out / "train" / "checkpoint.pt")
     assert ck.epoch == 2 and ck.train_config["epochs"] == 2
     assert load_checkpoint(out / "train.previous" / "checkpoint.pt").epoch == 1
-    assert s3["clusters"] == 7
+    assert s3["clusters"] == 14

@@ -71,6 +71,13 @@ def test_cached_conv_inference_is_exact_for_the_device_arch_and_approximate_for_
     full = approximate_incremental(paper, wins, 16, recompute=paper.cfg.encoder_steps, context=0)
     assert full["decision_agreement_with_full"] == 1.0 and full["mac_saving"] == pytest.approx(1.0)
     assert approx["mac_saving"] > 1.0 and approx["chunk_frames"] < wins.shape[-1]
+    # a gate above any margin recomputes every decision: exact, and dearer than full-window alone
+    gated = approximate_incremental(paper, wins, 16, recompute=0, context=0, gate=1.01)
+    assert gated["full_recompute_fraction"] == 1.0 and gated["decision_agreement_with_full"] == 1.0
+    assert gated["mac_saving"] < 1.0
+    half = approximate_incremental(paper, wins, 16, recompute=0, context=0, gate=0.3)
+    assert approx["decision_agreement_with_full"] <= half["decision_agreement_with_full"] <= 1.0
+    assert gated["mac_saving"] <= half["mac_saving"] <= approx["mac_saving"]
 
 
 def test_streaming_module_matches_the_torch_model(device_export):

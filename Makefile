@@ -15,7 +15,7 @@ help:
 	@echo "make test   - lint (ruff + mypy), then run the test suite"
 	@echo "make lint   - ruff and mypy only"
 	@echo "make bench  - latency / throughput benchmarks (JSON in bench_out/)"
-	@echo "make bench-days - decision quality of the demo model on 3 long days (seeds 1-3) + the trade-off plot (seeds 100-102)"
+	@echo "make bench-days - decision quality of the demo model on 3 long days (seeds 1-3) + the trade-off plot (seeds 100-105)"
 	@echo "make bench-live - 60 s of live hearing-aid processing on the test audio device (bench_out/live.json)"
 	@echo "make real-corpus - install the Debian packages and build the real-audio corpus (~/.cache/catuvac/real)"
 	@echo "make bench-real  - real-audio corpus + Table I on its digits and scenes (hours on 2 CPU cores)"
@@ -58,13 +58,13 @@ bench: $(STAMP)
 	$(VENV)/bin/catuvac-bench --model $(OUT)/model/encoder.int8.onnx --checkpoint $(OUT)/train/checkpoint.pt --json bench_out/bench.json --plot bench_out/bench.png
 
 # Decision quality (README "Decision quality"): the map from the training split, three 30-min acceptance
-# days (seeds 1-3, never tuned on) and the trade-off / tuning on the tuning days (seeds 100-102).
+# days (seeds 1-3, never tuned on) and the trade-off / tuning on the tuning days (seeds 100-105).
 bench-days: $(STAMP)
 	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim
 	$(VENV)/bin/catuvac-map --checkpoint $(OUT)/train/checkpoint.pt --out $(OUT)/profile_map.json --quiet
 	$(VENV)/bin/catuvac-bench --model $(OUT)/model/encoder.int8.onnx --map $(OUT)/profile_map.json --days 3 --day-minutes 30 --day-seeds 1 2 3 --json bench_out/days_seeds1-3.json
-	for s in 100 101 102; do test -f bench_out/days/seed$$s-m30/day_info.json || $(VENV)/bin/catuvac-scenes --out bench_out/days/seed$$s-m30 --day-minutes 30 --day-seed $$s --quiet; done
-	$(VENV)/bin/python -m catuvac.runtime.tradeoff --model $(OUT)/model/encoder.int8.onnx --map $(OUT)/profile_map.json --days bench_out/days/seed100-m30 bench_out/days/seed101-m30 bench_out/days/seed102-m30 --tune --json bench_out/tradeoff_seeds100-102.json --plot bench_out/decision_tradeoff.png
+	for s in 100 101 102 103 104 105; do test -f bench_out/days/seed$$s-m30/day_info.json || $(VENV)/bin/catuvac-scenes --out bench_out/days/seed$$s-m30 --day-minutes 30 --day-seed $$s --quiet; done
+	$(VENV)/bin/python -m catuvac.runtime.tradeoff --model $(OUT)/model/encoder.int8.onnx --map $(OUT)/profile_map.json --days $(foreach s,100 101 102 103 104 105,bench_out/days/seed$(s)-m30) --tune --json bench_out/tradeoff_seeds100-105.json --plot bench_out/decision_tradeoff.png
 # 60 s of live processing through the null-sink device: underflows, latency (bench_out/live.json).
 bench-live: $(STAMP) audio-device
 	$(VENV)/bin/python -m catuvac.demo --out $(OUT) --no-sim

@@ -70,19 +70,26 @@ class DecisionError(SmootherError):
 class HmmConfig:
     """Parameters of the HMM filter (``lag_s = 0``) and its fixed-lag variant (``lag_s > 0``)."""
 
-    # Expected dwell of the hidden state (self-transition exp(−Δt/dwell_s)). The built-in
-    # scenes last 20 s – 5 min; 30 s was best of 5–200 s on the tuning days (seeds 100–102).
-    dwell_s: float = bounded(30.0, gt=0)
+    # Values: the best setting on the six tuning days (seeds 100–105, 30 min) for the K = 14
+    # `quick` model with `python -m catuvac.runtime.tradeoff --tune` (2026-12-06): grid of dwell
+    # 5–200 s, temperature 2–8, switch 0.8–0.98, floor 0.02/0.1, among settings that switch on
+    # q = 0.8 evidence (can_switch). Three tuning days were too few: their best (dwell 200 s)
+    # did not carry over. Until then: dwell 30 s, temperature 8, floor 0.02, switch 0.8.
+    #
+    # Expected dwell of the hidden state (self-transition exp(−Δt/dwell_s)). Long: the sticky
+    # prior, together with a high switch threshold, holds a program through short misreadings;
+    # the built-in scenes last 20 s – 5 min.
+    dwell_s: float = bounded(60.0, gt=0)
     # Emission tempering: e = q^(1/T). Consecutive 4-s windows every second share 3/4 of their
-    # audio, so one posterior is worth a fraction of an independent observation; 8 was best of
-    # 2–8 on the tuning days (the model is over-confident on windows it gets wrong).
-    temperature: float = bounded(8.0, gt=0)
-    # Probability floor mixed into q before tempering: no state is ever ruled out by one window.
-    floor: float = bounded(0.02, ge=0, lt=1)
+    # audio, so one posterior is worth a fraction of an independent observation; 2 with the
+    # floor below lets a new scene's evidence accumulate within seconds.
+    temperature: float = bounded(2.0, gt=0)
+    # Probability floor mixed into q before tempering: no state is ever ruled out by one window
+    # (0.1: an over-confident wrong window moves the belief little).
+    floor: float = bounded(0.1, ge=0, lt=1)
     # Switch the program only when the candidate's belief reaches this: the switching cost of
-    # a Bayes decision (0.8 best of 0.8–0.98 among settings that can switch at all, see
-    # can_switch()).
-    switch_prob: float = bounded(0.8, ge=0, le=1)
+    # a Bayes decision.
+    switch_prob: float = bounded(0.95, ge=0, le=1)
     # Fixed-lag smoothing: decide about the state this many seconds ago (0 = pure filter).
     lag_s: float = bounded(0.0, ge=0, le=60, unit="s")
 
@@ -91,20 +98,16 @@ class HmmConfig:
 
 
 # Defaults of each rule (tuned on the tuning days, see the module docstring).
-# Defaults of each rule: the best setting of each on the tuning days (seeds 100–102, 30 min, the
+# Defaults of each rule: the best setting of each on the tuning days (seeds 100–105, 30 min, the
 # `quick` demo model; `python -m catuvac.runtime.tradeoff --tune`, objective in that module).
 _DEFAULTS: dict[str, Any] = {
     "hmm": HmmConfig(),
-    "fixed-lag": HmmConfig(temperature=4.0, floor=0.1, switch_prob=0.9, lag_s=2.0),
-    # the EMA rule's own defaults (SmoothingConfig) with the tuning days' confirmation and dwell
-    "ema": SmoothingConfig(confirm_seconds=3.0, min_dwell_seconds=40.0),
+    "fixed-lag": HmmConfig(dwell_s=5.0, temperature=8.0, floor=0.1, switch_prob=0.5, lag_s=4.0),
+    # the EMA rule's own defaults (SmoothingConfig) with the tuning days' averaging, hysteresis, confirmation and dwell
+    "ema": SmoothingConfig(ema_seconds=3.0, hysteresis=0.3, confirm_seconds=3.0, min_dwell_seconds=20.0),
 }
-# Kept after re-tuning for the K = 14 `quick` model (2026-12-06): the grid's best hmm on the
-# tuning days (dwell 5 s, temperature 4) cut the median delay 10.6 → 6.4 s for 8.7 → 12.7
-# spurious switches / h there, but it needs near-one-hot posteriors to switch at all (the
-# K = 14 device model and q = 0.8 evidence never lift its belief to switch_prob), so the
-# defaults stay the robust ones; pass it as a config where the model is as sharp as `quick`.
-# The rule with the best objective on the tuning days (hmm 0.134, fixed-lag 0.123, ema 0.099).
+# The rule with the best objective on the tuning days (K = 14, six days, 2026-12-06: hmm 0.521,
+# fixed-lag 0.507, ema 0.463; K = 7 in 2026-11: hmm 0.134, fixed-lag 0.123, ema 0.099).
 DEFAULT_RULE = "hmm"
 
 
@@ -257,10 +260,17 @@ def saturation_belief(config: HmmConfig, n_states: int, p: float = 0.95, steps: 
     return float(b[0])
 
 
-def can_switch(config: HmmConfig, max_states: int = 8, margin: float = 0.03) -> bool:
-    """Whether steady evidence (q = 0.95) lifts the belief ``margin`` above ``switch_prob``
-    for every number of states from 2 to ``max_states``."""
-    return all(saturation_belief(config, s) >= config.switch_prob + margin for s in range(2, max_states + 1))
+# Steady evidence a setting must be able to switch on. 0.8, not 0.95: the K = 14 `quick` model is
+# near one-hot, but the device model and models on real audio give softer posteriors, and a
+# setting tuned on a sharp model's days (dwell 5 s, temperature 4: belief saturates at 0.71–0.83
+# for q = 0.8) then never switches at all (the K = 14 device model on the long days, 2026-12-06).
+SWITCH_EVIDENCE = 0.8
+
+
+def can_switch(config: HmmConfig, max_states: int = 8, margin: float = 0.03, p: float = SWITCH_EVIDENCE) -> bool:
+    """Whether steady evidence q = ``p`` for one state lifts its belief ``margin`` above
+    ``switch_prob`` for every number of states from 2 to ``max_states``."""
+    return all(saturation_belief(config, s, p=p) >= config.switch_prob + margin for s in range(2, max_states + 1))
 
 
 class _EmaDecider(Smoother):

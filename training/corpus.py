@@ -131,6 +131,31 @@ SCENE_SOURCES: tuple[SceneSource, ...] = (
 )
 
 
+# What a fitter would pick for each real scene class (profiles of firmware_sim/default_profiles.json),
+# written as scenes/scene_profiles.json so the day recording can be scored at the profile level
+# (catuvac-map --scene-profiles, catuvac-listen --truth / catuvac-bench --day with that table).
+SCENE_PROFILES: dict[str, str] = {
+    "speech": "quiet",  # one talker, no background: speech in quiet
+    "music": "music",
+    "birds_day": "quiet",  # ambience, no speech to protect
+    "night_insects": "quiet",
+    "wind_rain": "wind",
+    "traffic": "noisy-transport",
+    "crowd": "speech-in-noise",  # many talkers: babble
+    "machinery": "noisy-transport",  # steady loud noise
+}
+
+
+def write_scene_profiles(scenes_dir: Path) -> Path:
+    """``scenes_dir/scene_profiles.json`` (label → profile, the table above)."""
+    from catuvac.runtime.scoring import SCENE_PROFILES_FILE
+
+    path = scenes_dir / SCENE_PROFILES_FILE
+    atomic_write_json(path, {"_comment": "real scene class -> hearing-aid profile (catuvac.training.corpus.SCENE_PROFILES)",
+                             **SCENE_PROFILES})
+    return path
+
+
 @dataclass(frozen=True)
 class CorpusConfig:
     """Settings of one corpus build (all recorded in the manifest)."""
@@ -574,6 +599,8 @@ def build_corpus(
     """
     out = Path(out_dir) if out_dir is not None else default_corpus_dir(cfg.seed)
     if corpus_is_complete(out, cfg) and not force:
+        if not (out / "scenes" / "scene_profiles.json").exists():  # a build older than the table
+            write_scene_profiles(out / "scenes")
         return out
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)  # from here on the folder reads as unfinished
@@ -593,6 +620,7 @@ def build_corpus(
     scenes = _write_scenes(out / "scenes", usable, rng_scene, cfg, progress)
     digits = _write_digits(out / "digits", usable, synth or espeak_synth(), np.random.default_rng([cfg.seed, 2]),
                            cfg, progress)
+    profiles = write_scene_profiles(out / "scenes")
     pkgs = sorted({s.package for s in SCENE_SOURCES} | set(SYNTH_PACKAGES))
     manifest = {
         "builder": "catuvac-corpus",
@@ -601,7 +629,8 @@ def build_corpus(
         "config": asdict(cfg),
         "sample_rate": SAMPLE_RATE,
         "data_specs": {"digits": f"audiomnist:{out / 'digits'}", "scenes": f"folder:{out / 'scenes' / 'clips'}"},
-        "day": {"audio": str(out / "scenes" / "day.wav"), "timeline": str(out / "scenes" / "day.json"), **scenes.pop("day")},
+        "day": {"audio": str(out / "scenes" / "day.wav"), "timeline": str(out / "scenes" / "day.json"),
+                "scene_profiles": str(profiles), **scenes.pop("day")},
         "packages": {p: packages(p) for p in pkgs},
         "scenes": scenes,
         "digits": digits,

@@ -155,6 +155,9 @@ def test_saturation_and_can_switch():
     leaky = HmmConfig(dwell_s=2.0, temperature=8.0, floor=0.1, switch_prob=0.9)
     assert saturation_belief(leaky, 3) < 0.9 and not can_switch(leaky)
     assert can_switch(decision_config("hmm")) and can_switch(decision_config("fixed-lag"))
+    # tuned for a near-one-hot model, this one switches on q = 0.95 but never on q = 0.8
+    sharp_only = HmmConfig(dwell_s=5.0, temperature=4.0, floor=0.02, switch_prob=0.8)
+    assert can_switch(sharp_only, p=0.95) and not can_switch(sharp_only)
     # with that setting a steady change of scene never switches the program
     seq = [0] * 10 + [1] * 60
     assert set(replay("hmm", onehot(seq, p=0.95), np.arange(70.0), config=leaky)) == {0}

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from catuvac.training import corpus as corpus_mod
-from catuvac.training.corpus import CorpusConfig, CorpusError, build_corpus, espeak_synth
+from catuvac.training.corpus import SCENE_PROFILES, CorpusConfig, CorpusError, build_corpus, espeak_synth
 from catuvac.training.datasets import load_dataset
 
 SR_SRC = 8000
@@ -120,6 +120,13 @@ def test_scenes_groups_day_and_manifest(built):
     day = json.loads((out / "scenes" / "day.json").read_text())
     assert day[0]["start_s"] == 0 and all(a["end_s"] == b["start_s"] for a, b in zip(day, day[1:]))
     assert sorted(d["label"] for d in day) == labels
+    # every class has a profile the runtime knows: the day can be scored at the profile level
+    from catuvac.runtime.scoring import load_scene_profiles, profile_segments
+    from catuvac.runtime.timeline import load_truth
+
+    table = load_scene_profiles(m["day"]["scene_profiles"])
+    assert set(table) == set(SCENE_PROFILES) >= set(labels) and set(table.values()) <= set(load_scene_profiles().values())
+    assert profile_segments(load_truth(out / "scenes" / "day.json"), table)
     assert day[-1]["end_s"] == pytest.approx(sf.info(out / "scenes" / "day.wav").duration)
     held = {f"{s['label']}/{s['source']}" for s in m["sources"] if s["used_for"] == "day"}
     assert held and not held & set(groups.values())

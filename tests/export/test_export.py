@@ -179,6 +179,13 @@ def test_agreement_computation():
     q[3] = [0.0, 0.0, 0.6, 0.4]
     a, d = ex._agreement(ref, p, np.array([0, 1, 2, 2]), q)
     assert a == 0.75 and d == pytest.approx(0.6)
+    # a near-tie of the reference (top two within TIE_MARGIN) is not a disagreement; a clear one is
+    tie = p.copy()
+    tie[1] = [0.0, 0.5, 0.495, 0.005]
+    a, _ = ex._agreement(ref, tie, np.array([0, 2, 2, 3]), tie)
+    assert a == 1.0 and ex.decisive(tie).tolist() == [True, False, True, True]
+    a, _ = ex._agreement(ref, tie, np.array([0, 1, 2, 0]), tie)
+    assert a == pytest.approx(2 / 3)
 
 
 def test_agreement_failure_exit_code_and_report(tmp_path, checkpoint, windows, monkeypatch):

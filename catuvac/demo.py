@@ -137,13 +137,13 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
     from catuvac.runtime.clusterer import SceneClusterer
     from catuvac.runtime.scoring import score_run
     from catuvac.runtime.timeline import load_truth
-    from catuvac.training.scenes import builtin_scenes_dir, day_files
+    from catuvac.training.scenes import DEFAULT_CLIPS_PER_CLASS, builtin_scenes_dir, day_files
 
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _log("built-in scenes (generated once, then cached)")
-    corpus = builtin_scenes_dir(seed=0) if clips_per_class is None else builtin_scenes_dir(seed=0, clips_per_class=clips_per_class)
+    corpus = builtin_scenes_dir(seed=0, clips_per_class=clips_per_class or DEFAULT_CLIPS_PER_CLASS)
     ckpt = _train(out / "train", seed, epochs, progress, clips_per_class)
     export = _export(ckpt, out / "model", progress)
     model = out / "model" / "encoder.int8.onnx"

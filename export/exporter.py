@@ -521,7 +521,7 @@ def decisive(ref_probs: np.ndarray) -> np.ndarray:
 
 def _agreement(ref_ids: np.ndarray, ref_probs: np.ndarray, ids: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
     """(cluster-id agreement on the decisive windows — all windows if none is —, max |Δprob| over all)."""
-    keep = decisive(ref_probs) if np.asarray(ref_probs).shape[1] > 1 else np.ones(len(ref_ids), bool)
+    keep = decisive(ref_probs)
     keep = keep if keep.any() else np.ones(len(ref_ids), bool)
     return float(np.mean(ids[keep] == ref_ids[keep])), float(np.max(np.abs(probs - ref_probs)))
 

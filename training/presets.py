@@ -166,6 +166,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         #   2 threads  (same settings, other float rounding) acc 60 %, 5 of 7 clusters used —
         #              too fragile for a demo preset
         #   K = 10 / 14 (over-clustering): 7 / 8 clusters used, day raw 61.5 % / 63.6 %
+        # Tried 2026-12-06 and not adopted: K = 14 with --normalization global (level kept; 80
+        # epochs, seed 0, 13 min here): test split 0.64 / NMI 0.74 (window: 0.75 / 0.85); on the
+        # six tuning days (seeds 100–105, hmm defaults) profile accuracy 0.712 vs 0.877, 24 vs 1
+        # missed changes, 5.0 vs 18.7 spurious / h. Level fixes the quiet room (window accuracy
+        # 0.999 vs 0.572: read as music / transport when normalized away) but babble (0.44 vs
+        # 0.995) and music (0.52 vs 0.76) fall apart — level should go *beside* the normalized
+        # input (issue 11, section 4), not replace it.
         # Ceiling with the labels (diagnostic only, `python -m catuvac.training.ceiling --data
         # 'builtin:scenes?n=160' --json …`): the same h trained supervised for 8 epochs gets
         # 97 % on the test split and 87 % raw agreement on the day, yet with the default

@@ -150,6 +150,9 @@ def build_c_target(
     Raises :class:`CExportError` for a model the C target cannot express and :class:`CBuildError`
     when no compiler is found or the code does not build.
     """
+    if frontend.normalization == "window_level":
+        raise CExportError("the C target has no 'window_level' inputs (h's level read-out is not a conv + GRU op): "
+                           "export this model to ONNX only, or train with --normalization window or global")
     plan = plan_from_onnx(int8_path)
     generate_sources(plan, frontend, src_dir, source_note)
     cc = find_compiler()

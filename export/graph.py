@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from catuvac.training.model import level_feature
+
 __all__ = ["fold_conv_bn", "ExplicitGRU", "HEncoderExport"]
 
 
@@ -162,6 +164,7 @@ class HEncoderExport(nn.Module):
         self.conv = nn.Sequential(*convs)
         self.gru = ExplicitGRU(body.gru)
         self.frames_used = model.cfg.frames_used if model.cfg.streamable else None
+        self.level_input = float(model.cfg.level_input)
         out = model.h_out
         self.out = nn.Linear(out.in_features, out.out_features)
         with torch.no_grad():
@@ -172,6 +175,7 @@ class HEncoderExport(nn.Module):
             p.requires_grad_(False)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        x_in = x
         if self.frames_used is not None:  # streaming-built arch: the window's last frames (model.streaming_crop)
             with warnings.catch_warnings():  # the window length is fixed per exported graph: a constant is right
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -179,7 +183,10 @@ class HEncoderExport(nn.Module):
         h = self.conv(x)
         b, c, f, t = h.shape
         seq = h.permute(0, 3, 1, 2).reshape(b, t, c * f)
-        return self.out(self.gru(seq))
+        code = self.gru(seq)
+        if self.level_input:  # "window_level" inputs: the level beside the code (model.level_feature)
+            code = torch.cat([code, level_feature(x_in, self.level_input)], dim=1)
+        return self.out(code)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.logits(x)

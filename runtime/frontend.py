@@ -20,6 +20,12 @@ Normalization turns a window of raw log frames into the network input in [0, 1].
   min-max scale with the training set's global min / max of the standardized values and clip
   to [0, 1]. Level-aware (a loud street and a quiet street differ). The statistics are part
   of the config, so they travel inside the checkpoint and the ONNX metadata.
+- ``"window_level"`` (issue 11, opt-in): the ``"window"`` map with the window's absolute
+  level *beside* it: ``(1 − a)·window_map + a·ℓ`` with ``a = level_weight`` and
+  ``ℓ = sigmoid(mean over the window of the per-bin standardized log features)`` (the training
+  set's per-bin mean / std, as ``"global"``). The spectro-temporal shape is kept exactly (a
+  scaled copy of the paper's map); ℓ lifts the whole map by an amount that grows with the
+  level, so a quiet room and a quiet recording of music no longer look alike.
 
 Feature kinds:
 
@@ -56,9 +62,13 @@ __all__ = [
     "fit_global_stats",
     "clamp_dynamic_range",
     "normalize_window",
+    "NORMALIZATIONS",
+    "window_level",
 ]
 
 FORMAT_VERSION = 1
+# The input normalizations (module docstring); the last two need training-set statistics.
+NORMALIZATIONS = ("window", "global", "window_level")
 
 
 class FrontEndError(CatuvacError, ValueError):
@@ -108,8 +118,12 @@ class FrontEndConfig:
     # [0, 1]. Off by default (the paper uses none; on the built-in scenes an 80-dB clamp made
     # Cat. UVAC merge more classes); 80 is a typical setting (librosa top_db).
     dynamic_range_db: float | None = None
-    normalization: str = "window"  # "window" (paper, level-invariant) or "global" (level-aware)
-    stats: NormStats | None = None  # required for "global"; computed on the training split
+    normalization: str = "window"  # "window" (paper, level-invariant), "global" or "window_level" (level-aware)
+    stats: NormStats | None = None  # required for "global" and "window_level"; computed on the training split
+    # "window_level" only: share of the input given to the level ℓ (the window map keeps 1 − a).
+    # 0.3 lifts a loud window by up to 0.3 over a silent one: as large as the map's own
+    # fine structure, small enough to leave its shape dominant.
+    level_weight: float = 0.3
     window_seconds: float = 4.0  # context window fed to the network (paper: 4 s US8K, 10 s TAU2019)
 
     def __post_init__(self) -> None:
@@ -170,11 +184,13 @@ class FrontEndConfig:
             raise FrontEndError(f"cannot keep {self.n_mels} bins of a {self.n_fft}-point spectrum")
         if self.dynamic_range_db is not None and not self.dynamic_range_db > 0:
             raise FrontEndError(f"dynamic_range_db must be positive or None, got {self.dynamic_range_db}")
-        if self.normalization not in ("window", "global"):
+        if self.normalization not in NORMALIZATIONS:
             raise FrontEndError(
-                f"normalization must be 'window' or 'global', got {self.normalization!r}"
+                f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {self.normalization!r}"
             )
-        if self.normalization == "global" and self.stats is not None:
+        if not 0.0 < self.level_weight < 1.0:
+            raise FrontEndError(f"level_weight must be in (0, 1), got {self.level_weight}")
+        if self.needs_stats and self.stats is not None:
             if len(self.stats.mean) != self.n_features or len(self.stats.std) != self.n_features:
                 raise FrontEndError(
                     f"global statistics have {len(self.stats.mean)} bins but the front-end has "
@@ -186,10 +202,15 @@ class FrontEndConfig:
                 f"({self.n_fft / self.sample_rate:.3f} s)"
             )
 
+    @property
+    def needs_stats(self) -> bool:
+        """True when the normalization uses training-set statistics ("global", "window_level")."""
+        return self.normalization != "window"
+
     def require_stats(self) -> None:
-        if self.normalization == "global" and self.stats is None:
+        if self.needs_stats and self.stats is None:
             raise FrontEndError(
-                "normalization='global' needs training-set statistics: compute them with "
+                f"normalization={self.normalization!r} needs training-set statistics: compute them with "
                 "fit_global_stats() on the training split (catuvac-train does this) or use "
                 "normalization='window'"
             )
@@ -230,7 +251,7 @@ class FrontEndConfig:
     def feature_key(self) -> str:
         """Hash of everything that changes the raw (un-normalized) frames: the feature-cache key."""
         d = self.to_dict()
-        for k in ("normalization", "stats", "window_seconds", "dynamic_range_db"):
+        for k in ("normalization", "stats", "window_seconds", "dynamic_range_db", "level_weight"):
             d.pop(k)
         return json_digest(d)
 
@@ -338,24 +359,42 @@ def normalize_window(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     Silence (a constant window) maps to all zeros without dividing by zero.
     """
     x = clamp_dynamic_range(logmel, config)
-    eps = 1e-8
-    if config.normalization == "window":
-        axes = (-2, -1)
-        mu = x.mean(axis=axes, keepdims=True)
-        sd = x.std(axis=axes, keepdims=True)
-        z = (x - mu) / np.maximum(sd, eps)
-        lo = z.min(axis=axes, keepdims=True)
-        hi = z.max(axis=axes, keepdims=True)
-        out = (z - lo) / np.maximum(hi - lo, eps)
-    else:
-        config.require_stats()
+    if config.normalization == "global":
+        z = _standardize(x, config)
         s = config.stats
         assert s is not None
-        mean = np.asarray(s.mean)[:, None]
-        std = np.maximum(np.asarray(s.std)[:, None], eps)
-        z = (x - mean) / std
-        out = np.clip((z - s.lo) / max(s.hi - s.lo, eps), 0.0, 1.0)
+        return np.clip((z - s.lo) / max(s.hi - s.lo, _EPS), 0.0, 1.0).astype(np.float32)
+    out = _window_map(x)
+    if config.normalization == "window_level":
+        a = config.level_weight
+        out = (1.0 - a) * out + a * window_level(x, config)
     return out.astype(np.float32)
+
+
+_EPS = 1e-8
+
+
+def _window_map(x: np.ndarray) -> np.ndarray:
+    """The paper's per-window standardization and min-max scaling (float64)."""
+    axes = (-2, -1)
+    z = (x - x.mean(axis=axes, keepdims=True)) / np.maximum(x.std(axis=axes, keepdims=True), _EPS)
+    lo = z.min(axis=axes, keepdims=True)
+    return (z - lo) / np.maximum(z.max(axis=axes, keepdims=True) - lo, _EPS)
+
+
+def _standardize(x: np.ndarray, config: FrontEndConfig) -> np.ndarray:
+    """Per-bin standardization with the training set's mean / std (float64)."""
+    config.require_stats()
+    s = config.stats
+    assert s is not None
+    return (x - np.asarray(s.mean)[:, None]) / np.maximum(np.asarray(s.std)[:, None], _EPS)
+
+
+def window_level(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
+    """ℓ of ``"window_level"``: sigmoid of the window's mean standardized log feature, in (0, 1),
+    shape (…, 1, 1) to broadcast over the window. Input already clamped to the dynamic range."""
+    m = _standardize(np.asarray(logmel, dtype=np.float64), config).mean(axis=(-2, -1), keepdims=True)
+    return 1.0 / (1.0 + np.exp(-m))
 
 
 def clamp_dynamic_range(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:

@@ -27,7 +27,7 @@ from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_write, file_sha256
 from catuvac.runtime.frontend import FrontEndConfig
 
-from .model import ModelConfig, build_model
+from .model import ModelConfig, build_model, level_input_for
 
 __all__ = ["CheckpointError", "LoadedCheckpoint", "save_checkpoint", "load_checkpoint", "file_sha256"]
 
@@ -136,6 +136,11 @@ def load_checkpoint(path: str | os.PathLike, expect_type: str | None = None, map
         raise CheckpointError(
             f"{p}: model expects {mcfg.n_features}×{mcfg.n_frames} inputs but its front-end config gives "
             f"{fe.n_features}×{fe.window_frames}: the checkpoint is inconsistent"
+        )
+    if mcfg.level_input != level_input_for(fe, mcfg.model_type):
+        raise CheckpointError(
+            f"{p}: the model reads the level of {mcfg.level_input or 'no'} 'window_level' input but the front-end "
+            f"normalizes with {fe.normalization!r} (level_weight {fe.level_weight}): the checkpoint is inconsistent"
         )
     model = build_model(mcfg)
     try:

@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from catuvac.runtime.cli_wrapper import cli_entry
+from catuvac.runtime.frontend import NORMALIZATIONS
 
 __all__ = ["build_train_parser", "train_main", "eval_main", "table_main", "config_from_args"]
 
@@ -59,7 +60,9 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="initialisation / noise / data-order seed (default 0)")
     p.add_argument("--split-seed", type=int, default=None, help="train/val/test split seed (default 0)")
     p.add_argument("--window-seconds", type=float, default=None, help="context window (default: the data set's)")
-    p.add_argument("--normalization", choices=("window", "global"), default=None, help="input normalization (default window)")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
+                   help="input normalization (default window, the paper's; global: training-set statistics; "
+                   "window_level: the window map with the window's absolute level beside it, issue 11)")
     p.add_argument("--max-files", type=int, default=None, help="use a seeded subset of the files")
     p.add_argument("--device", default=None, help="auto (default: cuda if available), cpu or cuda")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None, help="plain NCHW convolutions on CPU")

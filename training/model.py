@@ -29,6 +29,12 @@ Choices where the paper is silent (and why):
   averaged over the batch — eq. (7) per example, as in Kingma et al.
 
 At evaluation (and in the exported model) y is the argmax of h's logits (τ → 0).
+
+Beyond the paper (opt-in, issue 11): with the front-end's ``"window_level"`` normalization the
+input is ``(1 − a)·window_map + a·ℓ`` and ``level_input = a``; h then also reads the window's
+level ℓ = min(x) / a (exact: the window map's minimum is 0) and gives it to the K-logit layer
+beside the GRU's code (:func:`level_feature`), so a cluster can depend on the level directly
+instead of through a small offset of the convolutions' input.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from catuvac.runtime.errors import CatuvacError
 from .objectives import Objective
 
 __all__ = ["ModelConfig", "ConvGRUEncoder", "Decoder", "CatUVAC", "cat_uvac_loss", "conv_out", "ModelConfigError", "ARCHS",
-           "arch_fields", "streaming_crop"]
+           "arch_fields", "streaming_crop", "level_feature", "level_input_for"]
 
 
 class ModelConfigError(CatuvacError, ValueError):
@@ -113,6 +119,9 @@ class ModelConfig:
     # "paper": symmetric padding on both axes; "device": no padding along time (streaming equals
     # full-window compute; the window is cropped, see streaming_crop), sizes from ARCHS
     arch: str = "paper"
+    # > 0: the front-end's level_weight a ("window_level" inputs); h's K-logit layer also reads
+    # the window's level (level_feature). 0: the paper's h.
+    level_input: float = 0.0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -123,6 +132,8 @@ class ModelConfig:
             raise ModelConfigError(f"model_type must be 'cat_uvac' or 'uvac', got {self.model_type!r}")
         if self.n_clusters < 2:
             raise ModelConfigError(f"need at least 2 clusters, got {self.n_clusters}")
+        if not 0.0 <= self.level_input < 1.0 or (self.level_input and self.model_type != "cat_uvac"):
+            raise ModelConfigError(f"level_input must be in [0, 1) and needs model_type 'cat_uvac', got {self.level_input}")
         n_layers = len(self.conv_channels)
         if self.feature_map_height < 1 or self.encoder_steps < 1:
             raise ModelConfigError(
@@ -180,6 +191,19 @@ class ModelConfig:
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
+
+
+def level_feature(x: torch.Tensor, level_weight: float) -> torch.Tensor:
+    """(B, 1, F, T) ``"window_level"`` inputs → (B, 1): the window's level ℓ = min(x) / a, centred
+    and scaled to about ±2 (the GRU's code is in [−1, 1]; a feature in (0, 1) would need large
+    weights before the logits could follow it)."""
+    return (x.amin(dim=(1, 2, 3)).unsqueeze(1) / level_weight - 0.5) * 4.0
+
+
+def level_input_for(frontend: Any, model_type: str = "cat_uvac") -> float:
+    """ModelConfig.level_input for a front-end config: its level_weight for "window_level"
+    inputs to a Cat. UVAC (h reads the level), else 0."""
+    return float(frontend.level_weight) if frontend.normalization == "window_level" and model_type == "cat_uvac" else 0.0
 
 
 class ConvGRUEncoder(nn.Module):
@@ -253,14 +277,17 @@ class CatUVAC(nn.Module):
         self.cfg = cfg
         k = cfg.n_clusters
         self.h_body = ConvGRUEncoder(1, cfg)
-        self.h_out = nn.Linear(cfg.gru_hidden, k)
+        self.h_out = nn.Linear(cfg.gru_hidden + (1 if cfg.level_input else 0), k)
         self.f_body = ConvGRUEncoder(1 + k, cfg)
         self.f_out = nn.Linear(cfg.gru_hidden, 2 * cfg.latent_dim)
         self.g = Decoder(k + cfg.latent_dim, cfg)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """h: (B, 1, F, T) in [0, 1] → (B, K) logits; π = softmax(logits) = q(y|x)."""
-        return self.h_out(self.h_body(x))
+        code = self.h_body(x)
+        if self.cfg.level_input:
+            code = torch.cat([code, level_feature(x, self.cfg.level_input)], dim=1)
+        return self.h_out(code)
 
     def encode_z(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, _, fdim, tdim = x.shape

@@ -173,6 +173,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         # 0.999 vs 0.572: read as music / transport when normalized away) but babble (0.44 vs
         # 0.995) and music (0.52 vs 0.76) fall apart — level should go *beside* the normalized
         # input (issue 11, section 4), not replace it.
+        # Tried 2026-12-06 and not adopted (same six tuning days, hmm defaults; window accuracy per
+        # scene = the pooled per-window profile, 5 s after each change left out):
+        #   K = 14, level as an input offset only ((1 − a)·window map + a·ℓ, a = 0.3, without h's
+        #   level read-out): test split 0.61; quiet_room 0.55 (no gain), profile accuracy 0.839,
+        #   17.0 spurious / h, 2 missed — the convolutions do not pick the offset up.
+        #   K = 14, --normalization window_level (the offset and h's level read-out, as built):
+        #   test split 0.75, 10 of 14 clusters on test windows; quiet_room 0.32 (grouped with
+        #   in_vehicle), profile accuracy 0.729, 18.3 spurious / h, 17 missed.
+        #   (commands: catuvac-train --preset quick [--normalization window_level | --clusters 21]
+        #   --out RUN; catuvac-export --checkpoint RUN --out RUN/model --int8; catuvac-map
+        #   --checkpoint RUN/checkpoint.pt --out RUN/map.json; python -m catuvac.runtime.tradeoff
+        #   --model RUN/model/encoder.int8.onnx --map RUN/map.json --days <seeds 100–105> --json …)
+        #   K = 21 (window normalization): test split 0.57, 19 of 21 clusters used; quiet_room 0.91,
+        #   music 0.92, speech_quiet 0.99 but in_vehicle 0.75 (read as quiet) and babble 0.88; profile
+        #   accuracy 0.781, 16 missed (best hmm grid setting: 0.813, 11 missed) — quiet and transport
+        #   clusters mix, and each mix misses the changes between them.
         # Ceiling with the labels (diagnostic only, `python -m catuvac.training.ceiling --data
         # 'builtin:scenes?n=160' --json …`): the same h trained supervised for 8 epochs gets
         # 97 % on the test split and 87 % raw agreement on the day, yet with the default

@@ -71,10 +71,10 @@ from torch import nn
 
 from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_savefig, atomic_write_text, check_output_dir
-from catuvac.runtime.frontend import FrontEndConfig, fit_global_stats
+from catuvac.runtime.frontend import NORMALIZATIONS, FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .model import ModelConfig, arch_fields, build_model
+from .model import ModelConfig, arch_fields, build_model, level_input_for
 from .objectives import Objective, posterior_stats
 from .presets import preset_values
 
@@ -145,7 +145,7 @@ class TrainConfig:
     seed: int = 0  # initialisation, Gumbel / ε noise and data order
     split_seed: int = 0  # train/val/test split: fixed across runs so seeds share one test set
     window_seconds: float | None = None  # None = the data set's default (datasets.default_frontend)
-    normalization: str = "window"  # "window" (paper reading) or "global" (training-set stats)
+    normalization: str = "window"  # "window" (paper reading), "global" or "window_level" (training-set stats; frontend.py)
     max_files: int | None = None  # a seeded subset of the files (quick experiments)
     device: str = "auto"  # cuda when available, else cpu
     channels_last: bool = True  # NHWC convolutions: same math, faster oneDNN kernels on CPU
@@ -196,7 +196,7 @@ class TrainConfig:
         need(self.latent_dim >= 1, f"--latent-dim must be ≥ 1, got {self.latent_dim}")
         need(self.arch in ("paper", "device"), f"--arch must be 'paper' or 'device', got {self.arch!r}")
         need(self.n_mels is None or self.n_mels >= 16, f"--n-mels must be ≥ 16, got {self.n_mels}")
-        need(self.normalization in ("window", "global"), f"--normalization must be 'window' or 'global', got {self.normalization!r}")
+        need(self.normalization in NORMALIZATIONS, f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {self.normalization!r}")
         need(self.window_seconds is None or self.window_seconds > 0, f"--window-seconds must be positive, got {self.window_seconds}")
         need(self.max_files is None or self.max_files >= 1, f"--max-files must be ≥ 1, got {self.max_files}")
         need(self.eval_batch_size >= 1, f"eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
@@ -209,6 +209,8 @@ class TrainConfig:
         need(isinstance(self.kl_warmup_epochs, int) and self.kl_warmup_epochs >= 0, f"--kl-warmup-epochs must be an integer ≥ 0, got {self.kl_warmup_epochs}")
         if self.paper_exact:
             off = [f"{k}={getattr(self, k)!r}" for k, v in PAPER_EXACT.items() if getattr(self, k) != v]
+            if self.normalization == "window_level":  # "window" and "global" are both readings of the paper
+                off.append("normalization='window_level'")
             need(not off, f"--paper-exact turns every deviation from the paper off, but {', '.join(off)} asks for one; drop one of them")
 
     def objective(self) -> Objective:
@@ -369,7 +371,7 @@ def prepare_data(cfg: TrainConfig, progress: bool = True, cache_dir: str | os.Pa
     train_part = fs.subset("train")
     if len(train_part) == 0:
         raise TrainError(f"{cfg.data}: the training split is empty ({fs.summary()}); add more audio files")
-    if fe.normalization == "global":
+    if fe.needs_stats:
         fe = fe.with_stats(fit_global_stats(list(train_part.x), fe))
     xs: dict[str, np.ndarray] = {}
     ms: dict[str, np.ndarray] = {}
@@ -666,7 +668,7 @@ def _build(run: _Run, data: PreparedData, resume: bool) -> _State:
     n_feat, n_frames = int(data.x["train"].shape[2]), int(data.x["train"].shape[3])
     mcfg = ModelConfig(
         model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=n_feat, n_frames=n_frames, latent_dim=cfg.latent_dim,
-        **arch_fields(cfg.arch),
+        level_input=level_input_for(data.frontend, cfg.model_type), **arch_fields(cfg.arch),
     )
     torch.manual_seed(cfg.seed)
     model = build_model(mcfg).to(run.device)

@@ -240,6 +240,39 @@ def test_global_normalization_statistics_travel_in_metadata(tmp_path, model, raw
     assert report["agreement_fp32"] == 1.0
 
 
+def test_window_level_model_exports_and_runs_with_its_level(tmp_path, raw_windows, frontend, model_factory, scene_audio):
+    """A "window_level" model (issue 11): h reads the level beside the GRU code; ONNX fp32 equals
+    PyTorch, int8 agrees, the runtime feeds it from the metadata, and the C target says it cannot."""
+    from catuvac.export.c_plan import CExportError, plan_from_onnx
+    from catuvac.export.c_target import build_c_target
+    from catuvac.runtime.clusterer import SceneClusterer
+    from catuvac.runtime.frontend import fit_global_stats
+    from catuvac.training.checkpoint import CheckpointError, load_checkpoint
+
+    fe = type(frontend).from_dict({**frontend.to_dict(), "normalization": "window_level"})
+    fe = fe.with_stats(fit_global_stats(list(raw_windows)))
+    w = normalize_window(raw_windows, fe)
+    model = model_factory(w, cfg=ModelConfig(n_clusters=7, level_input=fe.level_weight))
+    ckpt = save_checkpoint(tmp_path / "l.pt", model, model.cfg, fe, {"preset": "test"}, epoch=1)
+    report = export_model(ckpt, tmp_path / "o", calibration=_split(w), int8=True, progress=False)
+    assert report["agreement_fp32"] == 1.0 and report["agreement_int8"] >= 0.9
+    np.testing.assert_allclose(run_onnx(ort_session(tmp_path / "o" / "encoder.onnx"), w)[1], _torch_probs(model, w), atol=1e-4)
+    info = read_model_info(tmp_path / "o" / "encoder.onnx")
+    assert info.frontend.normalization == "window_level" and info.frontend.stats == fe.stats
+    audio = np.concatenate([scene_audio[0][1], scene_audio[10][1]])
+    events = SceneClusterer(tmp_path / "o" / "encoder.int8.onnx", decision_interval=1.0).process(audio, 16000)
+    assert events and all(0 <= e.cluster < 7 for e in events)
+    with pytest.raises(CExportError, match="ReduceMin"):
+        plan_from_onnx(tmp_path / "o" / "encoder.int8.onnx")
+    with pytest.raises(CExportError, match="window_level"):
+        build_c_target(tmp_path / "o" / "encoder.int8.onnx", fe, tmp_path / "c", tmp_path / "b", w, np.zeros(0), np.zeros(0))
+    assert not (tmp_path / "c").exists()
+    # a model that reads the level with a front-end that has none is refused at load
+    bad = save_checkpoint(tmp_path / "bad.pt", model, model.cfg, frontend, {"preset": "test"}, epoch=1)
+    with pytest.raises(CheckpointError, match="inconsistent"):
+        load_checkpoint(bad)
+
+
 # --------------------------------------------------------------------------- windows
 def test_shorter_window_is_exported_with_a_warning(tmp_path, checkpoint, raw_windows, frontend):
     fe2 = ex.resolve_window(frontend, 132, 2.0)[0]

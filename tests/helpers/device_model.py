@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, fit_global_stats, normalize_window
-from catuvac.training.model import CatUVAC, ModelConfig, arch_fields
+from catuvac.training.model import CatUVAC, ModelConfig, arch_fields, level_feature
 from catuvac.training.scenes import SCENE_CLASSES, synthesize_scene
 
 FE = FrontEndConfig(n_mels=32, window_seconds=2.0, normalization="global")  # 65 frames: 2 GRU steps
@@ -43,6 +43,8 @@ def fit_readout(model: CatUVAC, windows: np.ndarray, labels: torch.Tensor) -> Ca
             model.h_body(x)
         model.eval()
         feats = model.h_body(x)
+        if model.cfg.level_input:  # h's read-out also sees the window's level ("window_level" inputs)
+            feats = torch.cat([feats, level_feature(x, model.cfg.level_input)], dim=1)
         mu, sd = feats.mean(0), feats.std(0) + 1e-6
         means = torch.stack([((feats - mu) / sd)[labels == c].mean(0) for c in range(k)])
         w = means / sd  # logits_c ∝ <(feat − mu)/sd, mean_c>

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, FrontEndError, NormStats, fit_global_stats, mel_filterbank, normalize_window
+from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, FrontEndError, NormStats, fit_global_stats, mel_filterbank, normalize_window, window_level
 
 
 def _noise(seconds=3.0, seed=0, sr=16000):
@@ -124,6 +124,34 @@ def test_global_normalization_is_level_aware_and_clipped():
     assert FrontEndConfig.from_json(cfg2.to_json()) == cfg2
     with pytest.raises(FrontEndError, match="statistics"):
         normalize_window(train[0], cfg)
+
+
+def test_window_level_keeps_the_window_map_and_adds_the_level():
+    cfg = FrontEndConfig(normalization="window_level", level_weight=0.3)
+    fe = FrontEnd(cfg)
+    train = [fe.features(_noise(4.0, seed=s) * g) for s, g in [(1, 1.0), (2, 0.3), (3, 0.01)]]
+    cfg2 = cfg.with_stats(fit_global_stats(train))
+    window = FrontEndConfig()
+    quiet_raw = fe.features(_noise(4.0, seed=1) * 0.01)  # train[0] at −40 dB
+    loud, quiet = normalize_window(train[0], cfg2), normalize_window(quiet_raw, cfg2)
+    for raw, out in ((train[0], loud), (quiet_raw, quiet)):
+        # the paper's map, scaled by 1 − a, plus one constant per window: ℓ in (0, 1)
+        lift = out - 0.7 * normalize_window(raw, window)
+        assert np.ptp(lift) < 1e-5 and 0.0 < lift.mean() < 0.3
+        assert lift.mean() == pytest.approx(0.3 * float(window_level(raw, cfg2)[0, 0]), abs=1e-6)
+    # a gain of −40 dB leaves the shape and lowers the level: the two windows differ by a constant
+    assert loud.mean() > quiet.mean() + 0.05
+    np.testing.assert_allclose(loud - loud.mean(), quiet - quiet.mean(), atol=1e-4)
+    # a batch gives the same windows as one at a time; silence maps to near zero without warnings
+    np.testing.assert_allclose(normalize_window(np.stack([train[1], quiet_raw]), cfg2)[1], quiet, atol=1e-7)
+    with np.errstate(all="raise"):
+        assert normalize_window(fe.features(np.zeros(64000, np.float32)), cfg2).max() < 0.01
+    assert FrontEndConfig.from_json(cfg2.to_json()) == cfg2
+    assert cfg2.feature_key() == FrontEndConfig().feature_key()  # the raw frames (and the cache) are shared
+    with pytest.raises(FrontEndError, match="statistics"):
+        normalize_window(train[0], cfg)
+    with pytest.raises(FrontEndError, match="level_weight"):
+        FrontEndConfig(normalization="window_level", level_weight=1.0)
 
 
 def test_config_errors_are_clear():

@@ -82,6 +82,33 @@ def test_device_arch_trains_and_its_checkpoint_rebuilds_it(tmp_path):
     assert torch.allclose(ck.model.eval().logits(x), res.model.eval().logits(x), atol=1e-5)  # channels_last: other rounding
 
 
+def test_window_level_inputs_give_h_the_level_and_the_checkpoint_keeps_it(tmp_path):
+    import dataclasses
+
+    from catuvac.runtime.frontend import NormStats
+    from catuvac.training.model import level_feature
+    from catuvac.training.train import PreparedData
+
+    base = tiny_data()
+    fe = dataclasses.replace(FE, normalization="window_level", stats=NormStats((0.0,) * 32, (1.0,) * 32, -3.0, 3.0))
+    rng = np.random.default_rng(0)
+    levels = {s: rng.random(base.n(s)) for s in ("train", "val", "test")}
+    xs = {s: (0.7 * base.x[s][:, 0].numpy() + 0.3 * levels[s][:, None, None]).astype(np.float32) for s in levels}
+    data = PreparedData.from_arrays(fe, xs, labels={s: np.arange(len(xs[s])) % 3 for s in levels}, label_names=["low", "mid", "high"])
+    res = train(tiny_cfg(normalization="window_level", epochs=1), tmp_path, data=data, progress=False, plots=False)
+    ck = load_checkpoint(res.checkpoint)
+    model, mcfg, fe2 = ck.model, ck.model_config, ck.frontend
+    assert mcfg.level_input == 0.3 and fe2.normalization == "window_level" and model.h_out.in_features == mcfg.gru_hidden + 1
+    x = torch.from_numpy(xs["test"][:, None])
+    # min(x) / a recovers ℓ exactly when the window map reaches 0 (the tiny windows come close)
+    np.testing.assert_allclose(level_feature(x, 0.3)[:, 0].numpy() / 4 + 0.5, levels["test"], atol=0.05)
+    with pytest.raises(TrainError, match="window_level"):  # a deviation from the paper
+        tiny_cfg(normalization="window_level", paper_exact=True)
+    # the logits follow the level: the same window at another level gets other logits
+    with torch.no_grad():
+        assert not torch.allclose(model.logits(x), model.logits(x + 0.1))
+
+
 def test_overrides_and_bad_settings():
     c = make_config("paper-us8k", epochs=7, lam=1.5, tau_end=0.3, n_clusters=5, data=None)
     assert (c.epochs, c.lam, c.tau_end, c.n_clusters) == (7, 1.5, 0.3, 5)

@@ -181,7 +181,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         #   K = 14, --normalization window_level (the offset and h's level read-out, as built):
         #   test split 0.75, 10 of 14 clusters on test windows; quiet_room 0.32 (grouped with
         #   in_vehicle), profile accuracy 0.729, 18.3 spurious / h, 17 missed.
-        #   (commands: catuvac-train --preset quick [--normalization window_level | --clusters 21]
+        #   K = 14, --usage-weight 3 (instead of 10): test split 0.68, 9 of 14 clusters on test
+        #   windows; quiet_room 0.18 (read as music / transport), profile accuracy 0.813, 33.0
+        #   spurious / h, 4 missed — a weaker usage term lets clusters empty and merge.
+        #   (commands: catuvac-train --preset quick [--normalization window_level | --clusters 21 | --usage-weight 3]
         #   --out RUN; catuvac-export --checkpoint RUN --out RUN/model --int8; catuvac-map
         #   --checkpoint RUN/checkpoint.pt --out RUN/map.json; python -m catuvac.runtime.tradeoff
         #   --model RUN/model/encoder.int8.onnx --map RUN/map.json --days <seeds 100–105> --json …)

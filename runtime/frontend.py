@@ -193,7 +193,7 @@ class FrontEndConfig:
         if self.needs_stats and self.stats is not None:
             if len(self.stats.mean) != self.n_features or len(self.stats.std) != self.n_features:
                 raise FrontEndError(
-                    f"global statistics have {len(self.stats.mean)} bins but the front-end has "
+                    f"training-set statistics have {len(self.stats.mean)} bins but the front-end has "
                     f"{self.n_features}: recompute them on the training set with this config"
                 )
         if self.window_frames < 1:
@@ -353,6 +353,9 @@ class FrontEnd:
         return StreamingFrontEnd(self)
 
 
+_EPS = 1e-8  # floor of every divisor: a constant window (silence) maps without dividing by zero
+
+
 def normalize_window(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     """Normalize one window (n_features, T) or a batch (B, n_features, T) to [0, 1].
 
@@ -369,9 +372,6 @@ def normalize_window(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
         a = config.level_weight
         out = (1.0 - a) * out + a * window_level(x, config)
     return out.astype(np.float32)
-
-
-_EPS = 1e-8
 
 
 def _window_map(x: np.ndarray) -> np.ndarray:
@@ -394,7 +394,7 @@ def window_level(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     """ℓ of ``"window_level"``: sigmoid of the window's mean standardized log feature, in (0, 1),
     shape (…, 1, 1) to broadcast over the window. Input already clamped to the dynamic range."""
     m = _standardize(np.asarray(logmel, dtype=np.float64), config).mean(axis=(-2, -1), keepdims=True)
-    return 1.0 / (1.0 + np.exp(-m))
+    return 1.0 / (1.0 + np.exp(-np.clip(m, -50.0, 50.0)))  # clipped: no overflow on degenerate statistics
 
 
 def clamp_dynamic_range(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:

@@ -51,7 +51,7 @@ from typing import Callable, Sequence
 from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.frontend import FrontEndConfig
 
-from .scenes_layout import DAYS_DIR, DEFAULT_CLIPS_PER_CLASS
+from .scenes_layout import DAYS_DIR, DEFAULT_CLIP_SECONDS, DEFAULT_CLIPS_PER_CLASS
 
 __all__ = [
     "DatasetError",
@@ -59,6 +59,8 @@ __all__ = [
     "ClipEntry",
     "ClipListing",
     "SplitPolicy",
+    "builtin_corpus_dir",
+    "builtin_spec_with",
     "DatasetReader",
     "AUDIO_EXTENSIONS",
     "register_reader",
@@ -425,7 +427,8 @@ register_reader(DatasetReader(
 
 
 # --------------------------------------------------------------------------- builtin:scenes
-_BUILTIN_OPTIONS = {"seed": 0, "n": DEFAULT_CLIPS_PER_CLASS}  # corpus seed, clips per class (the generator's defaults)
+# corpus seed, clips per class, clip seconds (the generator's defaults)
+_BUILTIN_OPTIONS = {"seed": 0, "n": DEFAULT_CLIPS_PER_CLASS, "s": DEFAULT_CLIP_SECONDS}
 
 
 def _parse_builtin(rest: str, s: str) -> DataSpec:
@@ -441,8 +444,8 @@ def _parse_builtin(rest: str, s: str) -> DataSpec:
         key = key.strip()
         if key not in opts:
             raise DatasetError(
-                f"unknown option {key!r} in {s!r}; builtin:scenes takes seed=INT and n=INT "
-                "(clips per class), e.g. builtin:scenes?seed=1&n=40"
+                f"unknown option {key!r} in {s!r}; builtin:scenes takes seed=INT, n=INT (clips per class) "
+                "and s=INT (seconds per clip), e.g. builtin:scenes?seed=1&n=40&s=8"
             )
         try:
             opts[key] = int(val)
@@ -450,14 +453,37 @@ def _parse_builtin(rest: str, s: str) -> DataSpec:
             raise DatasetError(f"option {key}={val!r} in {s!r} must be an integer") from None
     if opts["n"] < 1:
         raise DatasetError(f"n={opts['n']} in {s!r}: need at least one clip per class")
+    if not 1 <= opts["s"] <= 60:
+        raise DatasetError(f"s={opts['s']} in {s!r}: clips last 1 to 60 s")
+    if opts["s"] == DEFAULT_CLIP_SECONDS:
+        del opts["s"]  # the default clip length stays out of the spec (and of the cache keys made from it)
     return DataSpec("builtin", None, name, tuple(sorted(opts.items())))
+
+
+def builtin_corpus_dir(spec: "str | DataSpec") -> Path:
+    """The cached built-in corpus a ``builtin:scenes?…`` spec names (generated on first use)."""
+    import importlib
+
+    spec = parse_data_spec(spec)
+    if spec.kind != "builtin":
+        raise DatasetError(f"{spec} is not a built-in corpus (builtin:scenes?seed=S&n=N&s=SEC)")
+    scenes = importlib.import_module("catuvac.training.scenes")  # looked up per call: tests substitute the module
+    return Path(scenes.builtin_scenes_dir(seed=spec.option("seed", 0), clips_per_class=spec.option("n", DEFAULT_CLIPS_PER_CLASS),
+                                          clip_seconds=spec.option("s", DEFAULT_CLIP_SECONDS)))
+
+
+def builtin_spec_with(spec: "str | DataSpec", **options: int) -> str:
+    """``spec`` (a ``builtin:scenes`` spec) with some options replaced, e.g. ``n=30``."""
+    spec = parse_data_spec(spec)
+    opts = {**dict(spec.options), **options}
+    return str(parse_data_spec(f"builtin:{spec.name}?" + "&".join(f"{k}={v}" for k, v in sorted(opts.items()))))
 
 
 def _list_builtin(spec: DataSpec) -> ClipListing:
     import importlib
 
-    scenes = importlib.import_module("catuvac.training.scenes")  # looked up per call: tests substitute the module
-    root = Path(scenes.builtin_scenes_dir(seed=spec.option("seed", 0), clips_per_class=spec.option("n", DEFAULT_CLIPS_PER_CLASS)))
+    scenes = importlib.import_module("catuvac.training.scenes")
+    root = builtin_corpus_dir(spec)
     classes = [c for c in getattr(scenes, "SCENE_CLASSES", ()) if (root / c).is_dir()]
     days = getattr(scenes, "DAYS_DIR", None)  # test recordings, not a class
     extra = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name not in classes and d.name != days)
@@ -472,7 +498,8 @@ def _list_builtin(spec: DataSpec) -> ClipListing:
 
 register_reader(DatasetReader(
     kind="builtin",
-    layout="the built-in synthetic corpus, generated once into the cache (options: ?seed=INT&n=INT clips per class)",
+    layout="the built-in synthetic corpus, generated once into the cache (options: ?seed=INT&n=INT clips per class"
+    "&s=INT seconds per clip)",
     list_clips=_list_builtin,
     title="builtin:scenes",
     usage="builtin:scenes",

@@ -52,7 +52,7 @@ import soundfile as sf
 from catuvac.runtime.errors import CatuvacError
 from catuvac.runtime.fileio import atomic_savefig, atomic_write, atomic_write_text, cache_root
 
-from .scenes_layout import DAYS_DIR, DEFAULT_CLIPS_PER_CLASS
+from .scenes_layout import DAYS_DIR, DEFAULT_CLIP_SECONDS, DEFAULT_CLIPS_PER_CLASS
 
 __all__ = [
     "SCENE_CLASSES",
@@ -806,7 +806,7 @@ def generate_corpus(
     out_dir: str | os.PathLike,
     seed: int = 0,
     clips_per_class: int = DEFAULT_CLIPS_PER_CLASS,
-    clip_seconds: float = 4.0,
+    clip_seconds: float = DEFAULT_CLIP_SECONDS,
     day_minutes: float = 4.0,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
     progress: bool = True,
@@ -904,8 +904,10 @@ def _is_manifest_of_ours(path: Path) -> bool:
         return False
 
 
-def corpus_is_complete(path: str | os.PathLike, seed: int | None = None, clips_per_class: int | None = None) -> bool:
-    """True if ``path`` holds a finished corpus of this generator version (and seed / size, if given)."""
+def corpus_is_complete(path: str | os.PathLike, seed: int | None = None, clips_per_class: int | None = None,
+                       clip_seconds: float | None = None) -> bool:
+    """True if ``path`` holds a finished corpus of this generator version (and seed / size / clip
+    length, if given)."""
     p = Path(path)
     try:
         info = json.loads((p / "manifest.json").read_text())
@@ -918,6 +920,8 @@ def corpus_is_complete(path: str | os.PathLike, seed: int | None = None, clips_p
     n = info.get("clips_per_class")
     if clips_per_class is not None and n != clips_per_class:
         return False
+    if clip_seconds is not None and info.get("clip_seconds") != float(clip_seconds):
+        return False
     if not all(f.is_file() and f.parent.name == DAYS_DIR for f in day_files(p)):
         return False
     return all(len(list((p / c).glob(f"{c}_*.wav"))) == n for c in SCENE_CLASSES)
@@ -926,16 +930,19 @@ def corpus_is_complete(path: str | os.PathLike, seed: int | None = None, clips_p
 default_cache_root = cache_root  # ``$CATUVAC_CACHE`` if set, else ``~/.cache/catuvac`` (one helper: runtime.fileio)
 
 
-def builtin_scenes_dir(seed: int = 0, clips_per_class: int = DEFAULT_CLIPS_PER_CLASS, root: Path | None = None) -> Path:
-    """The cached built-in corpus (``<root>/scenes-v1-seed<seed>-n<clips_per_class>``), generated once.
+def builtin_scenes_dir(seed: int = 0, clips_per_class: int = DEFAULT_CLIPS_PER_CLASS, root: Path | None = None,
+                       clip_seconds: float = DEFAULT_CLIP_SECONDS) -> Path:
+    """The cached built-in corpus (``<root>/scenes-v1-seed<seed>-n<clips_per_class>``, with
+    ``-s<clip_seconds>`` appended for clips other than 4 s), generated once.
 
     Generation goes to a temporary sibling folder that is renamed into place when finished, so
     an interrupted run never leaves a folder that looks complete; an incomplete folder is
     regenerated.
     """
     root = Path(root).expanduser() if root is not None else default_cache_root()
-    final = root / f"scenes-{GENERATOR_VERSION}-seed{seed}-n{clips_per_class}"
-    if corpus_is_complete(final, seed, clips_per_class):
+    suffix = "" if float(clip_seconds) == DEFAULT_CLIP_SECONDS else f"-s{float(clip_seconds):g}"
+    final = root / f"scenes-{GENERATOR_VERSION}-seed{seed}-n{clips_per_class}{suffix}"
+    if corpus_is_complete(final, seed, clips_per_class, clip_seconds):
         return final
     root.mkdir(parents=True, exist_ok=True)
     # remove leftovers of interrupted runs (older than an hour: not someone else's live run)
@@ -946,15 +953,15 @@ def builtin_scenes_dir(seed: int = 0, clips_per_class: int = DEFAULT_CLIPS_PER_C
         except OSError:
             pass
     tmp = root / f"{final.name}.partial-{os.getpid()}-{time.time_ns()}"
-    generate_corpus(tmp, seed=seed, clips_per_class=clips_per_class)
-    if final.exists() and not corpus_is_complete(final, seed, clips_per_class):
+    generate_corpus(tmp, seed=seed, clips_per_class=clips_per_class, clip_seconds=clip_seconds)
+    if final.exists() and not corpus_is_complete(final, seed, clips_per_class, clip_seconds):
         shutil.rmtree(final, ignore_errors=True)
     try:
         os.rename(tmp, final)
     except OSError:
         # another process finished first: keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
-        if not corpus_is_complete(final, seed, clips_per_class):
+        if not corpus_is_complete(final, seed, clips_per_class, clip_seconds):
             raise
     return final
 

@@ -101,6 +101,13 @@ def test_parse_data_spec_forms_and_errors(tmp_path):
     assert b.kind == "builtin" and b.option("seed", 0) == 1 and b.option("n", 40) == 5
     assert str(b) == "builtin:scenes?n=5&seed=1"
     assert parse_data_spec("builtin:scenes").option("n", -1) == 40
+    # clip length: the default stays out of the spec (same cache keys as before), others are kept
+    assert str(parse_data_spec("builtin:scenes?s=4")) == "builtin:scenes?n=40&seed=0"
+    s8 = parse_data_spec("builtin:scenes?s=8")
+    assert s8.option("s", 4) == 8 and str(s8) == "builtin:scenes?n=40&s=8&seed=0"
+    for bad in ("0", "61"):
+        with pytest.raises(DatasetError, match="clips last 1 to 60 s"):
+            parse_data_spec(f"builtin:scenes?s={bad}")
     with pytest.raises(DatasetError) as e:
         parse_data_spec("foo:/x")
     assert str(e.value) == (
@@ -274,8 +281,8 @@ def test_builtin_scenes_uses_class_folders_only(tmp_path, monkeypatch):
     (corpus / "days" / "day.json").write_text("[]")
     calls = {}
 
-    def fake_dir(seed: int = 0, clips_per_class: int = 40, root=None) -> Path:
-        calls.update(seed=seed, n=clips_per_class)
+    def fake_dir(seed: int = 0, clips_per_class: int = 40, root=None, clip_seconds: float = 4) -> Path:
+        calls.update(seed=seed, n=clips_per_class, s=clip_seconds)
         return corpus
 
     fake = types.ModuleType("catuvac.training.scenes")
@@ -284,7 +291,7 @@ def test_builtin_scenes_uses_class_folders_only(tmp_path, monkeypatch):
     fake.builtin_scenes_dir = fake_dir
     monkeypatch.setitem(sys.modules, "catuvac.training.scenes", fake)
     fs = load_dataset("builtin:scenes?seed=3&n=5", cache_dir=tmp_path / "c", progress=False)
-    assert calls == {"seed": 3, "n": 5}
+    assert calls == {"seed": 3, "n": 5, "s": 4}
     assert fs.label_names == ["wind", "babble"]  # SCENE_CLASSES order, present folders only
     assert len(fs) == 10 and not any("day" in f for f in fs.files)
     # stratified: one val and one test clip per class

@@ -284,6 +284,28 @@ def test_builtin_cache_generates_once_and_regenerates_incomplete(
     assert not list((tmp_path / "cache").glob("*.partial-*"))
 
 
+def test_builtin_clip_length_has_its_own_cache_folder(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    seen = []
+
+    def fake(out, seed=0, clips_per_class=40, clip_seconds=4, **kw):
+        seen.append(clip_seconds)
+        shutil.copytree(corpus, out)
+        info = json.loads((Path(out) / "manifest.json").read_text())
+        info["clip_seconds"] = float(clip_seconds)
+        (Path(out) / "manifest.json").write_text(json.dumps(info))
+        return Path(out)
+
+    monkeypatch.setattr(scenes, "generate_corpus", fake)
+    d8 = scenes.builtin_scenes_dir(seed=0, clips_per_class=N_CLIPS, root=tmp_path / "r", clip_seconds=8)
+    assert d8.name.endswith(f"-n{N_CLIPS}-s8") and seen == [8]
+    assert scenes.corpus_is_complete(d8, 0, N_CLIPS, 8) and not scenes.corpus_is_complete(d8, 0, N_CLIPS, 4)
+    d4 = scenes.builtin_scenes_dir(seed=0, clips_per_class=N_CLIPS, root=tmp_path / "r")
+    assert d4.name.endswith(f"-n{N_CLIPS}") and seen == [8, 4]
+    assert scenes.builtin_scenes_dir(seed=0, clips_per_class=N_CLIPS, root=tmp_path / "r", clip_seconds=8) == d8 and len(seen) == 2
+
+
 def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="unknown scene class 'forest'.*quiet_room"):

@@ -435,10 +435,9 @@ def run_days(
         if checkpoint is None:
             raise SystemExit("--days needs a cluster → profile map: pass --map MAP.json (catuvac-map writes one) "
                              "or --checkpoint CKPT to fit one on its training split")
-        from catuvac.training.mapfit import fit_profile_map, gentlest_profile, training_cluster_ids
+        from catuvac.training.mapfit import fit_map_from_checkpoint
 
-        ids, labels, names, k, _ = training_cluster_ids(checkpoint=checkpoint, progress=progress)
-        pmap: Any = fit_profile_map(ids, labels, names, k, table, gentlest_profile())
+        pmap: Any = fit_map_from_checkpoint(checkpoint, table, progress=progress)
     else:
         pmap = ProfileMap.load(profile_map)
     clf = SceneClusterer(model, profile_map=pmap, decision=decision, num_threads=threads)

@@ -42,6 +42,15 @@ def _log(msg: str) -> None:
     print(f"[demo] {msg}", file=sys.stderr, flush=True)
 
 
+def _quick_data(clips_per_class: int | None = None) -> str:
+    """The quick preset's built-in corpus spec, with ``clips_per_class`` if given."""
+    from catuvac.training.presets import preset_values
+    from catuvac.training.readers import builtin_spec_with
+
+    spec = preset_values("quick")["data"]
+    return builtin_spec_with(spec) if clips_per_class is None else builtin_spec_with(spec, n=clips_per_class)
+
+
 def _train(out: Path, seed: int, epochs: int | None, progress: bool, clips_per_class: int | None = None) -> Path:
     import torch
 
@@ -52,7 +61,7 @@ def _train(out: Path, seed: int, epochs: int | None, progress: bool, clips_per_c
     if epochs is not None:
         overrides["epochs"] = epochs
     if clips_per_class is not None:
-        overrides["data"] = f"builtin:scenes?n={clips_per_class}"
+        overrides["data"] = _quick_data(clips_per_class)
     cfg = make_config("quick", **overrides)
     ckpt = out / "checkpoint.pt"
     if ckpt.exists():
@@ -91,13 +100,13 @@ def _export(ckpt: Path, out: Path, progress: bool) -> dict[str, Any]:
     return export_model(ckpt, out, int8=True, progress=progress)
 
 
-def _fit_profile_map(ckpt: Path, out_path: Path) -> dict[str, str]:
-    """Each cluster → the profile of its majority scene on the training split (``catuvac-map``)."""
+def _fit_profile_map(ckpt: Path, out_path: Path) -> dict[str, Any]:
+    """Each cluster → the profile of its majority scene on the training split, with its evidence
+    (what ``catuvac-map --checkpoint`` writes)."""
     from catuvac.runtime.fileio import atomic_write_json
-    from catuvac.training.mapfit import fit_profile_map, gentlest_profile, training_cluster_ids
+    from catuvac.training.mapfit import fit_map_from_checkpoint
 
-    ids, labels, names, k, _ = training_cluster_ids(checkpoint=ckpt, progress=False)
-    mapping = fit_profile_map(ids, labels, names, k, SCENE_TO_PROFILE, gentlest_profile())
+    mapping = fit_map_from_checkpoint(ckpt, SCENE_TO_PROFILE)
     atomic_write_json(out_path, mapping)
     return mapping
 
@@ -137,13 +146,14 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
     from catuvac.runtime.clusterer import SceneClusterer
     from catuvac.runtime.scoring import score_run
     from catuvac.runtime.timeline import load_truth
-    from catuvac.training.scenes import DEFAULT_CLIPS_PER_CLASS, builtin_scenes_dir, day_files
+    from catuvac.training.readers import builtin_corpus_dir
+    from catuvac.training.scenes import day_files
 
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _log("built-in scenes (generated once, then cached)")
-    corpus = builtin_scenes_dir(seed=0, clips_per_class=clips_per_class or DEFAULT_CLIPS_PER_CLASS)
+    corpus = builtin_corpus_dir(_quick_data(clips_per_class))  # the preset's corpus: its clips train, its day is replayed
     ckpt = _train(out / "train", seed, epochs, progress, clips_per_class)
     export = _export(ckpt, out / "model", progress)
     model = out / "model" / "encoder.int8.onnx"
@@ -199,7 +209,7 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
     return "–" if v is None else format(v, spec)
 
 
-def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], score: dict[str, Any], pmap: dict[str, str]) -> None:
+def _print_summary(s: dict[str, Any], events: list[Any], timeline: list[Any], score: dict[str, Any], pmap: dict[str, Any]) -> None:
     m = s["metrics_test_split"]
     lines = ["", "=" * 72, "catuvac demo — built-in scenes, quick preset", "=" * 72]
     lines.append(f"clusters found: {s['clusters']}   (cluster → profile, fitted on the training split: "

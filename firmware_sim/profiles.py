@@ -343,6 +343,7 @@ class _PendingMap(ProfileMap):
     def __init__(self) -> None:
         self.source, self.explicit_default, self.default = "none", False, ""
         self._table: Any = {}
+        self._evidence: Any = {}
 
     def __bool__(self) -> bool:
         return False

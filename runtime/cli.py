@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=None, help=f"hmm/fixed-lag: emission temperature (default {hmm.temperature:g})")
     p.add_argument("--switch-prob", type=float, default=None, help=f"hmm/fixed-lag: belief needed to switch (default {hmm.switch_prob:g})")
     p.add_argument("--floor", type=float, default=None, help=f"hmm/fixed-lag: probability floor mixed into q (default {hmm.floor:g})")
+    p.add_argument("--hold-prob", type=float, default=None,
+                   help=f"hmm/fixed-lag: leave the current program once its belief falls below this (default {hmm.hold_prob:g}; 0 = never)")
     p.add_argument("--lag", type=float, default=None, help=f"fixed-lag: decide this many seconds late (default {lag.lag_s:g})")
     p.add_argument("--block-size", type=int, default=MIC_BLOCK_SIZE, help=f"microphone block size in samples (default {MIC_BLOCK_SIZE})")
     p.add_argument("--ema", type=float, default=None, help=f"ema rule: EMA time constant, s (default {ema.ema_seconds})")
@@ -193,7 +195,7 @@ def _decision(args: argparse.Namespace) -> tuple[str, object]:
     if ema_flags:
         raise DecisionError(f"--ema/--hysteresis/--confirm/--dwell belong to the ema rule, not --decision {rule}")
     return rule, decision_config(rule, dwell_s=args.hmm_dwell, temperature=args.temperature,
-                                 switch_prob=args.switch_prob, floor=args.floor, lag_s=args.lag)
+                                 switch_prob=args.switch_prob, floor=args.floor, lag_s=args.lag, hold_prob=args.hold_prob)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:

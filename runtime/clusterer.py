@@ -181,7 +181,7 @@ class SceneClusterer:
         self.decision_rule = decision if decision is not None else ("ema" if smoothing is not None else DEFAULT_RULE)
         if decision_config is None and self.decision_rule == "ema":
             decision_config = smoothing
-        self._pool = ProfilePooling.from_map(self.profile_map.profile_for, self._K) if self.profile_map else None
+        self._pool = ProfilePooling.from_map(self.profile_map, self._K) if self.profile_map else None
         n_states = self._pool.n_states if self._pool is not None else self._K
         self._smoother: DecisionRule = make_decider(self.decision_rule, n_states, decision_config, self.decision_interval_s)
         self.decision_config = getattr(self._smoother, "config")

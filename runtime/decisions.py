@@ -5,7 +5,9 @@ Two steps, both numpy-only, with explicit bounded state and no threads:
 1. **Pooling** (:class:`ProfilePooling`): with a cluster → profile map, q(y|x) is summed over
    the clusters mapped to each profile, so the decision runs over *profiles*: two clusters of
    one profile never switch the program, and over-clustering (K larger than the number of
-   profiles) costs nothing at decision time. Without a map the states are the clusters.
+   profiles) costs nothing at decision time. With a fitted map's evidence, each cluster's q is
+   spread over the profiles in proportion to p(profile | cluster) from the training split.
+   Without a map the states are the clusters.
 
 2. **A decision rule** over those S states, fed once per decision (``update(q, t)``):
 
@@ -16,7 +18,9 @@ Two steps, both numpy-only, with explicit bounded state and no threads:
    temperature T > 1 accounts for overlapping windows (a 4-s window every second shares 3/4 of
    its audio with the previous one, so consecutive posteriors are not independent evidence);
    the floor ε keeps one confident wrong window from ruling a state out. The program switches
-   to the filtered argmax once its belief reaches ``switch_prob``.
+   to the filtered argmax once its belief reaches ``switch_prob``, or once the current
+   program's own belief has fallen below ``hold_prob`` (no program is kept that the filter
+   itself finds implausible just because the evidence splits between two successors).
 
    ``"fixed-lag"`` — the same model, but each decision is the smoothed posterior of the state
    ``lag_s`` seconds ago, p(s_{t−L} | e_{1..t}) (forward messages kept for the last L s, one
@@ -37,12 +41,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from .params import bounded, check_bounds
 from .smoothing import Smoother, SmootherError, SmoothingConfig
+
+if TYPE_CHECKING:
+    from .profiles_map import ProfileMap
 
 __all__ = [
     "DECISION_RULES",
@@ -52,6 +59,7 @@ __all__ = [
     "HmmConfig",
     "HmmDecider",
     "ProfilePooling",
+    "as_pooling",
     "make_decider",
     "can_switch",
     "saturation_belief",
@@ -70,11 +78,12 @@ class DecisionError(SmootherError):
 class HmmConfig:
     """Parameters of the HMM filter (``lag_s = 0``) and its fixed-lag variant (``lag_s > 0``)."""
 
-    # Values: the best setting on the six tuning days (seeds 100–105, 30 min) for the K = 14
-    # `quick` model with `python -m catuvac.runtime.tradeoff --tune` (2026-12-06): grid of dwell
-    # 5–200 s, temperature 2–8, switch 0.8–0.98, floor 0.02/0.1, among settings that switch on
-    # q = 0.8 evidence (can_switch). Three tuning days were too few: their best (dwell 200 s)
-    # did not carry over. Until then: dwell 30 s, temperature 8, floor 0.02, switch 0.8.
+    # Values: the best setting on the six tuning days (seeds 100–105, 30 min), objective averaged
+    # over the `quick` models of seeds 0–2 with their fitted maps (evidence rows), `python -m
+    # catuvac.runtime.tradeoff --tune`'s grid (dwell 5–200 s, temperature 2–8, switch 0.8–0.98,
+    # floor 0.02/0.1, hold 0/0.02/0.05), among settings that switch on q = 0.8 evidence
+    # (can_switch); 2026-12-06. Before: floor 0.1, no hold rule (plain maps, one model); until
+    # 2026-12-06: dwell 30 s, temperature 8, floor 0.02, switch 0.8.
     #
     # Expected dwell of the hidden state (self-transition exp(−Δt/dwell_s)). Long: the sticky
     # prior, together with a high switch threshold, holds a program through short misreadings;
@@ -84,12 +93,20 @@ class HmmConfig:
     # audio, so one posterior is worth a fraction of an independent observation; 2 with the
     # floor below lets a new scene's evidence accumulate within seconds.
     temperature: float = bounded(2.0, gt=0)
-    # Probability floor mixed into q before tempering: no state is ever ruled out by one window
-    # (0.1: an over-confident wrong window moves the belief little).
-    floor: float = bounded(0.1, ge=0, lt=1)
+    # Probability floor mixed into q before tempering: no state is ever ruled out by one window.
+    # 0.02 since the maps carry evidence rows (a mixed cluster's windows are soft already; 0.1
+    # before, with plain maps).
+    floor: float = bounded(0.02, ge=0, lt=1)
     # Switch the program only when the candidate's belief reaches this: the switching cost of
     # a Bayes decision.
     switch_prob: float = bounded(0.95, ge=0, le=1)
+    # Hold the current program only while its own belief is at least this; below it the program
+    # moves to the most probable state even if no state has reached ``switch_prob`` — when the
+    # evidence splits between two other profiles (speech read half as quiet, half as speech in
+    # noise), a program that is plainly wrong is not kept for lack of one clear successor.
+    # 0 = hold until a successor reaches switch_prob (the rule before 2026-12-06); 0.05: the
+    # tuning grid's best (README "Decision quality").
+    hold_prob: float = bounded(0.05, ge=0, lt=1)
     # Fixed-lag smoothing: decide about the state this many seconds ago (0 = pure filter).
     lag_s: float = bounded(0.0, ge=0, le=60, unit="s")
 
@@ -97,17 +114,18 @@ class HmmConfig:
         check_bounds(self, DecisionError)
 
 
-# Defaults of each rule (tuned on the tuning days, see the module docstring).
-# Defaults of each rule: the best setting of each on the tuning days (seeds 100–105, 30 min, the
-# `quick` demo model; `python -m catuvac.runtime.tradeoff --tune`, objective in that module).
+# Defaults of each rule: the best setting of each on the tuning days (seeds 100–105, 30 min),
+# averaged over the `quick` models of seeds 0, 1, 2 with their fitted maps (evidence rows), the
+# grids of `python -m catuvac.runtime.tradeoff --tune` (objective in that module), 2026-12-06.
 _DEFAULTS: dict[str, Any] = {
     "hmm": HmmConfig(),
-    "fixed-lag": HmmConfig(dwell_s=5.0, temperature=8.0, floor=0.1, switch_prob=0.5, lag_s=4.0),
+    "fixed-lag": HmmConfig(dwell_s=30.0, temperature=2.0, floor=0.1, switch_prob=0.9, lag_s=2.0, hold_prob=0.02),
     # the EMA rule's own defaults (SmoothingConfig) with the tuning days' averaging, hysteresis, confirmation and dwell
-    "ema": SmoothingConfig(ema_seconds=3.0, hysteresis=0.3, confirm_seconds=3.0, min_dwell_seconds=20.0),
+    "ema": SmoothingConfig(ema_seconds=3.0, hysteresis=0.3, confirm_seconds=1.0, min_dwell_seconds=20.0),
 }
-# The rule with the best objective on the tuning days (K = 14, six days, 2026-12-06: hmm 0.521,
-# fixed-lag 0.507, ema 0.463; K = 7 in 2026-11: hmm 0.134, fixed-lag 0.123, ema 0.099).
+# The rule with the best objective on the tuning days (2026-12-06, three quick models with
+# evidence maps: hmm 0.711, fixed-lag 0.679, ema 0.677; K = 14 plain maps, one model: hmm
+# 0.521, fixed-lag 0.507, ema 0.463; K = 7 in 2026-11: hmm 0.134, fixed-lag 0.123, ema 0.099).
 DEFAULT_RULE = "hmm"
 
 
@@ -236,7 +254,8 @@ class HmmDecider:
         if self.decision is None:
             self.decision = cand
             return belief, cand, True
-        if cand != self.decision and belief[cand] >= self.config.switch_prob:
+        if cand != self.decision and (belief[cand] >= self.config.switch_prob
+                                      or belief[self.decision] < self.config.hold_prob):
             self.decision = cand
             self.switches += 1
             return belief, cand, True
@@ -306,59 +325,81 @@ def make_decider(
 
 
 class ProfilePooling:
-    """Sum q(y|x) over the clusters of each profile: ``pooled[s] = Σ_{k: profile(k)=s} q[k]``.
+    """Pool q(y|x) per profile: ``pooled[s] = Σ_k q[k] · W[k, s]``.
 
-    ``states`` are the distinct profiles of clusters ``0..K−1`` in cluster order; ``index[k]``
-    is the state of cluster ``k``. :meth:`representative` picks the cluster reported as
-    ``stable`` for a profile decision (its most probable cluster in the current window).
+    With a plain map ``W[k, s]`` is 1 where ``s`` is cluster ``k``'s profile (the sum of q over
+    each profile's clusters); with a map's evidence rows (``catuvac-map``) row ``k`` is
+    p(profile | cluster k) from the training split, so a cluster the training split saw mixed
+    gives mixed evidence. ``states`` are the distinct profiles of clusters ``0..K−1`` in
+    cluster order, then any profile named only in evidence rows; ``index[k]`` is the state of
+    cluster ``k``'s own profile. :meth:`representative` picks the cluster reported as
+    ``stable`` for a profile decision (the cluster giving that state the most evidence in the
+    current window).
     """
 
-    def __init__(self, cluster_profiles: Sequence[str]) -> None:
+    def __init__(self, cluster_profiles: Sequence[str], evidence: Sequence[Mapping[str, float]] | None = None) -> None:
         if not cluster_profiles:
             raise DecisionError("pooling needs at least one cluster")
+        if evidence is not None and len(evidence) != len(cluster_profiles):
+            raise DecisionError(f"{len(evidence)} evidence rows for {len(cluster_profiles)} clusters")
         states: list[str] = []
-        for p in cluster_profiles:
+        for p in [*cluster_profiles, *(n for row in evidence or () for n in row)]:
             if p not in states:
                 states.append(p)
         self.states = tuple(states)
+        self.cluster_profiles = tuple(cluster_profiles)
         self.index = np.array([states.index(p) for p in cluster_profiles], dtype=np.intp)
+        self.weights = np.zeros((len(cluster_profiles), len(states)))
+        if evidence is None:
+            self.weights[np.arange(len(cluster_profiles)), self.index] = 1.0
+        else:
+            for k, row in enumerate(evidence):
+                for name, w in row.items():
+                    self.weights[k, states.index(name)] = w
+            self.weights /= self.weights.sum(axis=1, keepdims=True)
         self._pooled = np.zeros(len(states))
 
     @classmethod
-    def from_map(cls, profile_for: Callable[[int], str], n_clusters: int) -> "ProfilePooling":
-        return cls([profile_for(k) for k in range(n_clusters)])
+    def from_map(cls, profile_map: ProfileMap, n_clusters: int) -> "ProfilePooling":
+        """Pooling for a model of ``n_clusters`` with a map's profiles (and evidence, if it has any)."""
+        evidence = [profile_map.evidence_for(k) for k in range(n_clusters)] if profile_map.has_evidence else None
+        return cls([profile_map.profile_for(k) for k in range(n_clusters)], evidence)
 
     @property
     def n_states(self) -> int:
         return len(self.states)
 
     def pool(self, q: np.ndarray) -> np.ndarray:
-        self._pooled[:] = 0.0
-        np.add.at(self._pooled, self.index, np.asarray(q, dtype=np.float64).reshape(-1))
+        np.dot(np.asarray(q, dtype=np.float64).reshape(-1), self.weights, out=self._pooled)
         return self._pooled
 
     def representative(self, q: np.ndarray, state: int) -> int:
-        members = np.flatnonzero(self.index == state)
-        return int(members[np.argmax(np.asarray(q).reshape(-1)[members])])
+        return int(np.argmax(np.asarray(q).reshape(-1) * self.weights[:, state]))
+
+
+def as_pooling(pooling: Sequence[str] | ProfilePooling) -> ProfilePooling:
+    """``pooling`` itself, or the plain pooling of one profile name per cluster."""
+    return pooling if isinstance(pooling, ProfilePooling) else ProfilePooling(pooling)
 
 
 def replay(
     rule: str,
     probs: np.ndarray,
     times: Sequence[float] | np.ndarray,
-    cluster_profiles: Sequence[str] | None = None,
+    cluster_profiles: Sequence[str] | ProfilePooling | None = None,
     config: HmmConfig | SmoothingConfig | None = None,
     decision_interval: float = 1.0,
 ) -> list[Any]:
     """Offline replay of a rule over recorded per-window q(y|x) (N × K) at ``times``.
 
     Returns the decision per window: profile names when ``cluster_profiles`` (one per
-    cluster) is given — pooled exactly as the streaming clusterer does — else state indices.
+    cluster, or a :class:`ProfilePooling` with a map's evidence) is given — pooled exactly as
+    the streaming clusterer does — else state indices.
     The same code path as :class:`~catuvac.runtime.clusterer.SceneClusterer`, so replaying a
     recorded day equals streaming it.
     """
     p = np.asarray(probs, dtype=np.float64)
-    pool = ProfilePooling(cluster_profiles) if cluster_profiles is not None else None
+    pool = as_pooling(cluster_profiles) if cluster_profiles is not None else None
     dec = make_decider(rule, pool.n_states if pool else p.shape[1], config, decision_interval)
     out: list[Any] = []
     for q, t in zip(p, times):

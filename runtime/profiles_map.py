@@ -10,6 +10,16 @@ is decided after training (``catuvac-map``, or by listening) and written down as
 
     {"_comment": "free text", "0": "quiet", "1": "speech-in-noise", "2": "noisy-transport", "default": "quiet"}
 
+A fitted map (``catuvac-map``) also carries each cluster's **evidence**: how often each profile's
+scenes fell into the cluster on the training split, as p(profile | cluster) with a small prior
+(issue 11). The runtime then pools ``p(profile | x) = Σ_k q(k|x) · p(profile | k)`` instead of
+summing q over each cluster's one profile, so a cluster that the training split saw half quiet
+and half transport gives half-and-half evidence instead of a confident vote for one of them:
+
+.. code-block:: json
+
+    {"0": "quiet", "1": "noisy-transport", "evidence": {"0": {"quiet": 0.9, "noisy-transport": 0.1}}}
+
 Rules:
 
 - keys are cluster ids — non-negative integers, or their decimal strings as JSON requires —
@@ -18,6 +28,9 @@ Rules:
 - values are non-empty profile names; with a profile set (the simulator) every name must be
   one of its profiles;
 - a map names at least one cluster or a default;
+- ``"evidence"`` (optional) maps cluster ids to ``{profile: weight}`` rows (weights finite,
+  ≥ 0, not all 0; normalized to sum 1 when read); a cluster without a row gives all its
+  evidence to its profile, as a plain map does;
 - an unlisted cluster without a ``"default"`` gets :data:`DEFAULT_PROFILE` (``"default"``) in
   the runtime; where the names must be real profiles (the simulator) such a map must list
   every cluster of the model (:meth:`ProfileMap.validate_for` with ``complete=True``).
@@ -25,6 +38,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from types import MappingProxyType
@@ -61,9 +75,13 @@ class ProfileMap:
         self.source = source
         default: str | None = None
         table: dict[int, str] = {}
+        evidence: dict[int, dict[str, float]] = {}
         for key, value in mapping.items():
             if isinstance(key, str) and key.startswith("_"):
                 continue  # comment
+            if key == "evidence":
+                evidence = _parse_evidence(value, source, known_profiles)
+                continue
             if key == "default":
                 default = _check_name(value, source, "default", known_profiles)
                 continue
@@ -76,6 +94,7 @@ class ProfileMap:
         self.explicit_default = default is not None
         self.default = default if default is not None else DEFAULT_PROFILE
         self._table = dict(sorted(table.items()))
+        self._evidence = dict(sorted(evidence.items()))
         if n_clusters is not None:
             self.validate_for(n_clusters)
 
@@ -108,7 +127,7 @@ class ProfileMap:
     def validate_for(self, n_clusters: int, complete: bool = False) -> None:
         """Check the ids against a model of ``n_clusters``; ``complete``: every id must have a
         profile of its own or the map's explicit ``default``."""
-        bad = [k for k in self._table if k >= n_clusters]
+        bad = sorted({k for k in [*self._table, *self._evidence] if k >= n_clusters})
         if bad:
             raise ProfileMapError(
                 f"{self.source}: ids {bad} do not exist in a model with {n_clusters} clusters "
@@ -139,20 +158,31 @@ class ProfileMap:
     def mapping(self) -> Mapping[int, str]:
         return MappingProxyType(self._table)
 
-    def as_dict(self) -> dict[str, str]:
-        """The JSON form (``"default"`` only when the map gives one)."""
-        d = {str(k): v for k, v in self._table.items()}
+    @property
+    def has_evidence(self) -> bool:
+        return bool(self._evidence)
+
+    def evidence_for(self, cluster: int) -> dict[str, float]:
+        """p(profile | cluster): the cluster's evidence row, or all of it on its profile."""
+        row = self._evidence.get(int(cluster))
+        return dict(row) if row is not None else {self.profile_for(cluster): 1.0}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (``"default"`` only when the map gives one, ``"evidence"`` when it has any)."""
+        d: dict[str, Any] = {str(k): v for k, v in self._table.items()}
         if self.explicit_default:
             d["default"] = self.default
+        if self._evidence:
+            d["evidence"] = {str(k): dict(row) for k, row in self._evidence.items()}
         return d
 
     to_dict = as_dict
 
     @property
     def profiles(self) -> list[str]:
-        """Distinct profile names, in cluster order, then the default."""
+        """Distinct profile names, in cluster order, then the default, then those only in evidence rows."""
         seen: list[str] = []
-        for v in list(self._table.values()) + [self.default]:
+        for v in [*self._table.values(), self.default, *(p for row in self._evidence.values() for p in row)]:
             if v not in seen:
                 seen.append(v)
         return seen
@@ -176,6 +206,28 @@ def _parse_key(key: Any, source: str) -> int:
     if cluster < 0:
         raise ProfileMapError(f"{source}: key {key!r} is not a cluster id (a non-negative integer)")
     return cluster
+
+
+def _parse_evidence(value: Any, source: str, known: Collection[str] | None) -> dict[int, dict[str, float]]:
+    hint = 'e.g. "evidence": {"0": {"quiet": 0.9, "music": 0.1}}'
+    if not isinstance(value, Mapping):
+        raise ProfileMapError(f"{source}: \"evidence\" must map cluster ids to {{profile: weight}} rows ({hint})")
+    out: dict[int, dict[str, float]] = {}
+    for key, row in value.items():
+        cluster = _parse_key(key, source)
+        if not isinstance(row, Mapping) or not row:
+            raise ProfileMapError(f"{source}: evidence for cluster {key!r} must be a non-empty {{profile: weight}} object ({hint})")
+        weights: dict[str, float] = {}
+        for name, w in row.items():
+            name = _check_name(name, source, f"evidence {key}", known)
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                raise ProfileMapError(f"{source}: evidence weight of {name!r} for cluster {key!r} must be a finite number ≥ 0, got {w!r}")
+            weights[name] = float(w)
+        total = sum(weights.values())
+        if total <= 0:
+            raise ProfileMapError(f"{source}: evidence for cluster {key!r} is all zero; give at least one positive weight")
+        out[cluster] = {n: w / total for n, w in weights.items()}
+    return out
 
 
 def _check_name(value: Any, source: str, key: str, known: Collection[str] | None) -> str:

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .decisions import DECISION_RULES, HmmConfig, can_switch, decision_config, replay
+from .decisions import DECISION_RULES, HmmConfig, ProfilePooling, as_pooling, can_switch, decision_config, replay
 from .scoring import load_scene_profiles, score_profiles, summarize_days
 from .timeline import Truth, load_truth
 
@@ -43,7 +43,7 @@ SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
 # The grid of --tune (every combination, per rule).
 GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "hmm": {"dwell_s": (5.0, 10.0, 30.0, 60.0, 200.0), "temperature": (2.0, 3.0, 4.0, 8.0),
-            "switch_prob": (0.8, 0.9, 0.95, 0.98), "floor": (0.02, 0.1)},
+            "switch_prob": (0.8, 0.9, 0.95, 0.98), "floor": (0.02, 0.1), "hold_prob": (0.0, 0.02, 0.05)},
     "fixed-lag": {"dwell_s": (5.0, 10.0, 30.0), "temperature": (2.0, 3.0, 4.0, 8.0), "lag_s": (1.0, 2.0, 4.0, 8.0),
                   "switch_prob": (0.5, 0.9), "floor": (0.1,)},
     "ema": {"ema_seconds": (1.0, 3.0), "hysteresis": (0.15, 0.3), "confirm_seconds": (1.0, 3.0),
@@ -78,17 +78,20 @@ def record_day(model: str | os.PathLike, day_dir: str | os.PathLike, decision_in
 
 
 def score_rule(
-    days: Sequence[DayPosteriors], rule: str, config: Any, cluster_profiles: Sequence[str],
+    days: Sequence[DayPosteriors], rule: str, config: Any, cluster_profiles: Sequence[str] | ProfilePooling,
     scene_profiles: Mapping[str, str], decision_interval: float = 1.0, pool: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(per-day profile scores, their summary) of one rule setting. ``pool=False`` decides over
-    clusters and maps the decided cluster to its profile afterwards (the pre-pooling runtime)."""
+    """(per-day profile scores, their summary) of one rule setting. ``cluster_profiles``: one
+    profile per cluster, or a map's :class:`ProfilePooling` (with its evidence). ``pool=False``
+    decides over clusters and maps the decided cluster to its profile afterwards (the
+    pre-pooling runtime)."""
+    pooling = as_pooling(cluster_profiles)
     scores = []
     for day in days:
         if pool:
-            dec = replay(rule, day.probs, day.times, cluster_profiles, config, decision_interval)
+            dec = replay(rule, day.probs, day.times, pooling, config, decision_interval)
         else:
-            dec = [cluster_profiles[k] for k in replay(rule, day.probs, day.times, None, config, decision_interval)]
+            dec = [pooling.cluster_profiles[k] for k in replay(rule, day.probs, day.times, None, config, decision_interval)]
         scores.append(score_profiles(day.times, dec, day.truth, scene_profiles, duration_s=day.duration_s))
     return scores, summarize_days(scores)
 
@@ -114,7 +117,7 @@ def _brief(summary: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def sweep(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str], scene_profiles: Mapping[str, str],
+def sweep(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str] | ProfilePooling, scene_profiles: Mapping[str, str],
           rules: Sequence[str] = DECISION_RULES, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Each rule's knob swept from its (or ``base``'s) config: a list of points per rule."""
     out: dict[str, Any] = {}
@@ -133,7 +136,7 @@ def sweep(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str], scene_
     return out
 
 
-def tune(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str], scene_profiles: Mapping[str, str],
+def tune(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str] | ProfilePooling, scene_profiles: Mapping[str, str],
          rules: Sequence[str] = DECISION_RULES, progress: bool = True) -> dict[str, Any]:
     """Grid search per rule (see :data:`GRIDS`); the best setting of each by :func:`objective`.
     HMM settings that could not switch under steady evidence (:func:`~catuvac.runtime.decisions.can_switch`)
@@ -213,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         recorded.append(record_day(a.model, d))
     K = recorded[0].probs.shape[1]
     pmap = ProfileMap.from_file(a.map, n_clusters=K)
-    cp = [pmap.profile_for(k) for k in range(K)]
+    cp = ProfilePooling.from_map(pmap, K)
     res: dict[str, Any] = {"model": str(a.model), "map": pmap.as_dict(), "days": [str(d) for d in a.days],
                            "defaults": {r: vars(decision_config(r)) for r in DECISION_RULES}}
     res["default_scores"] = {r: _brief(score_rule(recorded, r, decision_config(r), cp, table)[1]) for r in DECISION_RULES}

@@ -6,6 +6,14 @@ table (the shipped ``scene_profiles.json`` for the built-in scenes). Clusters th
 window falls into get the *gentlest* profile of the profile set (least noise reduction, then
 the smallest gain offsets and compression), which is also the map's ``default``.
 
+The map also records each cluster's **evidence**, p(profile | cluster): the share of its
+training windows whose scene has each profile, with a prior of ``--evidence-prior`` windows
+per profile (Dirichlet smoothing: a cluster of 3 windows says less than one of 30, and a
+cluster with no windows gives every profile the same weight, i.e. no evidence). The runtime
+pools q(y|x) through these rows (:class:`catuvac.runtime.decisions.ProfilePooling`), so a
+cluster that holds two profiles' scenes no longer votes for one of them; ``--no-evidence``
+writes the plain map. Why it is on by default: README "Decision quality" (issue 11).
+
     catuvac-map --checkpoint runs/quick/checkpoint.pt --out map.json
     catuvac-map --model runs/quick/model/encoder.int8.onnx --data builtin:scenes --out map.json
 
@@ -17,6 +25,7 @@ model's front-end and ``--data`` (default ``builtin:scenes``) is split with ``--
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -31,7 +40,13 @@ from .cli import add_model_source
 if TYPE_CHECKING:
     from catuvac.firmware_sim.profiles import ProfileSet
 
-__all__ = ["gentlest_profile", "fit_profile_map", "training_cluster_ids", "main"]
+__all__ = ["gentlest_profile", "fit_profile_map", "cluster_evidence", "fit_map_from_checkpoint", "training_cluster_ids",
+           "DEFAULT_EVIDENCE_PRIOR", "main"]
+
+# Prior windows per profile in each cluster's evidence row (chosen on the tuning days, README
+# "Decision quality"): small against the ~16 training windows of a typical cluster, so a clean
+# cluster stays confident (16 of 16 windows → 0.95 with 5 profiles) and a mixed one stays mixed.
+DEFAULT_EVIDENCE_PRIOR = 0.3
 
 
 def _magnitude(v: Any) -> float:
@@ -64,13 +79,15 @@ def fit_profile_map(
     n_clusters: int,
     scene_profiles: Mapping[str, str],
     unused_profile: str,
-) -> dict[str, str]:
-    """Cluster → profile of the most frequent scene among its windows (ties: lower label id)."""
+    evidence_prior: float | None = DEFAULT_EVIDENCE_PRIOR,
+) -> dict[str, Any]:
+    """Cluster → profile of the most frequent scene among its windows (ties: lower label id),
+    plus the clusters' evidence rows (:func:`cluster_evidence`) unless ``evidence_prior`` is None."""
     missing = sorted({label_names[int(i)] for i in np.unique(labels)} - set(scene_profiles))
     if missing:
         raise ValueError(f"scene label(s) {missing} have no profile in the scene → profile table; "
                          "pass --scene-profiles TABLE.json that maps them")
-    out: dict[str, str] = {}
+    out: dict[str, Any] = {}
     for k in range(n_clusters):
         members = labels[cluster_ids == k]
         if members.size:
@@ -79,7 +96,47 @@ def fit_profile_map(
         else:
             out[str(k)] = unused_profile
     out["default"] = unused_profile
+    if evidence_prior is not None:
+        out["evidence"] = cluster_evidence(cluster_ids, labels, label_names, n_clusters, scene_profiles, evidence_prior)
     return out
+
+
+def cluster_evidence(
+    cluster_ids: np.ndarray,
+    labels: np.ndarray,
+    label_names: Sequence[str],
+    n_clusters: int,
+    scene_profiles: Mapping[str, str],
+    prior: float = DEFAULT_EVIDENCE_PRIOR,
+) -> dict[str, dict[str, float]]:
+    """p(profile | cluster) per cluster: (windows of the profile's scenes + ``prior``) / (windows
+    + ``prior`` × profiles), over the distinct profiles of ``scene_profiles``; rounded to 4 places."""
+    if not (isinstance(prior, (int, float)) and math.isfinite(prior) and prior > 0):
+        raise ValueError(f"--evidence-prior must be a number > 0, got {prior!r}")
+    profiles = list(dict.fromkeys(scene_profiles.values()))
+    counts = np.zeros((n_clusters, len(profiles)))
+    for k, lab in zip(np.asarray(cluster_ids).tolist(), np.asarray(labels).tolist()):
+        counts[int(k), profiles.index(scene_profiles[label_names[int(lab)]])] += 1
+    rows = (counts + prior) / (counts + prior).sum(axis=1, keepdims=True)
+    return {str(k): {p: round(float(w), 4) for p, w in zip(profiles, rows[k])} for k in range(n_clusters)}
+
+
+def fit_map_from_checkpoint(
+    checkpoint: str | Path,
+    scene_profiles: Mapping[str, str],
+    evidence_prior: float | None = DEFAULT_EVIDENCE_PRIOR,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The map ``catuvac-map --checkpoint`` writes (its training split, the shipped profile set)."""
+    ids, labels, names, k, spec = training_cluster_ids(checkpoint=checkpoint, progress=progress)
+    return _document(ids, spec, fit_profile_map(ids, labels, names, k, scene_profiles, gentlest_profile(), evidence_prior))
+
+
+def _document(ids: np.ndarray, spec: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"_fitted": f"catuvac-map on the training split of {spec} ({len(ids)} windows): most "
+                           "frequent scene per cluster; evidence = p(profile | cluster)"}
+    doc.update(mapping)
+    return doc
 
 
 def training_cluster_ids(
@@ -142,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-seed", type=int, default=0, help="with --model: train/val/test split seed (default 0)")
     p.add_argument("--scene-profiles", help="scene label → profile table JSON (default: the shipped built-in one)")
     p.add_argument("--profiles", help="profile set JSON, for the gentlest profile (default: the shipped set)")
+    p.add_argument("--evidence-prior", type=float, default=DEFAULT_EVIDENCE_PRIOR,
+                   help=f"prior windows per profile in each cluster's evidence row, p(profile | cluster) "
+                   f"(default {DEFAULT_EVIDENCE_PRIOR}; range > 0; smaller trusts the training windows more)")
+    p.add_argument("--no-evidence", action="store_true",
+                   help="write the plain map (one profile per cluster) without evidence rows")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
@@ -166,18 +228,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"({list(ps.names)})")
         ids, labels, names, K, spec = training_cluster_ids(args.checkpoint, args.model, args.data, args.split_seed,
                                                            progress=not args.quiet)
-        mapping = fit_profile_map(ids, labels, names, K, table, gentlest_profile(ps))
+        mapping = fit_profile_map(ids, labels, names, K, table, gentlest_profile(ps),
+                                  None if args.no_evidence else args.evidence_prior)
     except (ValueError, OSError, ScoringError, ProfileError) as e:
         print(f"catuvac-map: error: {e}", file=sys.stderr)
         return 2
-    doc = {"_fitted": f"catuvac-map on the training split of {spec} ({len(ids)} windows): most frequent scene per cluster"}
-    doc.update(mapping)
-    atomic_write_json(out, doc)
+    atomic_write_json(out, _document(ids, spec, mapping))
     counts = Counter(ids.tolist())
     for k in range(K):
         members = labels[ids == k]
         top = Counter(names[int(i)] for i in members).most_common(2)
-        print(f"  cluster {k}: {counts.get(k, 0):4d} windows {top} → {mapping[str(k)]}")
+        ev = mapping.get("evidence", {}).get(str(k), {})
+        share = f" (evidence {ev[mapping[str(k)]]:.2f})" if ev else ""
+        print(f"  cluster {k}: {counts.get(k, 0):4d} windows {top} → {mapping[str(k)]}{share}")
     print(f"wrote {out}")
     return 0
 

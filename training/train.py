@@ -655,11 +655,23 @@ def _checked_data(run: _Run, data: PreparedData | None, cache_dir: str | os.Path
         raise TrainError(f"inputs are {n_feat}×{n_frames} but the front-end gives {fe.n_features}×{fe.window_frames}")
     nb = data.neighbours.get("train")
     if cfg.temporal_weight > 0 and cfg.model_type == "cat_uvac" and (nb is None or not bool((nb >= 0).any())):
-        raise TrainError(
-            f"--temporal-weight needs recordings longer than the window, but every clip of {data.source} gives one "
-            "window: use a shorter --window-seconds or longer clips"
-        )
+        if not _preset_default(cfg, "temporal_weight"):
+            raise TrainError(
+                f"--temporal-weight needs recordings longer than the window, but every clip of {data.source} gives one "
+                "window: use a shorter --window-seconds or longer clips"
+            )
+        # the preset's term (quick's, made for the built-in 8-s clips) on data it cannot use: off, said
+        run.cfg = dataclasses.replace(cfg, temporal_weight=0.0)
+        _say(run, f"note: every clip of {data.source} gives one window, so the {cfg.preset!r} preset's temporal term "
+                  "(neighbouring windows of a recording) is off for this run (temporal_weight 0 in the checkpoint)")
     return data
+
+
+def _preset_default(cfg: TrainConfig, name: str) -> bool:
+    """True if ``cfg.<name>`` is its preset's value (not a value the user asked for)."""
+    from .presets import PRESETS
+
+    return name in PRESETS.get(cfg.preset or "", {}) and PRESETS[cfg.preset or ""][name] == getattr(cfg, name)
 
 
 def _build(run: _Run, data: PreparedData, resume: bool) -> _State:

@@ -37,6 +37,50 @@ def test_pooling_sums_clusters_of_a_profile():
     assert pool.representative(np.array([0.1, 0.2, 0.3, 0.4]), 0) == 2
 
 
+def test_pooling_with_evidence_spreads_each_cluster():
+    ev = [{"quiet": 0.5, "music": 0.5}, {"music": 1.0}, {"quiet": 0.75, "wind": 0.25}]
+    pool = ProfilePooling(["quiet", "music", "quiet"], ev)
+    assert pool.states == ("quiet", "music", "wind")  # "wind" only in an evidence row: still a state
+    q = np.array([0.2, 0.3, 0.5])
+    np.testing.assert_allclose(pool.pool(q), [0.2 * 0.5 + 0.5 * 0.75, 0.2 * 0.5 + 0.3, 0.5 * 0.25])
+    assert pool.pool(q).sum() == pytest.approx(1.0)
+    assert pool.representative(q, 1) == 1 and pool.representative(q, 0) == 2
+    # rows are normalized; a plain pooling is the one-hot special case
+    np.testing.assert_allclose(ProfilePooling(["a", "b"], [{"a": 2.0}, {"a": 1.0, "b": 3.0}]).pool([0.5, 0.5]), [0.625, 0.375])
+    np.testing.assert_allclose(ProfilePooling(["a", "b", "a"], [{"a": 1}, {"b": 1}, {"a": 1}]).pool([0.1, 0.2, 0.7]),
+                               ProfilePooling(["a", "b", "a"]).pool([0.1, 0.2, 0.7]))
+    with pytest.raises(DecisionError, match="2 evidence rows for 3 clusters"):
+        ProfilePooling(["a", "b", "a"], [{"a": 1}, {"b": 1}])
+
+
+def test_a_mixed_cluster_does_not_switch_the_program():
+    # cluster 2 held both quiet and transport scenes on the training split: its windows inside a
+    # transport stretch switch a plain map's program to quiet, not an evidence map's
+    seq = [1] * 40 + [2, 2, 2, 2, 2, 2, 2, 2] + [1] * 20
+    probs = onehot(seq, k=3, p=0.97)
+    plain = ["quiet", "transport", "quiet"]
+    ev = [{"quiet": 0.95, "transport": 0.05}, {"quiet": 0.05, "transport": 0.95}, {"quiet": 0.5, "transport": 0.5}]
+    t = np.arange(len(seq), dtype=float)
+    out_plain = replay("hmm", probs, t, plain, CFG)
+    out_ev = replay("hmm", probs, t, ProfilePooling(plain, ev), CFG)
+    assert "quiet" in out_plain[40:]
+    assert set(out_ev) == {"transport"}
+
+
+def test_a_plainly_wrong_program_is_left_when_the_evidence_splits():
+    # state 0 for 30 s, then windows split evenly between states 1 and 2: neither reaches the
+    # switch threshold, but state 0 is no longer plausible
+    probs = np.array([[0.96, 0.02, 0.02]] * 30 + [[0.02, 0.49, 0.49]] * 40)
+    t = np.arange(len(probs), dtype=float)
+    cfg = replace(CFG, switch_prob=0.95)
+    held = replay("hmm", probs, t, None, replace(cfg, hold_prob=0.0))
+    moved = replay("hmm", probs, t, None, replace(cfg, hold_prob=0.02))
+    assert set(held) == {0}  # the rule before hold_prob: kept for lack of one clear successor
+    assert moved[-1] in (1, 2) and moved.index(moved[-1]) < 45
+    # a steady program is never left by the hold rule alone
+    assert set(replay("hmm", probs[:30], t[:30], None, replace(cfg, hold_prob=0.2))) == {0}
+
+
 def test_two_clusters_of_one_profile_never_switch():
     # K = 4, clusters 0 and 2 are both "quiet": alternating between them is one profile
     seq = [0, 2] * 20 + [1] * 20

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from catuvac.runtime.clusterer import SceneClusterer
@@ -74,3 +75,48 @@ def test_one_map_for_runtime_and_simulator() -> None:
         load_cluster_map({"0": "default"}, ps)
     with pytest.raises(ProfileError, match=r"ids \[1\] have no profile"):
         load_cluster_map({"0": "quiet"}, ps, n_clusters=2)
+
+
+def test_evidence_rows() -> None:
+    doc = {"0": "quiet", "1": "music", "evidence": {"0": {"quiet": 3, "music": 1}, "1": {"music": 1.0}}}
+    m = ProfileMap(doc, n_clusters=3)
+    assert m.has_evidence and m.evidence_for(0) == {"quiet": 0.75, "music": 0.25}
+    assert m.evidence_for(2) == {DEFAULT_PROFILE: 1.0}  # no row: all of it on the cluster's profile
+    assert ProfileMap(m.as_dict()).as_dict() == m.as_dict() and m.as_dict()["evidence"]["0"] == {"quiet": 0.75, "music": 0.25}
+    assert not ProfileMap({"0": "quiet"}).has_evidence and "evidence" not in ProfileMap({"0": "quiet"}).as_dict()
+    assert ProfileMap({"0": "quiet", "evidence": {"0": {"wind": 1}}}).profiles == ["quiet", "default", "wind"]
+
+
+@pytest.mark.parametrize(
+    "evidence, msg",
+    [
+        (["quiet"], "must map cluster ids"),
+        ({"x": {"quiet": 1}}, "not a cluster id"),
+        ({"0": {}}, "non-empty"),
+        ({"0": {"quiet": -1}}, "finite number ≥ 0"),
+        ({"0": {"quiet": float("nan")}}, "finite number ≥ 0"),
+        ({"0": {"quiet": True}}, "finite number ≥ 0"),
+        ({"0": {"quiet": 0, "music": 0}}, "all zero"),
+        ({"0": {"": 1}}, "non-empty string"),
+        ({"9": {"quiet": 1}}, r"ids \[9\] do not exist"),
+    ],
+)
+def test_evidence_validation(evidence: object, msg: str) -> None:
+    with pytest.raises(ProfileMapError, match=msg):
+        ProfileMap({"0": "quiet", "evidence": evidence}, n_clusters=4)
+
+
+def test_simulator_checks_evidence_profiles_and_the_clusterer_pools_with_them(small_model: Path) -> None:
+    from catuvac.firmware_sim.profiles import ProfileError, ProfileSet, load_cluster_map
+
+    with pytest.raises(ProfileError, match="not a profile"):
+        load_cluster_map({"0": "quiet", "evidence": {"0": {"nope": 1}}}, ProfileSet.default())
+    c = SceneClusterer(small_model)
+    K = c.n_clusters
+    doc = {"default": "quiet", "evidence": {str(k): {"quiet": 1, "music": 1} for k in range(K)}}
+    flat = SceneClusterer(small_model, profile_map=doc)
+    assert flat.profile_map is not None and flat.profile_map.has_evidence
+    # every cluster half quiet, half music: the pooled evidence is flat whatever the window
+    x = np.random.default_rng(0).standard_normal(flat.sample_rate * 6).astype(np.float32) * 0.1
+    ev = flat.process(x, flat.sample_rate)
+    assert ev and all(e.profile == ev[0].profile for e in ev)

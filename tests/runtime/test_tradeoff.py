@@ -60,7 +60,7 @@ def test_sweep_tune_and_plot(tmp_path):
     best = tune(DAYS, PROFILES, TABLE, rules=("hmm",), progress=False)
     _, default = score_rule(DAYS, "hmm", HMM, PROFILES, TABLE)  # a point of the grid
     assert best["hmm"]["objective"] >= objective(default)
-    assert set(best["hmm"]["config"]) == {"dwell_s", "temperature", "floor", "switch_prob", "lag_s"}
+    assert set(best["hmm"]["config"]) == {"dwell_s", "temperature", "floor", "switch_prob", "lag_s", "hold_prob"}
     plot_tradeoff(res, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 5000
 

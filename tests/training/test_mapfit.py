@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from catuvac.training.mapfit import fit_profile_map, gentlest_profile, main
+from catuvac.training.mapfit import cluster_evidence, fit_profile_map, gentlest_profile, main
 
 from .test_cli import run_cli, write_folder
 
@@ -15,10 +15,29 @@ def test_majority_scene_and_unused_cluster():
     labels = np.array([0, 0, 1, 2, 2, 1, 1, 0])
     names = ["quiet_room", "babble", "wind"]
     table = {"quiet_room": "quiet", "babble": "speech-in-noise", "wind": "wind"}
-    m = fit_profile_map(ids, labels, names, 4, table, "quiet")
+    m = fit_profile_map(ids, labels, names, 4, table, "quiet", evidence_prior=None)
     assert m == {"0": "quiet", "1": "wind", "2": "speech-in-noise", "3": "quiet", "default": "quiet"}
+    assert fit_profile_map(ids, labels, names, 4, table, "quiet", evidence_prior=1.0)["evidence"] == cluster_evidence(
+        ids, labels, names, 4, table, 1.0)
     with pytest.raises(ValueError, match="no profile"):
         fit_profile_map(ids, labels, names, 4, {"quiet_room": "quiet"}, "quiet")
+
+
+def test_evidence_is_the_smoothed_share_of_each_profile():
+    ids = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    labels = np.array([0, 0, 1, 2, 2, 1, 1, 0])
+    names = ["quiet_room", "babble", "wind", "speech_quiet"]
+    # two scenes share the quiet profile: their windows count together
+    table = {"quiet_room": "quiet", "babble": "speech-in-noise", "wind": "wind", "speech_quiet": "quiet"}
+    ev = cluster_evidence(ids, labels, names, 4, table, prior=0.5)
+    assert ev["0"] == pytest.approx({"quiet": 2.5 / 4.5, "speech-in-noise": 1.5 / 4.5, "wind": 0.5 / 4.5}, abs=1e-4)
+    assert ev["1"] == pytest.approx({"quiet": 0.5 / 3.5, "speech-in-noise": 0.5 / 3.5, "wind": 2.5 / 3.5}, abs=1e-4)
+    assert ev["3"] == pytest.approx({"quiet": 1 / 3, "speech-in-noise": 1 / 3, "wind": 1 / 3}, abs=1e-4)  # unused: no evidence
+    # a smaller prior trusts the windows more
+    assert cluster_evidence(ids, labels, names, 4, table, prior=0.1)["1"]["wind"] > ev["1"]["wind"]
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="evidence-prior"):
+            cluster_evidence(ids, labels, names, 4, table, prior=bad)
 
 
 def test_gentlest_shipped_profile_is_quiet():
@@ -37,11 +56,23 @@ def test_cli_on_a_trained_checkpoint(tmp_path, capsys):
     out = tmp_path / "map.json"
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--scene-profiles", str(table), "--quiet"]) == 0
     m = json.loads(out.read_text())
-    assert m["default"] == "quiet" and set(m) == {"_fitted", "0", "1", "2", "default"}
+    assert m["default"] == "quiet" and set(m) == {"_fitted", "0", "1", "2", "default", "evidence"}
     assert set(v for k, v in m.items() if k.isdigit()) <= {"quiet", "wind", "music"}
+    assert set(m["evidence"]) == {"0", "1", "2"} and all(abs(sum(r.values()) - 1) < 1e-3 for r in m["evidence"].values())
     from catuvac.runtime.profiles_map import ProfileMap
 
-    assert ProfileMap.from_file(out, n_clusters=3).profile_for(0) == m["0"]
+    pm = ProfileMap.from_file(out, n_clusters=3)
+    assert pm.profile_for(0) == m["0"] and pm.has_evidence
+    # each cluster's own profile carries the most evidence (its majority; an unused cluster's row is flat)
+    assert all(m["evidence"][k][m[k]] == max(m["evidence"][k].values()) for k in ("0", "1", "2"))
+    plain = tmp_path / "plain.json"
+    assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(plain), "--scene-profiles", str(table), "--quiet",
+                 "--no-evidence"]) == 0
+    assert "evidence" not in json.loads(plain.read_text())
+    capsys.readouterr()
+    assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(tmp_path / "bad.json"), "--scene-profiles",
+                 str(table), "--quiet", "--evidence-prior", "0"]) == 2
+    assert "evidence-prior" in capsys.readouterr().err and not (tmp_path / "bad.json").exists()
     # the shipped table does not know these labels: a clear error, nothing written
     out2 = tmp_path / "map2.json"
     capsys.readouterr()

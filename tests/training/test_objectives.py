@@ -158,6 +158,19 @@ def test_extra_terms_train_and_are_logged_and_recorded(tmp_path):
               tmp_path / "one", data=_clip_data(1), progress=False)
 
 
+def test_the_quick_presets_temporal_term_is_off_on_one_window_clips(tmp_path, capsys):
+    # quick's term is made for its 8-s built-in clips; on a user's 4-s clips it is switched off
+    # (said, and recorded as 0), while a weight the user asked for is still an error (above)
+    cfg = make_config("quick", data="clips", n_clusters=2, epochs=1, batch_size=8, device="cpu", h_init="random")
+    assert cfg.temporal_weight > 0
+    res = train(cfg, tmp_path / "q", data=_clip_data(1), progress=True, plots=False, evaluate=False)
+    assert load_checkpoint(res.checkpoint).train_config["temporal_weight"] == 0.0
+    assert "temporal term" in capsys.readouterr().err and "temporal" not in res.history[-1]  # no such term this run
+    with pytest.raises(TrainError, match="--temporal-weight needs"):
+        train(make_config("quick", data="clips", n_clusters=2, epochs=1, device="cpu", temporal_weight=2.0),
+              tmp_path / "q2", data=_clip_data(1), progress=False)
+
+
 def test_cli_flags_for_the_extras_and_paper_exact(tmp_path, capsys):
     from catuvac.training.cli import build_train_parser, config_from_args, train_main
 

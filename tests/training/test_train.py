@@ -53,14 +53,15 @@ def test_presets_hold_the_paper_settings():
     assert make_config("paper-us8k").lam == 2.0 and make_config("paper-us8k").window_seconds == 4.0
     assert make_config("paper-tau2019").lam == 2.0 and make_config("paper-tau2019").window_seconds == 10.0
     q = make_config("quick")
-    assert q.data == "builtin:scenes" and q.n_clusters == 14 and q.epochs <= 100
+    assert q.data == "builtin:scenes?s=8" and q.n_clusters == 14 and q.epochs <= 100 and q.temporal_weight > 0
     assert all(make_config(n).arch == "paper" and make_config(n).n_mels is None for n in PRESETS if n != "device")
 
 
 def test_device_preset_is_quick_on_the_streaming_network():
     d, q = make_config("device"), make_config("quick")
     assert (d.arch, d.n_mels, d.normalization, d.n_clusters) == ("device", 64, "global", 7)  # K = 7: see presets.py
-    own = ("arch", "n_mels", "normalization", "n_clusters", "preset")
+    own = ("arch", "n_mels", "normalization", "n_clusters", "preset", "data", "epochs", "temporal_weight")
+    assert (d.data, d.epochs, d.temporal_weight) == ("builtin:scenes", 80, 0.0)  # quick as it was when measured
     assert {k: v for k, v in d.to_dict().items() if k not in own} == {k: v for k, v in q.to_dict().items() if k not in own}
     with pytest.raises(TrainError, match="--arch"):
         make_config("quick", arch="tiny")

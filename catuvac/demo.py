@@ -48,7 +48,7 @@ def _quick_data(clips_per_class: int | None = None) -> str:
     from catuvac.training.readers import builtin_spec_with
 
     spec = preset_values("quick")["data"]
-    return builtin_spec_with(spec) if clips_per_class is None else builtin_spec_with(spec, n=clips_per_class)
+    return spec if clips_per_class is None else builtin_spec_with(spec, n=clips_per_class)
 
 
 def _train(out: Path, seed: int, epochs: int | None, progress: bool, clips_per_class: int | None = None) -> Path:

@@ -133,8 +133,8 @@ def fit_map_from_checkpoint(
 
 
 def _document(ids: np.ndarray, spec: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
-    doc: dict[str, Any] = {"_fitted": f"catuvac-map on the training split of {spec} ({len(ids)} windows): most "
-                           "frequent scene per cluster; evidence = p(profile | cluster)"}
+    what = "most frequent scene per cluster" + ("; evidence = p(profile | cluster)" if "evidence" in mapping else "")
+    doc: dict[str, Any] = {"_fitted": f"catuvac-map on the training split of {spec} ({len(ids)} windows): {what}"}
     doc.update(mapping)
     return doc
 

@@ -671,7 +671,7 @@ def _preset_default(cfg: TrainConfig, name: str) -> bool:
     """True if ``cfg.<name>`` is its preset's value (not a value the user asked for)."""
     from .presets import PRESETS
 
-    return name in PRESETS.get(cfg.preset or "", {}) and PRESETS[cfg.preset or ""][name] == getattr(cfg, name)
+    return PRESETS.get(cfg.preset, {}).get(name) == getattr(cfg, name)
 
 
 def _build(run: _Run, data: PreparedData, resume: bool) -> _State:

@@ -77,6 +77,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     g.add_argument("--usage-weight", type=float, default=None, help="weight of the batch-level cluster-usage term KL(mean q(y|x) ‖ uniform); 0 = off (default: the preset's)")
     g.add_argument("--y-entropy-weight", type=float, default=None, help="weight of the mean entropy H(q(y|x)) (sharp posteriors; with --usage-weight equal: mutual-information clustering); 0 = off")
     g.add_argument("--temporal-weight", type=float, default=None, help="weight of the symmetric KL between q(y|x) of neighbouring windows of one recording (needs clips longer than the window); 0 = off")
+    g.add_argument("--augment-weight", type=float, default=None, help="weight of the symmetric KL between q(y|x) of a window and of a random view of it (frequency warp, time stretch and shift, masks); 0 = off (default: the preset's)")
     g.add_argument("--kl-warmup-epochs", type=int, default=None, help="ramp λ linearly up over this many epochs; 0 = off (default: the preset's)")
     g.add_argument("--paper-exact", action="store_const", const=True, default=None, help="reproduce the paper literally: random init of h, no extra terms, no KL warm-up, fp32")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
@@ -88,7 +89,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
 _OVERRIDES = (
     "data", "n_clusters", "epochs", "batch_size", "lam", "lr_start", "lr_end", "tau_start", "tau_end", "tau_schedule",
     "latent_dim", "arch", "n_mels", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
-    "usage_weight", "y_entropy_weight", "temporal_weight", "kl_warmup_epochs", "paper_exact",
+    "usage_weight", "y_entropy_weight", "temporal_weight", "augment_weight", "kl_warmup_epochs", "paper_exact",
 )
 
 

@@ -48,6 +48,7 @@ from torch import nn
 
 from catuvac.runtime.errors import CatuvacError
 
+from .augment import random_view
 from .objectives import Objective
 
 __all__ = ["ModelConfig", "ConvGRUEncoder", "Decoder", "CatUVAC", "cat_uvac_loss", "conv_out", "ModelConfigError", "ARCHS",
@@ -338,6 +339,7 @@ class CatUVAC(nn.Module):
         ``objective``: the extra terms' weights (default: eq. 7 alone); its λ is replaced by
         ``lam`` (the trainer may schedule λ). ``x_pair``: each window's neighbour in its clip,
         for the ``temporal`` term (only h runs on it); ``pair_valid`` (B,) 0 where a window has none.
+        The ``augment`` term draws its random view of ``x`` here (augment.py; h runs on it).
         """
         obj = Objective(lam=lam) if objective is None else replace(objective, lam=lam)
         batch: dict[str, torch.Tensor] = {**self(x, tau=tau), "x": x}
@@ -349,6 +351,8 @@ class CatUVAC(nn.Module):
             batch["logits_pair"] = self.logits(x_pair)
             if pair_valid is not None:
                 batch["pair_valid"] = pair_valid
+        if obj.needs_view:
+            batch["logits_view"] = self.logits(random_view(x))
         terms = obj(batch)
         if with_posterior:
             terms["log_pi"] = batch["log_pi"].detach()

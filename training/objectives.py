@@ -26,6 +26,11 @@ Extra objectives (opt-in; none is in the paper) are one function each, registere
 - ``temporal``  symmetric KL between q(y|x) of two windows of one recording (``logits_pair``:
   h's logits of each window's neighbour in its clip): a scene does not change between
   neighbouring windows, so neither should the cluster posterior.
+- ``augment``   the same symmetric KL between q(y|x) and q(y|x') of a random view x' of the same
+  window (``logits_view``; :mod:`catuvac.training.augment`: frequency warp, time stretch and
+  shift, masks): the cluster of a spoken digit should not depend on the talker's vocal tract or
+  pace. With ``usage`` it is the self-augmented mutual-information clustering of IMSAT
+  (Hu et al. 2017) and the consistency of IIC / SCAN.
 
 Terms return a per-window tensor (B,) or a batch scalar; :meth:`Objective.__call__` averages,
 weights and sums them. A new objective is a new function plus a weight field.
@@ -40,7 +45,7 @@ from typing import Callable, Mapping
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Batch", "TermFn", "TERMS", "Objective", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "posterior_stats"]
+__all__ = ["Batch", "TermFn", "TERMS", "Objective", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "posterior_stats"]
 
 Batch = Mapping[str, torch.Tensor]
 TermFn = Callable[[Batch], torch.Tensor]
@@ -81,17 +86,26 @@ def y_entropy(b: Batch) -> torch.Tensor:
     return -(log_pi.exp() * log_pi).sum(1)
 
 
+def _sym_kl(log_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """KL(p‖q) + KL(q‖p) per row, p given as log-probabilities, q as logits."""
+    lq = F.log_softmax(logits_q.float(), dim=1)
+    return ((log_p.exp() - lq.exp()) * (log_p - lq)).sum(1)
+
+
 def temporal(b: Batch) -> torch.Tensor:
     """Symmetric KL between q(y|x) of each window and of its neighbour (``logits_pair``), per pair.
 
     Windows without a neighbour (``pair_valid`` 0) contribute 0; the mean is over all windows
     of the batch, so the term's scale does not depend on how many have a neighbour.
     """
-    lp = b["log_pi"].float()
-    lq = F.log_softmax(b["logits_pair"].float(), dim=1)
-    sym = ((lp.exp() - lq.exp()) * (lp - lq)).sum(1)  # KL(p‖q) + KL(q‖p)
+    sym = _sym_kl(b["log_pi"].float(), b["logits_pair"])
     valid = b.get("pair_valid")
     return sym if valid is None else sym * valid.float()
+
+
+def augment(b: Batch) -> torch.Tensor:
+    """Symmetric KL between q(y|x) of each window and of a random view of it (``logits_view``)."""
+    return _sym_kl(b["log_pi"].float(), b["logits_view"])
 
 
 # name → (function, the Objective field holding its weight; None = weighted by λ or 1 as in eq. 7)
@@ -102,6 +116,7 @@ TERMS: dict[str, tuple[TermFn, str | None]] = {
     "usage": (usage, "usage_weight"),
     "y_entropy": (y_entropy, "y_entropy_weight"),
     "temporal": (temporal, "temporal_weight"),
+    "augment": (augment, "augment_weight"),
 }
 
 
@@ -113,6 +128,7 @@ class Objective:
     usage_weight: float = 0.0  # weight of ``usage`` (batch-level cluster balance); 0 = paper
     y_entropy_weight: float = 0.0  # weight of ``y_entropy`` (sharp posteriors per window); 0 = paper
     temporal_weight: float = 0.0  # weight of ``temporal`` (neighbouring windows agree); 0 = paper
+    augment_weight: float = 0.0  # weight of ``augment`` (a window and a random view of it agree); 0 = paper
 
     def weights(self) -> dict[str, float]:
         """Weight of every active term (extras with weight 0 are not computed)."""
@@ -125,6 +141,10 @@ class Objective:
     @property
     def needs_pairs(self) -> bool:
         return self.temporal_weight != 0
+
+    @property
+    def needs_view(self) -> bool:
+        return self.augment_weight != 0
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Named batch-mean terms plus ``loss`` = their weighted sum."""

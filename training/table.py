@@ -140,6 +140,7 @@ def aggregate_runs(run_metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "accuracy": _stat(e.get("accuracy") for e in entries),
             "nmi": _stat(e.get("nmi") for e in entries),
             "n_clusters_used": _stat(e.get("n_clusters_used") for e in entries),
+            "smallest_cluster_share": _stat(e.get("smallest_cluster_share") for e in entries),
             "spaces": {
                 rep: {k: _stat(e["spaces"].get(rep, {}).get(k) for e in entries) for k in GEOMETRY_KEYS}
                 for rep in reps
@@ -222,8 +223,8 @@ def _side_space(method: str, rep: str) -> str:
 
 def _side_by_side(table: Mapping[str, Any]) -> list[str]:
     lines = [
-        "| Dataset | Clusters | Method | Clusters used | Sil. input | Sil. z | Sil. q(y\\|x) | DBI input | DBI z | DBI q(y\\|x) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| Dataset | Clusters | Method | Clusters used | Smallest (%) | Sil. input | Sil. z | Sil. q(y\\|x) | DBI input | DBI z | DBI q(y\\|x) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for group in table["groups"]:
         agg = group["aggregate"]
@@ -232,7 +233,7 @@ def _side_by_side(table: Mapping[str, Any]) -> list[str]:
                 continue
             sp = agg[method]["spaces"]
             cells = [table["dataset"], str(group["clusters"]), TITLES.get(method, method),
-                     _pm(agg[method].get("n_clusters_used"), digits=1)]
+                     _pm(agg[method].get("n_clusters_used"), digits=1), _pm(agg[method].get("smallest_cluster_share"), 100.0, digits=1)]
             for key in ("silhouette", "dbi"):
                 cells += [_pm(sp.get(_side_space(method, rep), {}).get(key)) for rep in SIDE_BY_SIDE]
             lines.append("| " + " | ".join(cells) + " |")

@@ -108,7 +108,7 @@ LATENT_PNG = "latent_space.png"
 # mean H(q(y|x)) (nats; 0 = sharp, log K = uniform); marginal_entropy = H(epoch-mean q(y|x))
 # (log K = all clusters used equally); y_swap_gain = decoder_y_gain on the validation split.
 LOG_FIELDS = (
-    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "val_loss", "clusters_used", "q_entropy",
+    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "val_loss", "clusters_used", "q_entropy",
     "marginal_entropy", "y_swap_gain", "tau", "lr", "lam", "seconds",
 )
 
@@ -170,6 +170,10 @@ class TrainConfig:
     # Temporal consistency: weight of the symmetric KL between q(y|x) of neighbouring windows
     # of one recording (needs clips longer than the window). Why: a scene lasts longer than a window.
     temporal_weight: float = 0.0
+    # View consistency: weight of the symmetric KL between q(y|x) of a window and of a random view
+    # of it (frequency warp, time stretch/shift, masks; augment.py). Why: a cluster should stand for
+    # the word or the scene, not for the talker's vocal tract, pace or where the word starts.
+    augment_weight: float = 0.0
     # KL warm-up: λ ramps linearly from λ/E_w to λ over the first E_w epochs (0 = off). Why
     # (Bowman et al. 2016): a full KL weight from the first step can switch latents off early.
     kl_warmup_epochs: int = 0
@@ -206,6 +210,7 @@ class TrainConfig:
         need(self.usage_weight >= 0 and math.isfinite(self.usage_weight), f"--usage-weight must be a finite number ≥ 0, got {self.usage_weight}")
         need(self.y_entropy_weight >= 0 and math.isfinite(self.y_entropy_weight), f"--y-entropy-weight must be a finite number ≥ 0, got {self.y_entropy_weight}")
         need(self.temporal_weight >= 0 and math.isfinite(self.temporal_weight), f"--temporal-weight must be a finite number ≥ 0, got {self.temporal_weight}")
+        need(self.augment_weight >= 0 and math.isfinite(self.augment_weight), f"--augment-weight must be a finite number ≥ 0, got {self.augment_weight}")
         need(isinstance(self.kl_warmup_epochs, int) and self.kl_warmup_epochs >= 0, f"--kl-warmup-epochs must be an integer ≥ 0, got {self.kl_warmup_epochs}")
         if self.paper_exact:
             off = [f"{k}={getattr(self, k)!r}" for k, v in PAPER_EXACT.items() if getattr(self, k) != v]
@@ -216,7 +221,7 @@ class TrainConfig:
     def objective(self) -> Objective:
         """The loss weights of this run (λ is replaced per epoch by :func:`lam_at`)."""
         return Objective(lam=self.lam, usage_weight=self.usage_weight, y_entropy_weight=self.y_entropy_weight,
-                         temporal_weight=self.temporal_weight)
+                         temporal_weight=self.temporal_weight, augment_weight=self.augment_weight)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -235,6 +240,7 @@ PAPER_EXACT: dict[str, Any] = {
     "usage_weight": 0.0,
     "y_entropy_weight": 0.0,
     "temporal_weight": 0.0,
+    "augment_weight": 0.0,
     "kl_warmup_epochs": 0,  # λ constant from the first epoch
     "precision": "fp32",
 }
@@ -992,7 +998,8 @@ def evaluate_run(
         sil = e["spaces"][rep]["silhouette"]
         print(
             f"{split} split ({x.shape[0]} windows): {cfg.model_type} accuracy {acc}, silhouette({rep}) "
-            f"{'–' if sil is None else f'{sil:.3f}'}, clusters used {e['n_clusters_used']}/{cfg.n_clusters}; "
+            f"{'–' if sil is None else f'{sil:.3f}'}, clusters used {e['n_clusters_used']}/{cfg.n_clusters} "
+            f"(smallest {100 * e['smallest_cluster_share']:.1f} % of the windows); "
             f"K-means accuracy {kacc}",
             file=sys.stderr,
         )

@@ -239,7 +239,10 @@ def test_run_table_with_fake_trainer(tmp_path, monkeypatch):
     side = md.split("**Geometry side by side**")[1]
     km = g2["aggregate"]["kmeans"]
     assert f"| data | 2 | K-means | {table_mod._pm(km['n_clusters_used'], digits=1)} | " \
+        f"{table_mod._pm(km['smallest_cluster_share'], 100.0, digits=1)} | " \
         f"{table_mod._pm(km['spaces']['input']['silhouette'])} | – | – |" in side  # K-means has no z, no q(y|x)
+    shares = [r["metrics"]["kmeans"]["smallest_cluster_share"] for r in t["per_run"] if r["clusters"] == 2]
+    assert km["smallest_cluster_share"]["mean"] == pytest.approx(np.mean(shares), abs=1e-12) and 0 < min(shares) <= 0.5
     assert "| data | 2 | Cat. UVAC | " in side
 
 

@@ -125,6 +125,7 @@ def test_method_entry_and_labels_row():
     assert e["accuracy"] == pytest.approx(38 / 40, abs=1e-12)
     assert e["nmi"] == pytest.approx(normalized_mutual_info_score(y, p), abs=1e-12)
     assert e["n_clusters_used"] == 2
+    assert e["smallest_cluster_share"] == pytest.approx(18 / 40)  # cluster 0 lost two windows to cluster 1
     assert e["spaces"]["z_mean"]["silhouette"] == pytest.approx(silhouette_score(space, p), abs=1e-12)
     u = method_entry(p, None, {"z_mean": space})
     assert u["accuracy"] is None and u["nmi"] is None

@@ -12,7 +12,7 @@ import torch
 from catuvac.runtime.frontend import FrontEndConfig
 from catuvac.training.checkpoint import load_checkpoint
 from catuvac.training.model import CatUVAC, ModelConfig, cat_uvac_loss
-from catuvac.training.objectives import TERMS, Objective, posterior_stats, temporal, usage
+from catuvac.training.objectives import TERMS, Objective, augment, posterior_stats, temporal, usage
 from catuvac.training.train import PAPER_EXACT, PreparedData, TrainConfig, TrainError, lam_at, make_config, neighbour_index, train
 
 
@@ -76,6 +76,22 @@ def test_temporal_term_symmetric_kl_and_pair_mask():
     sym = 0.9 * math.log(0.9 / 0.3) + 0.1 * math.log(0.1 / 0.7) + 0.3 * math.log(0.3 / 0.9) + 0.7 * math.log(0.7 / 0.1)
     assert temporal(b).tolist() == pytest.approx([sym, 0.0], rel=1e-6)
     assert temporal({**b, "pair_valid": torch.tensor([0.0, 1.0])}).tolist() == pytest.approx([0.0, 0.0], abs=1e-7)
+    # the view-consistency term is the same divergence against the view's logits
+    assert augment({"log_pi": p.log(), "logits_view": q.log()}).tolist() == pytest.approx([sym, 0.0], rel=1e-6)
+
+
+def test_augment_term_runs_h_on_a_view_through_the_model():
+    torch.manual_seed(0)
+    m = CatUVAC(ModelConfig(n_clusters=3, n_features=32, n_frames=32, latent_dim=2))
+    x = torch.rand(4, 1, 32, 32)
+    obj = Objective(lam=1.0, augment_weight=2.0)
+    assert obj.weights()["augment"] == 2.0 and obj.needs_view and not obj.needs_pairs
+    parts = m.step_loss(x, None, 1.0, 1.0, obj)
+    assert float(parts["augment"].detach()) > 0  # a view differs from its window, so h's posteriors do
+    total = parts["recon"] + parts["kl_z"] + parts["kl_y"] + 2.0 * parts["augment"]
+    assert float(parts["loss"].detach()) == pytest.approx(float(total.detach()), rel=1e-6)
+    parts["loss"].backward()
+    assert m.h_out.weight.grad is not None and float(m.h_out.weight.grad.abs().sum()) > 0
 
 
 def test_objective_weights_and_extra_terms_through_the_model():
@@ -146,13 +162,15 @@ def _clip_data(windows_per_clip: int) -> PreparedData:
 
 def test_extra_terms_train_and_are_logged_and_recorded(tmp_path):
     cfg = TrainConfig(preset="test", data="clips", n_clusters=2, epochs=2, batch_size=8, device="cpu",
-                      usage_weight=1.0, temporal_weight=0.5, kl_warmup_epochs=2)
+                      usage_weight=1.0, temporal_weight=0.5, augment_weight=0.25, kl_warmup_epochs=2)
     res = train(cfg, tmp_path / "r", data=_clip_data(2), progress=False, plots=False)
     row = res.history[-1]
-    assert row["usage"] >= 0 and row["temporal"] >= 0 and [r["lam"] for r in res.history] == [1.0, 2.0]
-    assert abs(row["loss"] - (row["recon"] + 2.0 * (row["kl_z"] + row["kl_y"]) + row["usage"] + 0.5 * row["temporal"])) < 1e-3 * row["loss"]
+    assert row["usage"] >= 0 and row["temporal"] >= 0 and row["augment"] >= 0 and [r["lam"] for r in res.history] == [1.0, 2.0]
+    extras = row["usage"] + 0.5 * row["temporal"] + 0.25 * row["augment"]
+    assert abs(row["loss"] - (row["recon"] + 2.0 * (row["kl_z"] + row["kl_y"]) + extras)) < 1e-3 * row["loss"]
     ck = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
-    assert (ck.train_config["usage_weight"], ck.train_config["temporal_weight"], ck.train_config["kl_warmup_epochs"]) == (1.0, 0.5, 2)
+    tc = ck.train_config
+    assert (tc["usage_weight"], tc["temporal_weight"], tc["augment_weight"], tc["kl_warmup_epochs"]) == (1.0, 0.5, 0.25, 2)
     with pytest.raises(TrainError, match="--temporal-weight needs recordings longer than the window"):
         train(TrainConfig(preset="test", data="clips", n_clusters=2, epochs=1, device="cpu", temporal_weight=0.5),
               tmp_path / "one", data=_clip_data(1), progress=False)
@@ -175,16 +193,16 @@ def test_cli_flags_for_the_extras_and_paper_exact(tmp_path, capsys):
     from catuvac.training.cli import build_train_parser, config_from_args, train_main
 
     args = build_train_parser().parse_args(["--out", "o", "--usage-weight", "3", "--y-entropy-weight", "1",
-                                            "--temporal-weight", "0.5", "--kl-warmup-epochs", "4"])
+                                            "--temporal-weight", "0.5", "--augment-weight", "2", "--kl-warmup-epochs", "4"])
     c = config_from_args(args)
-    assert (c.usage_weight, c.y_entropy_weight, c.temporal_weight, c.kl_warmup_epochs, c.paper_exact) == (3.0, 1.0, 0.5, 4, False)
+    assert (c.usage_weight, c.y_entropy_weight, c.temporal_weight, c.augment_weight, c.kl_warmup_epochs, c.paper_exact) == (3.0, 1.0, 0.5, 2.0, 4, False)
     c = config_from_args(build_train_parser().parse_args(["--out", "o", "--paper-exact"]))
     assert c.paper_exact and c.h_init == "random" and c.usage_weight == 0.0  # quick's warm start and usage term off
     assert train_main(["--out", str(tmp_path / "x"), "--paper-exact", "--usage-weight", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--paper-exact" in err[0] and "usage_weight" in err[0]
     help_text = build_train_parser().format_help()
-    for flag in ("--paper-exact", "--usage-weight", "--y-entropy-weight", "--temporal-weight", "--kl-warmup-epochs"):
+    for flag in ("--paper-exact", "--usage-weight", "--y-entropy-weight", "--temporal-weight", "--augment-weight", "--kl-warmup-epochs"):
         assert flag in help_text
 
 

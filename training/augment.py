@@ -50,7 +50,7 @@ def _log_uniform_scale(n: int, w: float, device: torch.device) -> torch.Tensor:
     return torch.exp(_uniform(n, -1.0, 1.0, device) * r)
 
 
-def _warp(x: torch.Tensor, cfg: ViewConfig) -> torch.Tensor:
+def _warp(x: torch.Tensor, floor: torch.Tensor, cfg: ViewConfig) -> torch.Tensor:
     """Per-window affine resampling: frequency scale, time scale and shift (floor outside)."""
     b = x.shape[0]
     dev = x.device
@@ -65,7 +65,6 @@ def _warp(x: torch.Tensor, cfg: ViewConfig) -> torch.Tensor:
     theta[:, 1, 1] = 1 / alpha
     theta[:, 1, 2] = 1 / alpha - 1
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    floor = x.amin(dim=(1, 2, 3), keepdim=True)
     return F.grid_sample(x - floor, grid.to(x.dtype), mode="bilinear", padding_mode="zeros", align_corners=False) + floor
 
 
@@ -77,11 +76,10 @@ def _mask_span(n: int, size: int, frac: float, device: torch.device) -> torch.Te
     return (pos >= start[:, None]) & (pos < (start + width)[:, None])
 
 
-def _masks(x: torch.Tensor, frac: float) -> torch.Tensor:
+def _masks(x: torch.Tensor, floor: torch.Tensor, frac: float) -> torch.Tensor:
     b, _, fdim, tdim = x.shape
     band = _mask_span(b, fdim, frac, x.device)[:, None, :, None]
     frames = _mask_span(b, tdim, frac, x.device)[:, None, None, :]
-    floor = x.amin(dim=(1, 2, 3), keepdim=True)
     return torch.where(band | frames, floor, x)
 
 
@@ -91,10 +89,11 @@ def random_view(x: torch.Tensor, cfg: ViewConfig = ViewConfig()) -> torch.Tensor
     if x.dim() != 4:
         raise ValueError(f"random_view expects (B, 1, F, T) windows, got shape {tuple(x.shape)}")
     out = x.float()
+    floor = out.amin(dim=(1, 2, 3), keepdim=True)  # each window's floor, kept by every change
     if cfg.freq_warp > 0 or cfg.time_stretch > 0 or cfg.shift > 0:
-        out = _warp(out, cfg)
+        out = _warp(out, floor, cfg)
     if cfg.mask > 0:
-        out = _masks(out, cfg.mask)
+        out = _masks(out, floor, cfg.mask)
     out = out.to(x.dtype)
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         out = out.contiguous(memory_format=torch.channels_last)

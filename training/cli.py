@@ -15,6 +15,8 @@ from typing import Sequence
 from catuvac.runtime.cli_wrapper import cli_entry
 from catuvac.runtime.frontend import NORMALIZATIONS
 
+from .clusterspace import CLUSTER_FEATURES
+
 __all__ = ["build_train_parser", "train_main", "eval_main", "table_main", "config_from_args"]
 
 
@@ -69,6 +71,9 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default $CATUVAC_CACHE/features)")
     p.add_argument("--h-init", choices=("random", "kmeans"), default=None, help="initialization of h: random, or fitted to K-means clusters first (default: the preset's)")
     p.add_argument("--h-init-epochs", type=int, default=None, help="epochs of the K-means warm start of h (default 3)")
+    p.add_argument("--cluster-features", choices=CLUSTER_FEATURES, default=None,
+                   help="space of the warm start's K-means and of the neighbour mining: input (flattened window), cepstral "
+                   "(envelope sequence, words) or cepstral_stats (envelope statistics, scenes); default: the preset's")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="fp32 (default) or bf16 autocast (faster on CPUs with AMX/AVX512-BF16)")
     g = p.add_argument_group(
         "beyond the paper's eq. 7 (Cat. UVAC; recorded in the checkpoint)",
@@ -78,6 +83,8 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     g.add_argument("--y-entropy-weight", type=float, default=None, help="weight of the mean entropy H(q(y|x)) (sharp posteriors; with --usage-weight equal: mutual-information clustering); 0 = off")
     g.add_argument("--temporal-weight", type=float, default=None, help="weight of the symmetric KL between q(y|x) of neighbouring windows of one recording (needs clips longer than the window); 0 = off")
     g.add_argument("--augment-weight", type=float, default=None, help="weight of the symmetric KL between q(y|x) of a window and of a random view of it (frequency warp, time stretch and shift, masks); 0 = off (default: the preset's)")
+    g.add_argument("--neighbour-weight", type=float, default=None, help="weight of SCAN's consistency −log ⟨q(y|x), q(y|x')⟩ with x' one of the window's nearest training windows in the --cluster-features space; 0 = off (default: the preset's)")
+    g.add_argument("--neighbour-k", type=int, default=None, help="nearest neighbours mined per window for --neighbour-weight (default 10)")
     g.add_argument("--kl-warmup-epochs", type=int, default=None, help="ramp λ linearly up over this many epochs; 0 = off (default: the preset's)")
     g.add_argument("--paper-exact", action="store_const", const=True, default=None, help="reproduce the paper literally: random init of h, no extra terms, no KL warm-up, fp32")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
@@ -89,7 +96,8 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
 _OVERRIDES = (
     "data", "n_clusters", "epochs", "batch_size", "lam", "lr_start", "lr_end", "tau_start", "tau_end", "tau_schedule",
     "latent_dim", "arch", "n_mels", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
-    "usage_weight", "y_entropy_weight", "temporal_weight", "augment_weight", "kl_warmup_epochs", "paper_exact",
+    "cluster_features", "usage_weight", "y_entropy_weight", "temporal_weight", "augment_weight", "neighbour_weight", "neighbour_k",
+    "kl_warmup_epochs", "paper_exact",
 )
 
 

@@ -329,6 +329,7 @@ class CatUVAC(nn.Module):
         objective: Objective | None = None,
         x_pair: torch.Tensor | None = None,
         pair_valid: torch.Tensor | None = None,
+        x_nn: torch.Tensor | None = None,
         with_posterior: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Named loss terms and ``loss`` (minimized) for one batch.
@@ -340,6 +341,7 @@ class CatUVAC(nn.Module):
         ``lam`` (the trainer may schedule λ). ``x_pair``: each window's neighbour in its clip,
         for the ``temporal`` term (only h runs on it); ``pair_valid`` (B,) 0 where a window has none.
         The ``augment`` term draws its random view of ``x`` here (augment.py; h runs on it).
+        ``x_nn``: a mined nearest neighbour of each window, for the ``neighbour`` term (h only).
         """
         obj = Objective(lam=lam) if objective is None else replace(objective, lam=lam)
         batch: dict[str, torch.Tensor] = {**self(x, tau=tau), "x": x}
@@ -353,6 +355,10 @@ class CatUVAC(nn.Module):
                 batch["pair_valid"] = pair_valid
         if obj.needs_view:
             batch["logits_view"] = self.logits(random_view(x))
+        if obj.needs_neighbours:
+            if x_nn is None:
+                raise ValueError("the neighbour term needs x_nn (a mined nearest neighbour of each window)")
+            batch["logits_nn"] = self.logits(x_nn)
         terms = obj(batch)
         if with_posterior:
             terms["log_pi"] = batch["log_pi"].detach()

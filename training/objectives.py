@@ -31,6 +31,10 @@ Extra objectives (opt-in; none is in the paper) are one function each, registere
   shift, masks): the cluster of a spoken digit should not depend on the talker's vocal tract or
   pace. With ``usage`` it is the self-augmented mutual-information clustering of IMSAT
   (Hu et al. 2017) and the consistency of IIC / SCAN.
+- ``neighbour`` −log Σ_k q(k|x) q(k|x') for x' one of the window's nearest neighbours in the
+  cluster feature space (``logits_nn``; :mod:`catuvac.training.clusterspace`, mined once before
+  training): SCAN's consistency loss (Van Gansbeke et al. 2020). Unlike a divergence it is
+  small only when both posteriors are sharp *and* agree, so it cannot be met by two vague ones.
 
 Terms return a per-window tensor (B,) or a batch scalar; :meth:`Objective.__call__` averages,
 weights and sums them. A new objective is a new function plus a weight field.
@@ -45,7 +49,8 @@ from typing import Callable, Mapping
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Batch", "TermFn", "TERMS", "Objective", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "posterior_stats"]
+__all__ = ["Batch", "TermFn", "TERMS", "Objective", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "neighbour",
+           "posterior_stats"]
 
 Batch = Mapping[str, torch.Tensor]
 TermFn = Callable[[Batch], torch.Tensor]
@@ -108,6 +113,13 @@ def augment(b: Batch) -> torch.Tensor:
     return _sym_kl(b["log_pi"].float(), b["logits_view"])
 
 
+def neighbour(b: Batch) -> torch.Tensor:
+    """−log ⟨q(y|x), q(y|x')⟩ per window, x' a mined nearest neighbour (``logits_nn``)."""
+    p = b["log_pi"].float().exp()
+    q = F.softmax(b["logits_nn"].float(), dim=1)
+    return -torch.log((p * q).sum(1).clamp_min(1e-12))
+
+
 # name → (function, the Objective field holding its weight; None = weighted by λ or 1 as in eq. 7)
 TERMS: dict[str, tuple[TermFn, str | None]] = {
     "recon": (recon, None),
@@ -117,6 +129,7 @@ TERMS: dict[str, tuple[TermFn, str | None]] = {
     "y_entropy": (y_entropy, "y_entropy_weight"),
     "temporal": (temporal, "temporal_weight"),
     "augment": (augment, "augment_weight"),
+    "neighbour": (neighbour, "neighbour_weight"),
 }
 
 
@@ -129,6 +142,7 @@ class Objective:
     y_entropy_weight: float = 0.0  # weight of ``y_entropy`` (sharp posteriors per window); 0 = paper
     temporal_weight: float = 0.0  # weight of ``temporal`` (neighbouring windows agree); 0 = paper
     augment_weight: float = 0.0  # weight of ``augment`` (a window and a random view of it agree); 0 = paper
+    neighbour_weight: float = 0.0  # weight of ``neighbour`` (a window and a mined neighbour agree); 0 = paper
 
     def weights(self) -> dict[str, float]:
         """Weight of every active term (extras with weight 0 are not computed)."""
@@ -145,6 +159,10 @@ class Objective:
     @property
     def needs_view(self) -> bool:
         return self.augment_weight != 0
+
+    @property
+    def needs_neighbours(self) -> bool:
+        return self.neighbour_weight != 0
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Named batch-mean terms plus ``loss`` = their weighted sum."""

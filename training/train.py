@@ -74,6 +74,7 @@ from catuvac.runtime.fileio import atomic_savefig, atomic_write_text, check_outp
 from catuvac.runtime.frontend import NORMALIZATIONS, FrontEndConfig, fit_global_stats
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .clusterspace import CLUSTER_FEATURES, cluster_features, nearest_neighbours
 from .model import ModelConfig, arch_fields, build_model, level_input_for
 from .objectives import Objective, posterior_stats
 from .presets import preset_values
@@ -108,7 +109,7 @@ LATENT_PNG = "latent_space.png"
 # mean H(q(y|x)) (nats; 0 = sharp, log K = uniform); marginal_entropy = H(epoch-mean q(y|x))
 # (log K = all clusters used equally); y_swap_gain = decoder_y_gain on the validation split.
 LOG_FIELDS = (
-    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "val_loss", "clusters_used", "q_entropy",
+    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "neighbour", "val_loss", "clusters_used", "q_entropy",
     "marginal_entropy", "y_swap_gain", "tau", "lr", "lam", "seconds",
 )
 
@@ -155,6 +156,10 @@ class TrainConfig:
     # Only Cat. UVAC has an h; for UVAC the setting is ignored.
     h_init: str = "random"
     h_init_epochs: int = 3  # cross-entropy epochs of the K-means warm start (h only)
+    # The space the warm start's K-means and the neighbour term's mining read (clusterspace.py):
+    # "input" (the flattened window, as the K-means baseline), "cepstral" (envelope sequence, for
+    # words) or "cepstral_stats" (envelope statistics, for scenes). The network input is unchanged.
+    cluster_features: str = "input"
     # "fp32" (exact, the default) or "bf16" (autocast: ~2.2× the training throughput on CPUs with
     # AMX/AVX512-BF16, measured by bench_train; weights, optimizer and loss stay float32)
     precision: str = "fp32"
@@ -174,6 +179,11 @@ class TrainConfig:
     # of it (frequency warp, time stretch/shift, masks; augment.py). Why: a cluster should stand for
     # the word or the scene, not for the talker's vocal tract, pace or where the word starts.
     augment_weight: float = 0.0
+    # Neighbour consistency (SCAN): weight of −log ⟨q(y|x), q(y|x')⟩, x' one of the window's
+    # ``neighbour_k`` nearest training windows in the cluster_features space, mined once before
+    # training. Why: there, most neighbours share the window's class (clusterspace.py's figures).
+    neighbour_weight: float = 0.0
+    neighbour_k: int = 10  # neighbours per window (SCAN mines 20 in ImageNet-scale sets; ours are small)
     # KL warm-up: λ ramps linearly from λ/E_w to λ over the first E_w epochs (0 = off). Why
     # (Bowman et al. 2016): a full KL weight from the first step can switch latents off early.
     kl_warmup_epochs: int = 0
@@ -206,6 +216,9 @@ class TrainConfig:
         need(self.eval_batch_size >= 1, f"eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
         need(self.h_init in ("random", "kmeans"), f"--h-init must be 'random' or 'kmeans', got {self.h_init!r}")
         need(self.precision in ("fp32", "bf16"), f"--precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        need(self.cluster_features in CLUSTER_FEATURES, f"--cluster-features must be one of {', '.join(CLUSTER_FEATURES)}, got {self.cluster_features!r}")
+        need(self.neighbour_weight >= 0 and math.isfinite(self.neighbour_weight), f"--neighbour-weight must be a finite number ≥ 0, got {self.neighbour_weight}")
+        need(isinstance(self.neighbour_k, int) and self.neighbour_k >= 1, f"--neighbour-k must be an integer ≥ 1, got {self.neighbour_k}")
         need(self.h_init_epochs >= 1, f"--h-init-epochs must be ≥ 1, got {self.h_init_epochs}")
         need(self.usage_weight >= 0 and math.isfinite(self.usage_weight), f"--usage-weight must be a finite number ≥ 0, got {self.usage_weight}")
         need(self.y_entropy_weight >= 0 and math.isfinite(self.y_entropy_weight), f"--y-entropy-weight must be a finite number ≥ 0, got {self.y_entropy_weight}")
@@ -221,7 +234,8 @@ class TrainConfig:
     def objective(self) -> Objective:
         """The loss weights of this run (λ is replaced per epoch by :func:`lam_at`)."""
         return Objective(lam=self.lam, usage_weight=self.usage_weight, y_entropy_weight=self.y_entropy_weight,
-                         temporal_weight=self.temporal_weight, augment_weight=self.augment_weight)
+                         temporal_weight=self.temporal_weight, augment_weight=self.augment_weight,
+                         neighbour_weight=self.neighbour_weight)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -241,6 +255,8 @@ PAPER_EXACT: dict[str, Any] = {
     "y_entropy_weight": 0.0,
     "temporal_weight": 0.0,
     "augment_weight": 0.0,
+    "neighbour_weight": 0.0,
+    "cluster_features": "input",  # irrelevant once h_init is random and the neighbour term off; kept plain
     "kl_warmup_epochs": 0,  # λ constant from the first epoch
     "precision": "fp32",
 }
@@ -456,12 +472,13 @@ class _LossModule(nn.Module):
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, lam: float, tau: float, x_pair: torch.Tensor | None = None,
-        pair_valid: torch.Tensor | None = None,
+        pair_valid: torch.Tensor | None = None, x_nn: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         # bf16 autocast runs convolutions / GRU in bfloat16 (AMX / AVX512-BF16 on CPU, tensor cores
         # on GPU); the loss terms are computed in float32 (the terms cast their inputs).
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.model.step_loss(x, mask, lam, tau, self.objective, x_pair=x_pair, pair_valid=pair_valid, with_posterior=True)
+            return self.model.step_loss(x, mask, lam, tau, self.objective, x_pair=x_pair, pair_valid=pair_valid, x_nn=x_nn,
+                                          with_posterior=True)
 
 
 # --------------------------------------------------------------------------- the run
@@ -513,6 +530,7 @@ class _State:
     optimizer: torch.optim.Optimizer
     history: list[dict[str, Any]]
     start_epoch: int = 0
+    neighbours: torch.Tensor | None = None  # (N_train, k) mined nearest neighbours (neighbour term)
 
 
 def _train_state(optimizer: torch.optim.Optimizer, history: list[dict[str, Any]], cfg: TrainConfig, epoch: int) -> dict[str, Any]:
@@ -690,19 +708,23 @@ def _build(run: _Run, data: PreparedData, resume: bool) -> _State:
     )
     torch.manual_seed(cfg.seed)
     model = build_model(mcfg).to(run.device)
-    if cfg.h_init == "kmeans" and cfg.model_type == "cat_uvac" and not resume:  # UVAC has no h: ignored
+    warm = cfg.h_init == "kmeans" and cfg.model_type == "cat_uvac" and not resume  # UVAC has no h: ignored
+    mine = cfg.neighbour_weight > 0 and cfg.model_type == "cat_uvac"
+    feats = cluster_features(data.x["train"], data.mask["train"], cfg.cluster_features) if warm or mine else None
+    if warm:
         from .warmstart import warm_start_h
 
         # same seed and data on every rank → identical warm start, no communication needed
         rep = warm_start_h(model, data.x["train"], cfg.n_clusters, cfg.seed, epochs=cfg.h_init_epochs,
-                           batch_size=cfg.batch_size, device=run.device)
-        _say(run, f"h warm start from K-means: {rep['pseudo_label_clusters']} clusters, h fits them "
-                  f"{rep['fit_to_pseudo_labels']:.0%}")
+                           batch_size=cfg.batch_size, device=run.device, features=feats)
+        _say(run, f"h warm start from K-means on {cfg.cluster_features!r} features: {rep['pseudo_label_clusters']} "
+                  f"clusters, h fits them {rep['fit_to_pseudo_labels']:.0%}")
     if run.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # fused Adam: one kernel for all parameters (same update rule as the paper's Adam)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr_start, fused=run.device.type in ("cpu", "cuda"))
-    return _State(model, mcfg, optimizer, [])
+    nn_index = torch.from_numpy(nearest_neighbours(feats, cfg.neighbour_k)) if mine and feats is not None else None
+    return _State(model, mcfg, optimizer, [], neighbours=nn_index)
 
 
 def _restore(run: _Run, state: _State, fe: FrontEndConfig) -> None:
@@ -775,6 +797,9 @@ def _train_epoch(run: _Run, state: _State, loss_module: nn.Module, data: Prepare
             p = nb[idx]
             pair = {"x_pair": _to_input(x_train[p.clamp(min=0)], run.device, run.channels_last),
                     "pair_valid": (p >= 0).float().to(run.device)}
+        if state.neighbours is not None:  # one of each window's mined neighbours, drawn afresh each step
+            pick = torch.randint(state.neighbours.shape[1], (len(idx),))
+            pair["x_nn"] = _to_input(x_train[state.neighbours[idx, pick]], run.device, run.channels_last)
         parts = loss_module(xb, mb, lam, tau, **pair)
         log_pi = parts.pop("log_pi", None)
         state.optimizer.zero_grad(set_to_none=True)

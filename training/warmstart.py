@@ -10,12 +10,16 @@ fitted on pretrained codes, DEC initializes with K-means. Here h is fitted for a
 eq. (7) exactly as before, so the warm start decides only where training begins. No labels
 are used.
 
-``TrainConfig.h_init = "kmeans"`` turns it on, ``h_init_epochs`` sets how long. The paper
+``TrainConfig.h_init = "kmeans"`` turns it on, ``h_init_epochs`` sets how long, and
+``cluster_features`` chooses the space K-means reads (:mod:`catuvac.training.clusterspace`: the
+flattened input by default, the cepstral envelope for words, where the input's K-means finds
+talkers rather than digits). The paper
 presets keep ``"random"`` (the paper describes no initialization).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,12 +27,12 @@ from torch import nn
 __all__ = ["kmeans_pseudo_labels", "warm_start_h"]
 
 
-def kmeans_pseudo_labels(x_train: torch.Tensor, n_clusters: int, seed: int) -> torch.Tensor:
-    """K-means (scikit-learn, 10 restarts) on the flattened normalized training inputs."""
+def kmeans_pseudo_labels(features: np.ndarray, n_clusters: int, seed: int) -> torch.Tensor:
+    """K-means (scikit-learn, 10 restarts) on (N, D) features of the training windows
+    (:func:`catuvac.training.clusterspace.cluster_features`)."""
     from sklearn.cluster import KMeans
 
-    flat = x_train.reshape(len(x_train), -1).float().cpu().numpy()
-    labels = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(flat)
+    labels = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(np.asarray(features))
     return torch.from_numpy(labels).long()
 
 
@@ -41,10 +45,13 @@ def warm_start_h(
     batch_size: int = 16,
     lr: float = 1e-3,
     device: torch.device | None = None,
+    features: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Fit h (conv + GRU + linear) to K-means pseudo-labels; returns a small report."""
+    """Fit h (conv + GRU + linear) to the K-means clusters of ``features`` (default: the
+    flattened inputs); returns a small report."""
     device = device or torch.device("cpu")
-    labels = kmeans_pseudo_labels(x_train, n_clusters, seed)
+    feats = x_train.reshape(len(x_train), -1).float().cpu().numpy() if features is None else features
+    labels = kmeans_pseudo_labels(feats, n_clusters, seed)
     params = [p for n, p in model.named_parameters() if n.startswith(("h_body.", "h_out."))]
     if not params:
         raise ValueError("warm start needs a Cat. UVAC model (with an h encoder)")

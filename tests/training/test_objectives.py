@@ -12,7 +12,7 @@ import torch
 from catuvac.runtime.frontend import FrontEndConfig
 from catuvac.training.checkpoint import load_checkpoint
 from catuvac.training.model import CatUVAC, ModelConfig, cat_uvac_loss
-from catuvac.training.objectives import TERMS, Objective, augment, posterior_stats, temporal, usage
+from catuvac.training.objectives import TERMS, Objective, augment, neighbour, posterior_stats, temporal, usage
 from catuvac.training.train import PAPER_EXACT, PreparedData, TrainConfig, TrainError, lam_at, make_config, neighbour_index, train
 
 
@@ -78,6 +78,30 @@ def test_temporal_term_symmetric_kl_and_pair_mask():
     assert temporal({**b, "pair_valid": torch.tensor([0.0, 1.0])}).tolist() == pytest.approx([0.0, 0.0], abs=1e-7)
     # the view-consistency term is the same divergence against the view's logits
     assert augment({"log_pi": p.log(), "logits_view": q.log()}).tolist() == pytest.approx([sym, 0.0], rel=1e-6)
+
+
+def test_neighbour_term_is_scans_negative_log_dot_product():
+    p = torch.tensor([[0.9, 0.1], [0.5, 0.5], [0.9, 0.1]])
+    q = torch.tensor([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])
+    got = neighbour({"log_pi": p.log(), "logits_nn": q.log()}).tolist()
+    assert got == pytest.approx([-math.log(0.82), -math.log(0.5), -math.log(0.18)], rel=1e-6)
+    # unlike the symmetric KL, two equal but vague posteriors are not a perfect score
+    assert got[1] > got[0] and temporal({"log_pi": p.log(), "logits_pair": q.log()})[1] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_neighbour_term_runs_h_on_the_neighbours_through_the_model():
+    torch.manual_seed(0)
+    m = CatUVAC(ModelConfig(n_clusters=3, n_features=32, n_frames=32, latent_dim=2))
+    x, x_nn = torch.rand(4, 1, 32, 32), torch.rand(4, 1, 32, 32)
+    obj = Objective(lam=1.0, neighbour_weight=3.0)
+    assert obj.weights()["neighbour"] == 3.0 and obj.needs_neighbours and not obj.needs_view
+    with pytest.raises(ValueError, match="x_nn"):
+        m.step_loss(x, None, 1.0, 1.0, obj)
+    parts = m.step_loss(x, None, 1.0, 1.0, obj, x_nn=x_nn)
+    total = parts["recon"] + parts["kl_z"] + parts["kl_y"] + 3.0 * parts["neighbour"]
+    assert float(parts["loss"].detach()) == pytest.approx(float(total.detach()), rel=1e-6)
+    parts["loss"].backward()
+    assert m.h_out.weight.grad is not None and float(m.h_out.weight.grad.abs().sum()) > 0
 
 
 def test_augment_term_runs_h_on_a_view_through_the_model():
@@ -162,15 +186,18 @@ def _clip_data(windows_per_clip: int) -> PreparedData:
 
 def test_extra_terms_train_and_are_logged_and_recorded(tmp_path):
     cfg = TrainConfig(preset="test", data="clips", n_clusters=2, epochs=2, batch_size=8, device="cpu",
-                      usage_weight=1.0, temporal_weight=0.5, augment_weight=0.25, kl_warmup_epochs=2)
+                      usage_weight=1.0, temporal_weight=0.5, augment_weight=0.25, neighbour_weight=0.75,
+                      cluster_features="cepstral_stats", kl_warmup_epochs=2)
     res = train(cfg, tmp_path / "r", data=_clip_data(2), progress=False, plots=False)
     row = res.history[-1]
     assert row["usage"] >= 0 and row["temporal"] >= 0 and row["augment"] >= 0 and [r["lam"] for r in res.history] == [1.0, 2.0]
-    extras = row["usage"] + 0.5 * row["temporal"] + 0.25 * row["augment"]
+    assert row["neighbour"] > 0  # −log of a dot product of two posteriors: positive unless both are one-hot and equal
+    extras = row["usage"] + 0.5 * row["temporal"] + 0.25 * row["augment"] + 0.75 * row["neighbour"]
     assert abs(row["loss"] - (row["recon"] + 2.0 * (row["kl_z"] + row["kl_y"]) + extras)) < 1e-3 * row["loss"]
     ck = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
     tc = ck.train_config
     assert (tc["usage_weight"], tc["temporal_weight"], tc["augment_weight"], tc["kl_warmup_epochs"]) == (1.0, 0.5, 0.25, 2)
+    assert (tc["neighbour_weight"], tc["neighbour_k"], tc["cluster_features"]) == (0.75, 10, "cepstral_stats")
     with pytest.raises(TrainError, match="--temporal-weight needs recordings longer than the window"):
         train(TrainConfig(preset="test", data="clips", n_clusters=2, epochs=1, device="cpu", temporal_weight=0.5),
               tmp_path / "one", data=_clip_data(1), progress=False)
@@ -193,16 +220,19 @@ def test_cli_flags_for_the_extras_and_paper_exact(tmp_path, capsys):
     from catuvac.training.cli import build_train_parser, config_from_args, train_main
 
     args = build_train_parser().parse_args(["--out", "o", "--usage-weight", "3", "--y-entropy-weight", "1",
-                                            "--temporal-weight", "0.5", "--augment-weight", "2", "--kl-warmup-epochs", "4"])
+                                            "--temporal-weight", "0.5", "--augment-weight", "2", "--kl-warmup-epochs", "4",
+                                            "--neighbour-weight", "1.5", "--neighbour-k", "5", "--cluster-features", "cepstral"])
     c = config_from_args(args)
     assert (c.usage_weight, c.y_entropy_weight, c.temporal_weight, c.augment_weight, c.kl_warmup_epochs, c.paper_exact) == (3.0, 1.0, 0.5, 2.0, 4, False)
+    assert (c.neighbour_weight, c.neighbour_k, c.cluster_features) == (1.5, 5, "cepstral")
     c = config_from_args(build_train_parser().parse_args(["--out", "o", "--paper-exact"]))
     assert c.paper_exact and c.h_init == "random" and c.usage_weight == 0.0  # quick's warm start and usage term off
     assert train_main(["--out", str(tmp_path / "x"), "--paper-exact", "--usage-weight", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--paper-exact" in err[0] and "usage_weight" in err[0]
     help_text = build_train_parser().format_help()
-    for flag in ("--paper-exact", "--usage-weight", "--y-entropy-weight", "--temporal-weight", "--augment-weight", "--kl-warmup-epochs"):
+    for flag in ("--paper-exact", "--usage-weight", "--y-entropy-weight", "--temporal-weight", "--augment-weight", "--kl-warmup-epochs",
+                 "--neighbour-weight", "--neighbour-k", "--cluster-features"):
         assert flag in help_text
 
 
@@ -229,6 +259,10 @@ def test_cluster_purity_pinned_and_presets_fight_collapse():
     for preset in ("quick", "paper-us8k", "paper-audiomnist", "paper-tau2019"):
         c = make_config(preset)
         assert c.usage_weight > 0 and c.h_init == "kmeans" and not c.paper_exact
+        # words: warm start and neighbour term on the cepstral envelope sequence; quick on its
+        # statistics; the real-scene presets on the input, without the term (measured, presets.py)
+        want = {"paper-audiomnist": ("cepstral", True), "quick": ("cepstral_stats", True)}.get(preset, ("input", False))
+        assert (c.cluster_features, c.neighbour_weight > 0) == want
 
 
 def test_resume_with_extra_terms_is_bitwise(tmp_path):
@@ -242,7 +276,8 @@ def test_resume_with_extra_terms_is_bitwise(tmp_path):
             raise Killed
 
     cfg = TrainConfig(preset="test", data="clips", n_clusters=2, epochs=2, batch_size=8, device="cpu",
-                      usage_weight=1.0, y_entropy_weight=0.5, temporal_weight=0.5, kl_warmup_epochs=2)
+                      usage_weight=1.0, y_entropy_weight=0.5, temporal_weight=0.5, kl_warmup_epochs=2,
+                      neighbour_weight=0.5, cluster_features="cepstral")
     data = _clip_data(2)
     full = train(cfg, tmp_path / "full", data=data, progress=False, evaluate=False, plots=False)
     with pytest.raises(Killed):

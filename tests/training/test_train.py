@@ -60,8 +60,10 @@ def test_presets_hold_the_paper_settings():
 def test_device_preset_is_quick_on_the_streaming_network():
     d, q = make_config("device"), make_config("quick")
     assert (d.arch, d.n_mels, d.normalization, d.n_clusters) == ("device", 64, "global", 7)  # K = 7: see presets.py
-    own = ("arch", "n_mels", "normalization", "n_clusters", "preset", "data", "epochs", "temporal_weight")
-    assert (d.data, d.epochs, d.temporal_weight) == ("builtin:scenes", 80, 0.0)  # quick as it was when measured
+    own = ("arch", "n_mels", "normalization", "n_clusters", "preset", "data", "epochs", "temporal_weight",
+           "cluster_features", "neighbour_weight")
+    # quick as it was when measured
+    assert (d.data, d.epochs, d.temporal_weight, d.cluster_features, d.neighbour_weight) == ("builtin:scenes", 80, 0.0, "input", 0.0)
     assert {k: v for k, v in d.to_dict().items() if k not in own} == {k: v for k, v in q.to_dict().items() if k not in own}
     with pytest.raises(TrainError, match="--arch"):
         make_config("quick", arch="tiny")
@@ -150,8 +152,8 @@ def test_tiny_run_writes_every_output(tmp_path):
     rows = list(csv.DictReader(open(out / "train_log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert list(rows[0]) == [
-        "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "val_loss", "clusters_used", "q_entropy",
-        "marginal_entropy", "y_swap_gain", "tau", "lr", "lam", "seconds",
+        "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "neighbour", "val_loss",
+        "clusters_used", "q_entropy", "marginal_entropy", "y_swap_gain", "tau", "lr", "lam", "seconds",
     ]
     assert rows[0]["usage"] == "" and rows[0]["temporal"] == "" and rows[0]["augment"] == ""  # eq. 7 alone: no extra terms
     for r in rows:  # the cluster report: counts of 3 clusters, entropies within [0, log 3]

@@ -22,7 +22,7 @@ def _blobs(n=30, seed=0):
 
 def test_pseudo_labels_recover_separated_blobs():
     x, lab = _blobs()
-    p = kmeans_pseudo_labels(x, 3, seed=0).numpy()
+    p = kmeans_pseudo_labels(x.reshape(len(x), -1).numpy(), 3, seed=0).numpy()
     # a perfect clustering up to renaming: every class maps to exactly one pseudo-label
     assert all(len(set(p[lab == c])) == 1 for c in range(3)) and len(set(p)) == 3
 

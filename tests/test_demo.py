@@ -50,3 +50,29 @@ def test_demo_end_to_end_and_reuse(tmp_path, capsys):
     assert ck.epoch == 2 and ck.train_config["epochs"] == 2
     assert load_checkpoint(out / "train.previous" / "checkpoint.pt").epoch == 1
     assert s3["clusters"] == 14
+
+
+def test_demo_goes_on_with_fp32_when_the_int8_gate_refuses(tmp_path, monkeypatch, capsys):
+    import catuvac.export.exporter as exporter
+    from catuvac.demo import _deployed_model, _export
+
+    calls = []
+
+    def fake_export(ckpt, out, int8=False, progress=False):
+        calls.append(int8)
+        if int8:
+            raise exporter.AgreementError("agreement_int8 = 0.9880 < --min-agreement 0.99", {})
+        (out / "encoder.onnx").write_bytes(b"onnx")
+        return {"fp32_bytes": 4}
+
+    monkeypatch.setattr(exporter, "export_model", fake_export)
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"ck")
+    out = tmp_path / "model"
+    out.mkdir()
+    rep = _export(ckpt, out, progress=False)
+    assert calls == [True, False] and "0.9880" in rep["int8_refused"] and rep["fp32_bytes"] == 4
+    assert _deployed_model(out) == out / "encoder.onnx"  # no int8 file: the fp32 model is deployed
+    assert "the demo runs the fp32 model" in capsys.readouterr().err
+    (out / "encoder.int8.onnx").write_bytes(b"int8")
+    assert _deployed_model(out) == out / "encoder.int8.onnx"

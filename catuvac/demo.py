@@ -196,7 +196,7 @@ def run_demo(out: str | os.PathLike = "demo_out", seed: int = 0, epochs: int | N
         "output_folder": str(out.resolve()),
         "corpus": str(corpus),
         "checkpoint": str(ckpt),
-        "models": {"fp32": str(out / "model" / "encoder.onnx"), "int8": str(model) if model.name.endswith(".int8.onnx") else None,
+        "models": {"fp32": str(out / "model" / "encoder.onnx"), "int8": None if "int8_refused" in export else str(model),
                    "deployed": str(model)},
         "clusters": export.get("n_clusters", clf.n_clusters),
         "metrics_test_split": metrics,

@@ -89,33 +89,34 @@ def test_neighbour_term_is_scans_negative_log_dot_product():
     assert got[1] > got[0] and temporal({"log_pi": p.log(), "logits_pair": q.log()})[1] == pytest.approx(0.0, abs=1e-7)
 
 
-def test_neighbour_term_runs_h_on_the_neighbours_through_the_model():
-    torch.manual_seed(0)
-    m = CatUVAC(ModelConfig(n_clusters=3, n_features=32, n_frames=32, latent_dim=2))
-    x, x_nn = torch.rand(4, 1, 32, 32), torch.rand(4, 1, 32, 32)
-    obj = Objective(lam=1.0, neighbour_weight=3.0)
-    assert obj.weights()["neighbour"] == 3.0 and obj.needs_neighbours and not obj.needs_view
-    with pytest.raises(ValueError, match="x_nn"):
-        m.step_loss(x, None, 1.0, 1.0, obj)
-    parts = m.step_loss(x, None, 1.0, 1.0, obj, x_nn=x_nn)
-    total = parts["recon"] + parts["kl_z"] + parts["kl_y"] + 3.0 * parts["neighbour"]
-    assert float(parts["loss"].detach()) == pytest.approx(float(total.detach()), rel=1e-6)
-    parts["loss"].backward()
-    assert m.h_out.weight.grad is not None and float(m.h_out.weight.grad.abs().sum()) > 0
-
-
-def test_augment_term_runs_h_on_a_view_through_the_model():
+def _extra_term_through_the_model(obj: Objective, name: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """step_loss with one extra term on a tiny model: the loss is eq. 7 plus the weighted term, and
+    the term's gradient reaches h's output layer."""
     torch.manual_seed(0)
     m = CatUVAC(ModelConfig(n_clusters=3, n_features=32, n_frames=32, latent_dim=2))
     x = torch.rand(4, 1, 32, 32)
-    obj = Objective(lam=1.0, augment_weight=2.0)
-    assert obj.weights()["augment"] == 2.0 and obj.needs_view and not obj.needs_pairs
-    parts = m.step_loss(x, None, 1.0, 1.0, obj)
-    assert float(parts["augment"].detach()) > 0  # a view differs from its window, so h's posteriors do
-    total = parts["recon"] + parts["kl_z"] + parts["kl_y"] + 2.0 * parts["augment"]
+    parts = m.step_loss(x, None, 1.0, 1.0, obj, **inputs)
+    total = parts["recon"] + parts["kl_z"] + parts["kl_y"] + obj.weights()[name] * parts[name]
     assert float(parts["loss"].detach()) == pytest.approx(float(total.detach()), rel=1e-6)
     parts["loss"].backward()
     assert m.h_out.weight.grad is not None and float(m.h_out.weight.grad.abs().sum()) > 0
+    return parts
+
+
+def test_neighbour_term_runs_h_on_the_neighbours_through_the_model():
+    obj = Objective(lam=1.0, neighbour_weight=3.0)
+    assert obj.weights()["neighbour"] == 3.0 and obj.needs_neighbours and not obj.needs_view
+    m = CatUVAC(ModelConfig(n_clusters=3, n_features=32, n_frames=32, latent_dim=2))
+    with pytest.raises(ValueError, match="x_nn"):
+        m.step_loss(torch.rand(4, 1, 32, 32), None, 1.0, 1.0, obj)
+    _extra_term_through_the_model(obj, "neighbour", x_nn=torch.rand(4, 1, 32, 32))
+
+
+def test_augment_term_runs_h_on_a_view_through_the_model():
+    obj = Objective(lam=1.0, augment_weight=2.0)
+    assert obj.weights()["augment"] == 2.0 and obj.needs_view and not obj.needs_pairs
+    parts = _extra_term_through_the_model(obj, "augment")
+    assert float(parts["augment"].detach()) > 0  # a view differs from its window, so h's posteriors do
 
 
 def test_objective_weights_and_extra_terms_through_the_model():

@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hold-prob", type=float, default=None,
                    help=f"hmm/fixed-lag: leave the current program once its belief falls below this (default {hmm.hold_prob:g}; 0 = never)")
     p.add_argument("--lag", type=float, default=None, help=f"fixed-lag: decide this many seconds late (default {lag.lag_s:g})")
+    p.add_argument("--change-dwell", type=float, default=None,
+                   help=f"hmm/fixed-lag: expected dwell while the sound has just changed, s (default {hmm.change_dwell_s:g}; "
+                        "0 = ignore the acoustic change detector)")
+    p.add_argument("--change-threshold", type=float, default=None,
+                   help=f"hmm/fixed-lag: acoustic change score that counts as a change, dB (default {hmm.change_threshold_db:g})")
+    p.add_argument("--change-hold", type=float, default=None,
+                   help=f"hmm/fixed-lag: how long after a change the short dwell applies, s (default {hmm.change_hold_s:g})")
     p.add_argument("--block-size", type=int, default=MIC_BLOCK_SIZE, help=f"microphone block size in samples (default {MIC_BLOCK_SIZE})")
     p.add_argument("--ema", type=float, default=None, help=f"ema rule: EMA time constant, s (default {ema.ema_seconds})")
     p.add_argument("--hysteresis", type=float, default=None, help=f"switch margin on smoothed q (default {ema.hysteresis})")
@@ -195,7 +202,9 @@ def _decision(args: argparse.Namespace) -> tuple[str, object]:
     if ema_flags:
         raise DecisionError(f"--ema/--hysteresis/--confirm/--dwell belong to the ema rule, not --decision {rule}")
     return rule, decision_config(rule, dwell_s=args.hmm_dwell, temperature=args.temperature,
-                                 switch_prob=args.switch_prob, floor=args.floor, lag_s=args.lag, hold_prob=args.hold_prob)
+                                 switch_prob=args.switch_prob, floor=args.floor, lag_s=args.lag, hold_prob=args.hold_prob,
+                                 change_dwell_s=args.change_dwell, change_threshold_db=args.change_threshold,
+                                 change_hold_s=args.change_hold)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:

@@ -7,6 +7,8 @@ bounded:
 
 - a :class:`~catuvac.runtime.frontend.StreamingFrontEnd` (< n_fft pending samples),
 - a preallocated ring buffer of raw log-mel frames (n_features × window_frames, float32),
+- the acoustic change detector's ring of band levels (:mod:`catuvac.runtime.changepoint`,
+  16 × 12 s of frames), whose score at each decision drives the HMM rules' transition prior,
 - frame and sample counters,
 - one :class:`~catuvac.runtime.audio.StreamResampler` per input rate that differs from the
   model's (created on first use),
@@ -41,6 +43,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .audio import AudioError, StreamResampler, to_mono_float
+from .changepoint import ChangeDetector, ChangeDetectorConfig
 from .decisions import DEFAULT_RULE, DecisionRule, HmmConfig, ProfilePooling, make_decider
 from .defaults import DECISION_INTERVAL_S
 from .errors import CatuvacError, CatuvacWarning
@@ -75,6 +78,7 @@ class SceneEvent:
     profile: str | None  # the decided profile (None without a profile map)
     partial: bool  # decided on a window that was not yet full
     inference_ms: float  # normalization + ONNX Runtime call, milliseconds
+    change_score: float = 0.0  # acoustic change at this decision, dB (changepoint.py); fed to the rule
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (probabilities rounded to 6 decimals)."""
@@ -88,6 +92,7 @@ class SceneEvent:
             "profile": self.profile,
             "partial": bool(self.partial),
             "inference_ms": round(float(self.inference_ms), 4),
+            "change_score": round(float(self.change_score), 4),
         }
 
     def same_decision(self, other: "SceneEvent", atol: float = 0.0) -> bool:
@@ -99,6 +104,7 @@ class SceneEvent:
             and self.changed == other.changed
             and self.profile == other.profile
             and self.partial == other.partial
+            and math.isclose(self.change_score, other.change_score, rel_tol=0, abs_tol=max(atol, 1e-9))
             and np.allclose(self.probs, other.probs, rtol=0, atol=atol)
             and np.allclose(self.smoothed, other.smoothed, rtol=0, atol=atol)
         )
@@ -133,6 +139,9 @@ class SceneClusterer:
     incremental:
         ``None`` (default): run the model's incremental graph when its metadata names one;
         ``False``: always full-window inference; ``True``: require the incremental graph.
+    change_detector:
+        What the acoustic change detector compares (:class:`ChangeDetectorConfig`); its score
+        drives the HMM rules' transition prior (``HmmConfig.change_dwell_s``; 0 turns that off).
     """
 
     def __init__(
@@ -147,6 +156,7 @@ class SceneClusterer:
         decision: str | None = None,
         decision_config: HmmConfig | SmoothingConfig | None = None,
         incremental: bool | None = None,
+        change_detector: ChangeDetectorConfig | None = None,
     ) -> None:
 
         path = os.fspath(model_path)
@@ -190,6 +200,7 @@ class SceneClusterer:
 
         # ---- explicit, preallocated state
         self._ring = np.zeros((self._F, self._W), dtype=np.float32)
+        self._change = ChangeDetector(self._F, cfg.hop_seconds, cfg.power, change_detector)
         self._window = np.zeros((self._F, self._W), dtype=np.float32)  # chronological copy at decision time
         self._input = np.zeros((1, 1, self._F, self._W), dtype=np.float32)
         self._resamplers: dict[int, StreamResampler] = {}
@@ -267,6 +278,7 @@ class SceneClusterer:
         """Forget everything: the next ``process`` call starts a new stream at time 0."""
         self._stream.reset()
         self._ring[:] = 0.0
+        self._change.reset()
         if self._inc is not None:
             self._inc.reset()
         self._smoother.reset()
@@ -398,6 +410,7 @@ class SceneClusterer:
             nd = self._next_decision_at()
             m = min(n - i, nd - self.frames_total)
             self._write(frames[:, i : i + m])
+            self._change.push(frames[:, i : i + m])
             i += m
             if self.frames_total == nd:
                 events.append(self._decide())
@@ -423,13 +436,14 @@ class SceneClusterer:
         q = np.array(probs, dtype=np.float32).reshape(-1)
         hop, sr = self._cfg.hop_length, self._cfg.sample_rate
         t = ((n - 1) * hop + self._cfg.n_fft) / sr
+        change = self._change.score()
         if self._pool is not None:
-            belief, state, changed = self._smoother.update(self._pool.pool(q), t)
+            belief, state, changed = self._smoother.update(self._pool.pool(q), t, change)
             if changed or self._stable is None:
                 self._stable = self._pool.representative(q, state)
             profile: str | None = self._pool.states[state]
         else:
-            belief, state, changed = self._smoother.update(q, t)
+            belief, state, changed = self._smoother.update(q, t, change)
             self._stable = state
             profile = None
         self.decisions += 1
@@ -443,6 +457,7 @@ class SceneClusterer:
             profile=profile,
             partial=partial,
             inference_ms=inference_ms,
+            change_score=change,
         )
 
     def _check_graph(self, path: str, n_features: int, window_frames: int, n_clusters: int) -> None:

@@ -22,6 +22,12 @@ Two steps, both numpy-only, with explicit bounded state and no threads:
    program's own belief has fallen below ``hold_prob`` (no program is kept that the filter
    itself finds implausible just because the evidence splits between two successors).
 
+   The transition prior is driven by the sound itself: while an acoustic change detector
+   (:mod:`catuvac.runtime.changepoint`, fed the front-end's frames) reports that the spectral
+   envelope has just moved, the expected dwell drops to ``change_dwell_s``, so the filter
+   follows a real scene change within a few windows; a misreading of a steady sound finds the
+   filter sticky and does not switch the program.
+
    ``"fixed-lag"`` — the same model, but each decision is the smoothed posterior of the state
    ``lag_s`` seconds ago, p(s_{t−L} | e_{1..t}) (forward messages kept for the last L s, one
    backward pass over them per decision): the program follows the evidence L s late, with
@@ -30,9 +36,10 @@ Two steps, both numpy-only, with explicit bounded state and no threads:
    ``"ema"`` — the original rule (:mod:`catuvac.runtime.smoothing`): EMA of q, hysteresis,
    confirmation and minimum dwell.
 
-All rules answer ``update(q, t) -> (belief, decision, changed)`` and ``reset()``; ``decision``
-is the current state index, ``switches`` the number of changes after the first decision. The
-outputs depend only on the sequence of (q, t), so the clusterer stays chunk-invariant.
+All rules answer ``update(q, t, change_score=0.0) -> (belief, decision, changed)`` and
+``reset()``; ``decision`` is the current state index, ``switches`` the number of changes after
+the first decision. The outputs depend only on the sequence of (q, t, change score), so the
+clusterer stays chunk-invariant.
 The default rule and its parameters were chosen by measurement on long built-in days whose
 seeds are kept for tuning (``python -m catuvac.runtime.tradeoff``; README "Decision quality").
 """
@@ -109,6 +116,24 @@ class HmmConfig:
     hold_prob: float = bounded(0.05, ge=0, lt=1)
     # Fixed-lag smoothing: decide about the state this many seconds ago (0 = pure filter).
     lag_s: float = bounded(0.0, ge=0, le=60, unit="s")
+    # Acoustic change (:mod:`catuvac.runtime.changepoint`): while the sound has just changed —
+    # a change score ≥ ``change_threshold_db`` within the last ``change_hold_s`` — the expected
+    # dwell is ``change_dwell_s`` instead of ``dwell_s``: the filter forgets the old scene and
+    # follows the new evidence within a few windows; elsewhere it stays sticky, so misread
+    # windows of a steady sound do not move it. A short dwell also caps the belief a state can
+    # reach (the chain leaks every step), so during a change only sharp evidence switches; 3 s
+    # with 6 dB is the setting that helped sharp *and* soft models on the tuning days
+    # (seeds 100–105, 2026-12-07; `quick` seeds 0–2: median delay 6.2 → 4.9 s, objective 0.816
+    # → 0.829; four older, softer models: 0.643 → 0.650; K = 21: 0.689 → 0.723). 2 s with
+    # 2.5 dB was better still for the sharp models (4.6 s, 2.8 spurious / h) but left soft
+    # models unable to switch for whole scenes (missed changes 2 → 8–13): not the default.
+    change_dwell_s: float = bounded(3.0, ge=0, unit="s", note="0 = no change detector: dwell_s throughout")
+    # 6 dB: 95 % of the tuning days' profile changes score at least this within 4 s of their
+    # cross-fade; a steady scene (transients included) reaches it 13 % of the time.
+    change_threshold_db: float = bounded(6.0, gt=0, unit="dB")
+    # The window's 4 s plus a few decisions: the new scene fills the window and the filter
+    # settles before the stickiness returns.
+    change_hold_s: float = bounded(8.0, ge=0, unit="s")
 
     def __post_init__(self) -> None:
         check_bounds(self, DecisionError)
@@ -119,11 +144,15 @@ class HmmConfig:
 # grids of `python -m catuvac.runtime.tradeoff --tune` (objective in that module), 2026-12-06.
 _DEFAULTS: dict[str, Any] = {
     "hmm": HmmConfig(),
-    "fixed-lag": HmmConfig(dwell_s=30.0, temperature=2.0, floor=0.1, switch_prob=0.9, lag_s=2.0, hold_prob=0.02),
+    # the change detector off: with it the fixed-lag rule scored 0.773 against 0.800 on the tuning days
+    # (2026-12-07; its lag already buys the hindsight the change regime would)
+    "fixed-lag": HmmConfig(dwell_s=30.0, temperature=2.0, floor=0.1, switch_prob=0.9, lag_s=2.0, hold_prob=0.02,
+                           change_dwell_s=0.0),
     # the EMA rule's own defaults (SmoothingConfig) with the tuning days' averaging, hysteresis, confirmation and dwell
     "ema": SmoothingConfig(ema_seconds=3.0, hysteresis=0.3, confirm_seconds=1.0, min_dwell_seconds=20.0),
 }
-# The rule with the best objective on the tuning days (2026-12-06, three quick models with
+# The rule with the best objective on the tuning days (2026-12-07 with the change detector: hmm
+# 0.829, fixed-lag 0.800; 2026-12-06, three quick models with
 # evidence maps: hmm 0.711, fixed-lag 0.679, ema 0.677; K = 14 plain maps, one model: hmm
 # 0.521, fixed-lag 0.507, ema 0.463; K = 7 in 2026-11: hmm 0.134, fixed-lag 0.123, ema 0.099).
 DEFAULT_RULE = "hmm"
@@ -140,7 +169,7 @@ class DecisionRule(Protocol):
 
     def reset(self) -> None: ...
 
-    def update(self, probs: np.ndarray, t: float) -> tuple[np.ndarray, int, bool]: ...
+    def update(self, probs: np.ndarray, t: float, change_score: float = 0.0) -> tuple[np.ndarray, int, bool]: ...
 
 
 def decision_config(rule: str, **overrides: Any) -> HmmConfig | SmoothingConfig:
@@ -184,11 +213,20 @@ class HmmDecider:
         self._alpha[:] = 0.0
         self._count = 0
         self._last_t = 0.0
+        self._change_t = -math.inf  # time of the last acoustic change score ≥ the threshold
         self.decision: int | None = None
         self.switches = 0
 
-    def _stay_prob(self, dt: float) -> float:
-        return math.exp(-max(dt, 0.0) / self.config.dwell_s)
+    def _stay_prob(self, dt: float, t: float) -> float:
+        c = self.config
+        changing = c.change_dwell_s > 0 and t - self._change_t <= c.change_hold_s
+        return math.exp(-max(dt, 0.0) / (c.change_dwell_s if changing else c.dwell_s))
+
+    @property
+    def changing(self) -> bool:
+        """Whether the last update fell in an acoustic change (the short dwell applied)."""
+        c = self.config
+        return c.change_dwell_s > 0 and self._last_t - self._change_t <= c.change_hold_s
 
     def _transition(self, v: np.ndarray, stay: float, out: np.ndarray) -> np.ndarray:
         """out = Aᵀv for the sticky matrix (A symmetric): stay·v + (1−stay)/(S−1)·(Σv − v)."""
@@ -202,12 +240,16 @@ class HmmDecider:
         out += move * total
         return out
 
-    def update(self, probs: np.ndarray, t: float) -> tuple[np.ndarray, int, bool]:
+    def update(self, probs: np.ndarray, t: float, change_score: float = 0.0) -> tuple[np.ndarray, int, bool]:
+        """Feed the (pooled) posterior at stream time ``t`` and the acoustic change score there
+        (dB, :class:`~catuvac.runtime.changepoint.ChangeDetector`; 0 = no change seen)."""
         q = np.asarray(probs, dtype=np.float64).reshape(-1)
         S = self.n_states
         if q.shape[0] != S:
             raise DecisionError(f"expected {S} probabilities, got {q.shape[0]}")
         c = self.config
+        if change_score >= c.change_threshold_db:
+            self._change_t = t
         e = self._e
         np.multiply(q, 1.0 - c.floor, out=e)
         e += c.floor / S
@@ -221,7 +263,7 @@ class HmmDecider:
             a = self._alpha[i]
             np.copyto(a, e)  # uniform prior
         else:
-            stay = self._stay_prob(t - self._last_t)
+            stay = self._stay_prob(t - self._last_t, t)
             a = self._transition(prev, stay, self._alpha[i])
             a *= e
         a /= a.sum()
@@ -302,6 +344,10 @@ class _EmaDecider(Smoother):
     @property
     def decision(self) -> int | None:
         return self.stable
+
+    def update(self, probs: np.ndarray, t: float, change_score: float = 0.0) -> tuple[np.ndarray, int, bool]:
+        """As :meth:`Smoother.update`; the EMA rule does not use the acoustic change score."""
+        return super().update(probs, t)
 
 
 def make_decider(
@@ -389,8 +435,10 @@ def replay(
     cluster_profiles: Sequence[str] | ProfilePooling | None = None,
     config: HmmConfig | SmoothingConfig | None = None,
     decision_interval: float = 1.0,
+    change_scores: Sequence[float] | np.ndarray | None = None,
 ) -> list[Any]:
-    """Offline replay of a rule over recorded per-window q(y|x) (N × K) at ``times``.
+    """Offline replay of a rule over recorded per-window q(y|x) (N × K) at ``times``
+    (with the acoustic change score of each window, if recorded; ``None`` = no change seen).
 
     Returns the decision per window: profile names when ``cluster_profiles`` (one per
     cluster, or a :class:`ProfilePooling` with a map's evidence) is given — pooled exactly as
@@ -401,8 +449,11 @@ def replay(
     p = np.asarray(probs, dtype=np.float64)
     pool = as_pooling(cluster_profiles) if cluster_profiles is not None else None
     dec = make_decider(rule, pool.n_states if pool else p.shape[1], config, decision_interval)
+    scores = np.zeros(len(p)) if change_scores is None else np.asarray(change_scores, dtype=np.float64)
+    if scores.shape != (len(p),):
+        raise DecisionError(f"expected one change score per window ({len(p)}), got shape {scores.shape}")
     out: list[Any] = []
-    for q, t in zip(p, times):
-        _, d, _ = dec.update(pool.pool(q) if pool else q, float(t))
+    for q, t, c in zip(p, times, scores):
+        _, d, _ = dec.update(pool.pool(q) if pool else q, float(t), float(c))
         out.append(pool.states[d] if pool else d)
     return out

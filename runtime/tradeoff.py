@@ -40,10 +40,15 @@ SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
     "fixed-lag": ("lag_s", (1.0, 2.0, 3.0, 5.0, 8.0, 12.0)),
     "ema": ("min_dwell_seconds", (0.0, 3.0, 6.0, 10.0, 20.0, 40.0)),
 }
+# Extra curves of the trade-off: a rule with some of its defaults changed (its knob swept as above).
+VARIANTS: dict[str, tuple[str, dict[str, float]]] = {
+    "hmm, no change detector": ("hmm", {"change_dwell_s": 0.0}),
+}
 # The grid of --tune (every combination, per rule).
 GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
-    "hmm": {"dwell_s": (5.0, 10.0, 30.0, 60.0, 200.0), "temperature": (2.0, 3.0, 4.0, 8.0),
-            "switch_prob": (0.8, 0.9, 0.95, 0.98), "floor": (0.02, 0.1), "hold_prob": (0.0, 0.02, 0.05)},
+    "hmm": {"dwell_s": (30.0, 60.0, 200.0), "temperature": (2.0, 3.0, 4.0, 8.0), "switch_prob": (0.8, 0.9, 0.95),
+            "floor": (0.02,), "hold_prob": (0.02, 0.05), "change_dwell_s": (0.0, 2.0, 3.0, 5.0),
+            "change_threshold_db": (2.5, 6.0)},
     "fixed-lag": {"dwell_s": (5.0, 10.0, 30.0), "temperature": (2.0, 3.0, 4.0, 8.0), "lag_s": (1.0, 2.0, 4.0, 8.0),
                   "switch_prob": (0.5, 0.9), "floor": (0.1,)},
     "ema": {"ema_seconds": (1.0, 3.0), "hysteresis": (0.15, 0.3), "confirm_seconds": (1.0, 3.0),
@@ -60,11 +65,13 @@ class DayPosteriors:
     probs: np.ndarray  # (N, K)
     truth: Truth
     duration_s: float
+    change_scores: np.ndarray | None = None  # (N,) acoustic change score at each decision, dB
 
 
 def record_day(model: str | os.PathLike, day_dir: str | os.PathLike, decision_interval: float = 1.0,
                num_threads: int = 1) -> DayPosteriors:
-    """Stream ``day_dir/day.wav`` through the clusterer and keep each window's q(y|x)."""
+    """Stream ``day_dir/day.wav`` through the clusterer and keep each window's q(y|x) and
+    acoustic change score."""
     from .clusterer import SceneClusterer
 
     d = Path(day_dir)
@@ -74,7 +81,7 @@ def record_day(model: str | os.PathLike, day_dir: str | os.PathLike, decision_in
     if not events:
         raise ValueError(f"{d / 'day.wav'}: shorter than the model's window")
     return DayPosteriors(d.name, np.array([e.time_s for e in events]), np.stack([e.probs for e in events]),
-                         truth, clf.time_s)
+                         truth, clf.time_s, np.array([e.change_score for e in events]))
 
 
 def score_rule(
@@ -89,9 +96,10 @@ def score_rule(
     scores = []
     for day in days:
         if pool:
-            dec = replay(rule, day.probs, day.times, pooling, config, decision_interval)
+            dec = replay(rule, day.probs, day.times, pooling, config, decision_interval, day.change_scores)
         else:
-            dec = [pooling.cluster_profiles[k] for k in replay(rule, day.probs, day.times, None, config, decision_interval)]
+            dec = [pooling.cluster_profiles[k]
+                   for k in replay(rule, day.probs, day.times, None, config, decision_interval, day.change_scores)]
         scores.append(score_profiles(day.times, dec, day.truth, scene_profiles, duration_s=day.duration_s))
     return scores, summarize_days(scores)
 
@@ -119,11 +127,13 @@ def _brief(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def sweep(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str] | ProfilePooling, scene_profiles: Mapping[str, str],
           rules: Sequence[str] = DECISION_RULES, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Each rule's knob swept from its (or ``base``'s) config: a list of points per rule."""
+    """Each rule's knob swept from its (or ``base``'s) config: a list of points per rule, and per
+    :data:`VARIANTS` curve of those rules."""
     out: dict[str, Any] = {}
-    for rule in rules:
+    curves: list[tuple[str, str, dict[str, Any]]] = [(r, r, {}) for r in rules] + [(name, r, kw) for name, (r, kw) in VARIANTS.items() if r in rules]
+    for name, rule, overrides in curves:
         knob, values = SWEEPS[rule]
-        cfg0 = (base or {}).get(rule) or decision_config(rule)
+        cfg0 = replace((base or {}).get(rule) or decision_config(rule), **overrides)
         pts = []
         for v in values:
             cfg = replace(cfg0, **{knob: v})
@@ -132,7 +142,7 @@ def sweep(days: Sequence[DayPosteriors], cluster_profiles: Sequence[str] | Profi
                 continue
             _, s = score_rule(days, rule, cfg, cluster_profiles, scene_profiles)
             pts.append({knob: v, **_brief(s)})
-        out[rule] = {"knob": knob, "config": vars(cfg0), "points": pts}
+        out[name] = {"knob": knob, "config": vars(cfg0), "points": pts}
     return out
 
 
@@ -236,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ += ["SWEEPS", "GRIDS"]
+__all__ += ["SWEEPS", "GRIDS", "VARIANTS"]
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

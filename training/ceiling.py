@@ -31,15 +31,19 @@ if TYPE_CHECKING:
 __all__ = ["supervised_ceiling", "day_posteriors", "main"]
 
 
-def day_posteriors(model: nn.Module, frontend: FrontEndConfig, day_wav: str | Path, decision_interval: float) -> tuple[np.ndarray, np.ndarray]:
-    """q(y|x) of the model on the day recording, one window every ``decision_interval`` s.
+def day_posteriors(model: nn.Module, frontend: FrontEndConfig, day_wav: str | Path,
+                   decision_interval: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q(y|x), end times, acoustic change scores) of the model on the day recording, one
+    window every ``decision_interval`` s.
 
     Windows sit on the runtime's frame grid (first at the first full window) and are stamped
-    with their end time, as :class:`~catuvac.runtime.clusterer.SceneClusterer` does.
+    with their end time, as :class:`~catuvac.runtime.clusterer.SceneClusterer` does; the change
+    scores are the clusterer's detector's at those frames.
     """
     import torch
 
     from catuvac.runtime.audio import load_audio
+    from catuvac.runtime.changepoint import change_scores
     from catuvac.runtime.frontend import FrontEnd, normalize_window
 
     fe = FrontEnd(frontend)
@@ -55,7 +59,8 @@ def day_posteriors(model: nn.Module, frontend: FrontEndConfig, day_wav: str | Pa
         p = torch.cat([torch.softmax(model.logits(torch.from_numpy(x[i : i + 64])), 1) for i in range(0, len(x), 64)])
     lead = (frontend.n_fft - frontend.hop_length) / frontend.sample_rate
     t = np.array([(s + w) * frontend.hop_length / frontend.sample_rate + lead for s in starts])
-    return p.numpy(), t
+    scores = change_scores(feats, [s + w for s in starts], frontend.hop_seconds, frontend.power)
+    return p.numpy(), t, scores
 
 
 def supervised_ceiling(
@@ -124,9 +129,9 @@ def supervised_ceiling(
         day_dirs = [cached_day(int(sd), day_minutes, progress) for sd in day_seeds]
     days = []
     for d in map(Path, day_dirs):
-        p, t = day_posteriors(model, fe, d / "day.wav", 1.0)
+        p, t, change = day_posteriors(model, fe, d / "day.wav", 1.0)
         truth = load_truth(d / "day.json")
-        days.append(DayPosteriors(d.name, t, p, truth, truth.end_s))
+        days.append(DayPosteriors(d.name, t, p, truth, truth.end_s, change))
     report: dict[str, Any] = {
         "what": "h trained WITH the true labels (diagnostic ceiling, not the product); each class → its scene's profile",
         "data": str(data), "epochs": epochs, "seed": seed, "train_loss": history,

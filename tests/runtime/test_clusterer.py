@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 import tests.helpers.scene_models as fx
 from catuvac.runtime.audio import AudioError
+from catuvac.runtime.changepoint import change_scores
 from catuvac.runtime.clusterer import ClustererError, SceneClusterer, SceneEvent
+from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
 from catuvac.runtime.modelmeta import ModelMetadataError
 from catuvac.runtime.smoothing import SmoothingConfig
 from tests.helpers.bad_files import assert_refuses_missing_and_garbage
@@ -97,7 +99,8 @@ def test_events_fields_and_cadence(small_model: Path, low_high_audio: tuple[np.n
         assert not e.partial
         assert e.inference_ms > 0
         d = e.to_dict()
-        assert set(d) == {"time_s", "cluster", "probs", "smoothed", "stable", "changed", "profile", "partial", "inference_ms"}
+        assert set(d) == {"time_s", "cluster", "probs", "smoothed", "stable", "changed", "profile", "partial", "inference_ms",
+                          "change_score"}
     # the first window is the first decision, after ~2 s; events are ~0.99 s apart
     assert ev[0].time_s == pytest.approx(1.98)
     assert np.diff([e.time_s for e in ev]) == pytest.approx(0.99)
@@ -109,6 +112,12 @@ def test_events_fields_and_cadence(small_model: Path, low_high_audio: tuple[np.n
     assert first_change.changed and first_change.profile == "noisy"
     assert ev[0].changed and sum(e.changed for e in ev) == 2
     assert c.switches == 1
+    # the acoustic change score of each decision is the detector's on the same frames
+    feats = FrontEnd(FrontEndConfig.scenes()).features(x)
+    expect = change_scores(feats, [W + j * E for j in range(len(ev))], hop / SR)
+    np.testing.assert_allclose([e.change_score for e in ev], expect, atol=1e-4)
+    assert max(e.change_score for e in ev if 8.0 < e.time_s <= 11.0) > 10.0  # low → high band noise
+    assert all(e.change_score < 3.0 for e in ev if e.time_s <= 7.0)
 
 
 def test_decision_interval_is_configurable(small_model: Path, low_high_audio: tuple[np.ndarray, int]) -> None:
@@ -312,7 +321,7 @@ def test_pooled_decisions_are_chunk_invariant_and_follow_the_map(
     # the stable cluster belongs to the decided profile, and the decisions equal an offline replay of q(y|x)
     assert all(pmap[str(e.stable)] == e.profile for e in whole)
     offline = replay(rule, np.stack([e.probs for e in whole]), [e.time_s for e in whole], [pmap[str(k)] for k in range(4)],
-                     c.decision_config, c.decision_interval_s)
+                     c.decision_config, c.decision_interval_s, [e.change_score for e in whole])
     assert offline == [e.profile for e in whole]
     assert all(e.smoothed.shape == (2,) for e in whole)
 

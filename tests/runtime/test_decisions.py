@@ -205,3 +205,52 @@ def test_saturation_and_can_switch():
     # with that setting a steady change of scene never switches the program
     seq = [0] * 10 + [1] * 60
     assert set(replay("hmm", onehot(seq, p=0.95), np.arange(70.0), config=leaky)) == {0}
+
+
+def test_change_score_shortens_the_dwell_by_hand():
+    """While a change score ≥ the threshold is within change_hold_s, the transition uses change_dwell_s."""
+    cfg = HmmConfig(dwell_s=50.0, temperature=1.0, floor=0.0, change_dwell_s=2.0, change_threshold_db=3.0, change_hold_s=2.0)
+    q0, q1 = np.array([0.9, 0.1]), np.array([0.3, 0.7])
+
+    def step(prev, q, dwell):
+        a = math.exp(-1.0 / dwell)
+        v = np.array([a * prev[0] + (1 - a) * prev[1], a * prev[1] + (1 - a) * prev[0]]) * q
+        return v / v.sum()
+
+    d = HmmDecider(2, cfg)
+    b = d.update(q0, 0.0, change_score=0.0)[0]
+    expect = b.copy()
+    for t, score, dwell in [(1.0, 2.9, 50.0), (2.0, 3.0, 2.0), (3.0, 0.0, 2.0), (4.0, 0.0, 2.0), (5.0, 0.0, 50.0)]:
+        b = d.update(q1, t, change_score=score)[0]
+        expect = step(expect, q1, dwell)
+        np.testing.assert_allclose(b, expect, rtol=1e-12)
+    d.reset()
+    assert not d.changing  # reset forgets the last change
+
+
+def test_a_detected_change_is_followed_sooner_and_a_steady_misreading_is_not():
+    seq = [0] * 40 + [1] * 30
+    probs = onehot(seq, p=0.99)
+    probs[15:18] = onehot([2] * 3, p=0.99)  # a misreading of steady sound: no change score
+    t = np.arange(len(seq), dtype=float)
+    scores = np.zeros(len(seq))
+    scores[40:43] = 8.0  # the sound changed with the scene
+    sticky = HmmConfig(dwell_s=200.0, temperature=2.0, switch_prob=0.95, change_dwell_s=3.0, change_threshold_db=6.0)
+    with_change = replay("hmm", probs, t, config=sticky, change_scores=scores)
+    without = replay("hmm", probs, t, config=replace(sticky, change_dwell_s=0.0), change_scores=scores)
+    assert set(with_change[:40]) == {0}  # the misreading did not switch
+    loud = scores.copy()
+    loud[15] = 8.0  # had the sound changed with the misreading, the filter would have followed it
+    assert 2 in replay("hmm", probs, t, config=sticky, change_scores=loud)[:40]
+    assert with_change.index(1) < without.index(1)
+    # change_dwell_s = 0 ignores the scores: the same as no scores at all
+    assert without == replay("hmm", probs, t, config=replace(sticky, change_dwell_s=0.0))
+    with pytest.raises(DecisionError, match="one change score per window"):
+        replay("hmm", probs, t, config=sticky, change_scores=scores[:-1])
+    # soft evidence cannot lift a leaky chain to switch_prob during the change; the program still
+    # follows once the hold is over
+    soft = onehot(seq, p=0.8)
+    late = replay("hmm", soft, t, config=sticky, change_scores=scores)
+    assert set(late[:40]) == {0} and 1 in late and set(late[late.index(1):]) == {1}
+    # the EMA rule takes the score and ignores it
+    assert replay("ema", probs, t, change_scores=scores) == replay("ema", probs, t)

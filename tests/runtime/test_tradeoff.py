@@ -51,7 +51,8 @@ def test_score_rule_and_objective():
 def test_sweep_tune_and_plot(tmp_path):
     base = {"fixed-lag": HmmConfig(dwell_s=20.0, temperature=2.0, switch_prob=0.5, lag_s=1.0)}
     res = sweep(DAYS, PROFILES, TABLE, base=base)
-    assert set(res) == {"hmm", "fixed-lag", "ema"}
+    assert set(res) == {"hmm", "fixed-lag", "ema", "hmm, no change detector"}
+    assert res["hmm, no change detector"]["config"]["change_dwell_s"] == 0.0
     lag = res["fixed-lag"]["points"]
     assert [p["lag_s"] for p in lag] == sorted(p["lag_s"] for p in lag)
     # deciding later never makes the median delay shorter on these days
@@ -60,7 +61,8 @@ def test_sweep_tune_and_plot(tmp_path):
     best = tune(DAYS, PROFILES, TABLE, rules=("hmm",), progress=False)
     _, default = score_rule(DAYS, "hmm", HMM, PROFILES, TABLE)  # a point of the grid
     assert best["hmm"]["objective"] >= objective(default)
-    assert set(best["hmm"]["config"]) == {"dwell_s", "temperature", "floor", "switch_prob", "lag_s", "hold_prob"}
+    assert set(best["hmm"]["config"]) == {"dwell_s", "temperature", "floor", "switch_prob", "lag_s", "hold_prob",
+                                          "change_dwell_s", "change_threshold_db", "change_hold_s"}
     plot_tradeoff(res, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 5000
 
@@ -78,5 +80,5 @@ def test_cli_on_a_tiny_model_and_day(tmp_path):
     assert main(["--model", str(model), "--map", str(pmap), "--days", str(day), "--json", str(out),
                  "--plot", str(tmp_path / "t.png"), "--quiet"]) == 0
     r = json.loads(out.read_text())
-    assert set(r["sweeps"]) == {"hmm", "fixed-lag", "ema"}
+    assert set(r["sweeps"]) == {"hmm", "fixed-lag", "ema", "hmm, no change detector"}
     assert set(r["default_scores"]) == {"hmm", "fixed-lag", "ema", "hmm (no pooling)", "fixed-lag (no pooling)", "ema (no pooling)"}

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", dest="map", metavar="MAP.json",
                    help='cluster→profile map, JSON like {"0": "quiet", "1": "speech-in-noise", "default": "quiet"} '
                    "(catuvac-map writes one); q(y|x) is then pooled per profile before deciding")
+    p.add_argument("--no-level", action="store_true",
+                   help="ignore the map's level model, p(window level | profile) — for input not calibrated like the "
+                        "training audio (e.g. a laptop microphone)")
     p.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     p.add_argument("--decision-interval", type=float, default=DECISION_INTERVAL_S, help=f"seconds between decisions (default {DECISION_INTERVAL_S})")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
@@ -225,6 +228,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         profile_map=ProfileMap.load(args.map) if args.map else None,
         strict_sample_rate=args.strict_rate,
         allow_partial=args.allow_partial,
+        use_level=not args.no_level,
     )
     if args.report and not args.truth:
         raise ClustererError("--report writes the score against --truth; give --truth TIMELINE.json too (or drop --report)")

@@ -79,6 +79,7 @@ class SceneEvent:
     partial: bool  # decided on a window that was not yet full
     inference_ms: float  # normalization + ONNX Runtime call, milliseconds
     change_score: float = 0.0  # acoustic change at this decision, dB (changepoint.py); fed to the rule
+    level_db: float = 0.0  # the window's level, dB re the front-end's unit (frontend.window_level_db)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (probabilities rounded to 6 decimals)."""
@@ -93,6 +94,7 @@ class SceneEvent:
             "partial": bool(self.partial),
             "inference_ms": round(float(self.inference_ms), 4),
             "change_score": round(float(self.change_score), 4),
+            "level_db": round(float(self.level_db), 4),
         }
 
     def same_decision(self, other: "SceneEvent", atol: float = 0.0) -> bool:
@@ -105,6 +107,7 @@ class SceneEvent:
             and self.profile == other.profile
             and self.partial == other.partial
             and math.isclose(self.change_score, other.change_score, rel_tol=0, abs_tol=max(atol, 1e-9))
+            and math.isclose(self.level_db, other.level_db, rel_tol=0, abs_tol=max(atol, 1e-6))
             and np.allclose(self.probs, other.probs, rtol=0, atol=atol)
             and np.allclose(self.smoothed, other.smoothed, rtol=0, atol=atol)
         )
@@ -142,6 +145,11 @@ class SceneClusterer:
     change_detector:
         What the acoustic change detector compares (:class:`ChangeDetectorConfig`); its score
         drives the HMM rules' transition prior (``HmmConfig.change_dwell_s``; 0 turns that off).
+    use_level:
+        Weigh the pooled evidence by the map's level model, p(window level | profile), when the
+        map has one (``catuvac-map`` fits it; README "Decision quality"). ``False`` ignores it —
+        for input whose level is not calibrated like the training audio (an uncalibrated
+        microphone). Every event reports its window's level either way (``level_db``).
     """
 
     def __init__(
@@ -157,6 +165,7 @@ class SceneClusterer:
         decision_config: HmmConfig | SmoothingConfig | None = None,
         incremental: bool | None = None,
         change_detector: ChangeDetectorConfig | None = None,
+        use_level: bool = True,
     ) -> None:
 
         path = os.fspath(model_path)
@@ -191,7 +200,7 @@ class SceneClusterer:
         self.decision_rule = decision if decision is not None else ("ema" if smoothing is not None else DEFAULT_RULE)
         if decision_config is None and self.decision_rule == "ema":
             decision_config = smoothing
-        self._pool = ProfilePooling.from_map(self.profile_map, self._K) if self.profile_map else None
+        self._pool = ProfilePooling.from_map(self.profile_map, self._K, use_level) if self.profile_map else None
         n_states = self._pool.n_states if self._pool is not None else self._K
         self._smoother: DecisionRule = make_decider(self.decision_rule, n_states, decision_config, self.decision_interval_s)
         self.decision_config = getattr(self._smoother, "config")
@@ -202,6 +211,7 @@ class SceneClusterer:
         self._ring = np.zeros((self._F, self._W), dtype=np.float32)
         self._change = ChangeDetector(self._F, cfg.hop_seconds, cfg.power, change_detector)
         self._window = np.zeros((self._F, self._W), dtype=np.float32)  # chronological copy at decision time
+        self._level_buf = np.zeros((self._F, self._W), dtype=np.float64)  # scratch of the window level
         self._input = np.zeros((1, 1, self._F, self._W), dtype=np.float32)
         self._resamplers: dict[int, StreamResampler] = {}
         self.frames_total = 0  # frames pushed into the ring since start/reset
@@ -437,8 +447,9 @@ class SceneClusterer:
         hop, sr = self._cfg.hop_length, self._cfg.sample_rate
         t = ((n - 1) * hop + self._cfg.n_fft) / sr
         change = self._change.score()
+        level = self._window_level(min(n, W))
         if self._pool is not None:
-            belief, state, changed = self._smoother.update(self._pool.pool(q), t, change)
+            belief, state, changed = self._smoother.update(self._pool.pool(q, level), t, change)
             if changed or self._stable is None:
                 self._stable = self._pool.representative(q, state)
             profile: str | None = self._pool.states[state]
@@ -458,7 +469,18 @@ class SceneClusterer:
             partial=partial,
             inference_ms=inference_ms,
             change_score=change,
+            level_db=level,
         )
+
+    def _window_level(self, n: int) -> float:
+        """:func:`~catuvac.runtime.frontend.window_level_db` of the window's ``n`` frames (the
+        ring holds exactly them, in some order; a mean does not care), without allocating."""
+        x = self._ring[:, :n]
+        buf = self._level_buf[:, :n]
+        m = float(x.max())
+        np.subtract(x, m, out=buf)
+        np.exp(buf, out=buf)
+        return (m + math.log(float(buf.mean()))) * 20.0 / (self._cfg.power * math.log(10.0))
 
     def _check_graph(self, path: str, n_features: int, window_frames: int, n_clusters: int) -> None:
         inputs = {i.name: i for i in self._sess.get_inputs()}

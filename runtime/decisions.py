@@ -90,16 +90,20 @@ class HmmConfig:
     # catuvac.runtime.tradeoff --tune`'s grid (dwell 5–200 s, temperature 2–8, switch 0.8–0.98,
     # floor 0.02/0.1, hold 0/0.02/0.05), among settings that switch on q = 0.8 evidence
     # (can_switch); 2026-12-06. Before: floor 0.1, no hold rule (plain maps, one model); until
-    # 2026-12-06: dwell 30 s, temperature 8, floor 0.02, switch 0.8.
+    # 2026-12-06: dwell 30 s, temperature 8, floor 0.02, switch 0.8. 2026-12-07, with the change
+    # detector and the maps' level model: dwell 60 → 200 s and temperature 2 → 2.5 (objective
+    # 0.921 → 0.944 over the three models: spurious switches 3.7 → 2.1 / h, transient switches
+    # 7 → 2, median delay 4.9 → 5.5 s; temperature 3: 0.934, 6.2 s).
     #
     # Expected dwell of the hidden state (self-transition exp(−Δt/dwell_s)). Long: the sticky
     # prior, together with a high switch threshold, holds a program through short misreadings;
-    # the built-in scenes last 20 s – 5 min.
-    dwell_s: float = bounded(60.0, gt=0)
+    # the built-in scenes last 20 s – 5 min. Real changes are followed through the change
+    # regime below, so the dwell outside it can be long.
+    dwell_s: float = bounded(200.0, gt=0)
     # Emission tempering: e = q^(1/T). Consecutive 4-s windows every second share 3/4 of their
-    # audio, so one posterior is worth a fraction of an independent observation; 2 with the
+    # audio, so one posterior is worth a fraction of an independent observation; 2.5 with the
     # floor below lets a new scene's evidence accumulate within seconds.
-    temperature: float = bounded(2.0, gt=0)
+    temperature: float = bounded(2.5, gt=0)
     # Probability floor mixed into q before tempering: no state is ever ruled out by one window.
     # 0.02 since the maps carry evidence rows (a mixed cluster's windows are soft already; 0.1
     # before, with plain maps).
@@ -381,9 +385,17 @@ class ProfilePooling:
     cluster ``k``'s own profile. :meth:`representative` picks the cluster reported as
     ``stable`` for a profile decision (the cluster giving that state the most evidence in the
     current window).
+
+    With a map's **level** model (``level``: grid of levels in dB and p(level | profile) on it)
+    ``pool(q, level_db)`` also multiplies each state by the likelihood of the window's level
+    (linear interpolation; a level outside the grid counts as the nearest end) and renormalizes:
+    p(profile | x) ∝ Σ_k q[k] · W[k, s] · p(level | s) — the level is the cue the per-window
+    normalization removes (a quiet room and vehicle rumble share a spectral shape). A state the
+    level model does not cover gets a flat likelihood.
     """
 
-    def __init__(self, cluster_profiles: Sequence[str], evidence: Sequence[Mapping[str, float]] | None = None) -> None:
+    def __init__(self, cluster_profiles: Sequence[str], evidence: Sequence[Mapping[str, float]] | None = None,
+                 level: tuple[Sequence[float], Mapping[str, Sequence[float]]] | None = None) -> None:
         if not cluster_profiles:
             raise DecisionError("pooling needs at least one cluster")
         if evidence is not None and len(evidence) != len(cluster_profiles):
@@ -404,20 +416,47 @@ class ProfilePooling:
                     self.weights[k, states.index(name)] = w
             self.weights /= self.weights.sum(axis=1, keepdims=True)
         self._pooled = np.zeros(len(states))
+        self.level_grid: np.ndarray | None = None
+        self.level_likelihood: np.ndarray | None = None  # (S, G)
+        if level is not None:
+            grid = np.asarray(level[0], dtype=np.float64)
+            lik = np.empty((len(states), grid.size))
+            for i, name in enumerate(states):
+                lrow = level[1].get(name)
+                lik[i] = np.nan if lrow is None else np.asarray(lrow, dtype=np.float64)
+            flat = np.nanmean(lik[~np.isnan(lik).any(axis=1)]) if (~np.isnan(lik).any(axis=1)).any() else 1.0
+            self.level_grid, self.level_likelihood = grid, np.where(np.isnan(lik), flat, lik)
 
     @classmethod
-    def from_map(cls, profile_map: ProfileMap, n_clusters: int) -> "ProfilePooling":
-        """Pooling for a model of ``n_clusters`` with a map's profiles (and evidence, if it has any)."""
+    def from_map(cls, profile_map: ProfileMap, n_clusters: int, use_level: bool = True) -> "ProfilePooling":
+        """Pooling for a model of ``n_clusters`` with a map's profiles (and evidence and level
+        model, if it has them; ``use_level=False`` ignores the level model)."""
         evidence = [profile_map.evidence_for(k) for k in range(n_clusters)] if profile_map.has_evidence else None
-        return cls([profile_map.profile_for(k) for k in range(n_clusters)], evidence)
+        return cls([profile_map.profile_for(k) for k in range(n_clusters)], evidence,
+                   profile_map.level if use_level else None)
+
+    @property
+    def uses_level(self) -> bool:
+        return self.level_grid is not None
 
     @property
     def n_states(self) -> int:
         return len(self.states)
 
-    def pool(self, q: np.ndarray) -> np.ndarray:
-        np.dot(np.asarray(q, dtype=np.float64).reshape(-1), self.weights, out=self._pooled)
-        return self._pooled
+    def pool(self, q: np.ndarray, level_db: float | None = None) -> np.ndarray:
+        """p(state | x): q pooled through the evidence rows, times the level likelihood when the
+        pooling has a level model and ``level_db`` is given."""
+        out = self._pooled
+        np.dot(np.asarray(q, dtype=np.float64).reshape(-1), self.weights, out=out)
+        if level_db is not None and self.level_grid is not None and self.level_likelihood is not None:
+            for i in range(out.size):  # S ≤ a handful of profiles: scalar interpolation, no allocation
+                out[i] *= np.interp(level_db, self.level_grid, self.level_likelihood[i])
+            total = out.sum()
+            if not total > 0:  # every likelihood 0 here (a map fitted without a floor): ignore the level
+                np.dot(np.asarray(q, dtype=np.float64).reshape(-1), self.weights, out=out)
+            else:
+                out /= total
+        return out
 
     def representative(self, q: np.ndarray, state: int) -> int:
         return int(np.argmax(np.asarray(q).reshape(-1) * self.weights[:, state]))
@@ -436,9 +475,11 @@ def replay(
     config: HmmConfig | SmoothingConfig | None = None,
     decision_interval: float = 1.0,
     change_scores: Sequence[float] | np.ndarray | None = None,
+    levels_db: Sequence[float] | np.ndarray | None = None,
 ) -> list[Any]:
     """Offline replay of a rule over recorded per-window q(y|x) (N × K) at ``times``
-    (with the acoustic change score of each window, if recorded; ``None`` = no change seen).
+    (with the acoustic change score of each window, if recorded; ``None`` = no change seen;
+    and each window's level, dB, for a pooling with a level model; ``None`` = level unused).
 
     Returns the decision per window: profile names when ``cluster_profiles`` (one per
     cluster, or a :class:`ProfilePooling` with a map's evidence) is given — pooled exactly as
@@ -452,8 +493,11 @@ def replay(
     scores = np.zeros(len(p)) if change_scores is None else np.asarray(change_scores, dtype=np.float64)
     if scores.shape != (len(p),):
         raise DecisionError(f"expected one change score per window ({len(p)}), got shape {scores.shape}")
+    levels = [None] * len(p) if levels_db is None else [float(v) for v in np.asarray(levels_db, dtype=np.float64)]
+    if len(levels) != len(p):
+        raise DecisionError(f"expected one level per window ({len(p)}), got {len(levels)}")
     out: list[Any] = []
-    for q, t, c in zip(p, times, scores):
-        _, d, _ = dec.update(pool.pool(q) if pool else q, float(t), float(c))
+    for q, t, c, lv in zip(p, times, scores, levels):
+        _, d, _ = dec.update(pool.pool(q, lv) if pool else q, float(t), float(c))
         out.append(pool.states[d] if pool else d)
     return out

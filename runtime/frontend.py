@@ -64,6 +64,7 @@ __all__ = [
     "normalize_window",
     "NORMALIZATIONS",
     "window_level",
+    "window_level_db",
 ]
 
 FORMAT_VERSION = 1
@@ -395,6 +396,17 @@ def window_level(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     shape (…, 1, 1) to broadcast over the window. Input already clamped to the dynamic range."""
     m = _standardize(np.asarray(logmel, dtype=np.float64), config).mean(axis=(-2, -1), keepdims=True)
     return 1.0 / (1.0 + np.exp(-np.clip(m, -50.0, 50.0)))  # clipped: no overflow on degenerate statistics
+
+
+def window_level_db(logmel: np.ndarray, power: float = 2.0) -> np.ndarray:
+    """The sound level of a window of *raw* log features (n_features, T) or a batch (B, n_features,
+    T): 10·log10 of its mean (mel) power (``power`` 2; for magnitude features, ``power`` 1,
+    20·log10 of the mean magnitude), dB re the front-end's unit — the level that the per-window
+    normalization removes. Shape (), or (B,)."""
+    x = np.asarray(logmel, dtype=np.float64)
+    m = x.max(axis=(-2, -1), keepdims=True)
+    mean = np.exp(x - m).mean(axis=(-2, -1), keepdims=True)  # log-mean-exp without overflow
+    return ((m + np.log(mean)) * (20.0 / (power * np.log(10.0))))[..., 0, 0]
 
 
 def clamp_dynamic_range(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:

@@ -20,6 +20,16 @@ and half transport gives half-and-half evidence instead of a confident vote for 
 
     {"0": "quiet", "1": "noisy-transport", "evidence": {"0": {"quiet": 0.9, "noisy-transport": 0.1}}}
 
+It may also carry a **level** model: p(window level | profile) on a grid of levels (dB re the
+front-end's unit, :func:`catuvac.runtime.frontend.window_level_db`), from the same training
+windows. The per-window normalization removes the level; the runtime multiplies the pooled
+evidence by this likelihood, so a very quiet room is not read as vehicle rumble of the same
+spectral shape:
+
+.. code-block:: json
+
+    {"level": {"grid_db": [-95.0, -60.0, -25.0], "likelihood": {"quiet": [0.02, 0.03, 0.01], "music": [0.001, 0.001, 0.04]}}}
+
 Rules:
 
 - keys are cluster ids — non-negative integers, or their decimal strings as JSON requires —
@@ -31,6 +41,9 @@ Rules:
 - ``"evidence"`` (optional) maps cluster ids to ``{profile: weight}`` rows (weights finite,
   ≥ 0, not all 0; normalized to sum 1 when read); a cluster without a row gives all its
   evidence to its profile, as a plain map does;
+- ``"level"`` (optional): ``grid_db``, ≥ 2 strictly increasing finite levels, and
+  ``likelihood``, a row of as many finite values ≥ 0 per profile (not all 0); other keys in
+  it (``bandwidth_db``, ``floor``: how it was fitted) are kept as notes;
 - an unlisted cluster without a ``"default"`` gets :data:`DEFAULT_PROFILE` (``"default"``) in
   the runtime; where the names must be real profiles (the simulator) such a map must list
   every cluster of the model (:meth:`ProfileMap.validate_for` with ``complete=True``).
@@ -76,9 +89,13 @@ class ProfileMap:
         default: str | None = None
         table: dict[int, str] = {}
         evidence: dict[int, dict[str, float]] = {}
+        self._level: dict[str, Any] | None = None
         for key, value in mapping.items():
             if isinstance(key, str) and key.startswith("_"):
                 continue  # comment
+            if key == "level":
+                self._level = _parse_level(value, source, known_profiles)
+                continue
             if key == "evidence":
                 evidence = _parse_evidence(value, source, known_profiles)
                 continue
@@ -174,7 +191,17 @@ class ProfileMap:
             d["default"] = self.default
         if self._evidence:
             d["evidence"] = {str(k): dict(row) for k, row in self._evidence.items()}
+        if self._level is not None:
+            d["level"] = {**self._level, "grid_db": list(self._level["grid_db"]),
+                          "likelihood": {p: list(v) for p, v in self._level["likelihood"].items()}}
         return d
+
+    @property
+    def level(self) -> tuple[tuple[float, ...], dict[str, tuple[float, ...]]] | None:
+        """The level model, (grid of levels in dB, {profile: p(level | profile) on the grid}), or None."""
+        if self._level is None:
+            return None
+        return tuple(self._level["grid_db"]), dict(self._level["likelihood"])
 
     to_dict = as_dict
 
@@ -228,6 +255,38 @@ def _parse_evidence(value: Any, source: str, known: Collection[str] | None) -> d
             raise ProfileMapError(f"{source}: evidence for cluster {key!r} is all zero; give at least one positive weight")
         out[cluster] = {n: w / total for n, w in weights.items()}
     return out
+
+
+def _finite_row(value: Any, what: str, source: str, n: int | None = None) -> tuple[float, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+        raise ProfileMapError(f"{source}: {what} must be a list of numbers, got {value!r}")
+    row = tuple(value)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in row):
+        raise ProfileMapError(f"{source}: {what} must hold finite numbers only")
+    if n is not None and len(row) != n:
+        raise ProfileMapError(f"{source}: {what} has {len(row)} values for a grid of {n}")
+    return tuple(float(v) for v in row)
+
+
+def _parse_level(value: Any, source: str, known: Collection[str] | None) -> dict[str, Any]:
+    hint = '"level": {"grid_db": [-90, -60, -30], "likelihood": {"quiet": [0.03, 0.02, 0.01], ...}}'
+    if not isinstance(value, Mapping) or "grid_db" not in value or "likelihood" not in value:
+        raise ProfileMapError(f"{source}: \"level\" must hold \"grid_db\" and \"likelihood\" ({hint}); "
+                              "refit with catuvac-map, or delete the block")
+    grid = _finite_row(value["grid_db"], "level grid_db", source)
+    if len(grid) < 2 or any(b <= a for a, b in zip(grid, grid[1:])):
+        raise ProfileMapError(f"{source}: level grid_db must hold ≥ 2 strictly increasing levels")
+    lik = value["likelihood"]
+    if not isinstance(lik, Mapping) or not lik:
+        raise ProfileMapError(f"{source}: level likelihood must map profiles to rows ({hint})")
+    rows: dict[str, tuple[float, ...]] = {}
+    for name, row in lik.items():
+        name = _check_name(name, source, "level likelihood", known)
+        r = _finite_row(row, f"level likelihood of {name!r}", source, len(grid))
+        if min(r) < 0 or max(r) <= 0:
+            raise ProfileMapError(f"{source}: level likelihood of {name!r} must be ≥ 0 and not all 0")
+        rows[name] = r
+    return {**{k: v for k, v in value.items() if k not in ("grid_db", "likelihood")}, "grid_db": grid, "likelihood": rows}
 
 
 def _check_name(value: Any, source: str, key: str, known: Collection[str] | None) -> str:

@@ -14,6 +14,15 @@ pools q(y|x) through these rows (:class:`catuvac.runtime.decisions.ProfilePoolin
 cluster that holds two profiles' scenes no longer votes for one of them; ``--no-evidence``
 writes the plain map. Why it is on by default: README "Decision quality" (issue 11).
 
+It also records a **level model**, p(window level | profile) on a grid of levels (a Gaussian
+kernel density of the training windows' levels per profile, ``--level-bandwidth`` dB, mixed
+with a flat floor of weight ``--level-floor`` so that no level rules a profile out). The model's
+input is normalized per window, which removes the level — the one cue that tells a quiet room
+from vehicle rumble of the same spectral shape; the runtime weighs the pooled evidence by this
+likelihood (:class:`catuvac.runtime.decisions.ProfilePooling`). It assumes the runtime's input
+is calibrated like the training audio (a hearing aid's microphone is); ``--no-level`` leaves it
+out, ``catuvac-listen --no-level`` ignores it.
+
     catuvac-map --checkpoint runs/quick/checkpoint.pt --out map.json
     catuvac-map --model runs/quick/model/encoder.int8.onnx --data builtin:scenes --out map.json
 
@@ -29,7 +38,7 @@ import math
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -40,13 +49,21 @@ from .cli import add_model_source
 if TYPE_CHECKING:
     from catuvac.firmware_sim.profiles import ProfileSet
 
-__all__ = ["gentlest_profile", "fit_profile_map", "cluster_evidence", "fit_map_from_checkpoint", "training_cluster_ids",
-           "DEFAULT_EVIDENCE_PRIOR", "main"]
+__all__ = ["gentlest_profile", "fit_profile_map", "cluster_evidence", "level_model", "fit_map_from_checkpoint",
+           "training_cluster_ids", "DEFAULT_EVIDENCE_PRIOR", "DEFAULT_LEVEL_BANDWIDTH_DB", "DEFAULT_LEVEL_FLOOR", "main"]
 
 # Prior windows per profile in each cluster's evidence row (chosen on the tuning days, README
 # "Decision quality"): small against the ~16 training windows of a typical cluster, so a clean
 # cluster stays confident (16 of 16 windows → 0.95 with 5 profiles) and a mixed one stays mixed.
 DEFAULT_EVIDENCE_PRIOR = 0.3
+# Level model (chosen on the tuning days, 2026-12-07, three `quick` models; README "Decision
+# quality"): kernel width 2 dB — about the spread of one scene's level over a minute; 1 and 4 dB
+# scored within 0.01. Floor 0.05: a level the training split never showed for a profile still
+# leaves it 5 % of a flat density, so the level tips close calls but cannot veto a clear reading
+# (0.02 / 0.2 scored within 0.005).
+DEFAULT_LEVEL_BANDWIDTH_DB = 2.0
+DEFAULT_LEVEL_FLOOR = 0.05
+_LEVEL_GRID_POINTS = 96
 
 
 def _magnitude(v: Any) -> float:
@@ -121,22 +138,74 @@ def cluster_evidence(
     return {str(k): {p: round(float(w), 4) for p, w in zip(profiles, rows[k])} for k in range(n_clusters)}
 
 
+def level_model(
+    levels_db: np.ndarray,
+    labels: np.ndarray,
+    label_names: Sequence[str],
+    scene_profiles: Mapping[str, str],
+    bandwidth_db: float = DEFAULT_LEVEL_BANDWIDTH_DB,
+    floor: float = DEFAULT_LEVEL_FLOOR,
+) -> dict[str, Any]:
+    """p(level | profile) on a grid spanning the training windows' levels: per profile a Gaussian
+    kernel density (``bandwidth_db``) of its windows' levels, mixed with a flat density of weight
+    ``floor``; profiles without windows get the flat density alone. Rounded to 6 significant digits."""
+    if not (isinstance(bandwidth_db, (int, float)) and math.isfinite(bandwidth_db) and bandwidth_db > 0):
+        raise ValueError(f"--level-bandwidth must be a number of dB > 0, got {bandwidth_db!r}")
+    if not (isinstance(floor, (int, float)) and 0 < floor <= 1):
+        raise ValueError(f"--level-floor must be in (0, 1], got {floor!r}")
+    lv = np.asarray(levels_db, dtype=np.float64)
+    if lv.size == 0 or not np.all(np.isfinite(lv)):
+        raise ValueError("the training windows' levels must be finite (a window of digital silence?)")
+    lo, hi = float(lv.min()), float(lv.max())
+    if hi - lo < bandwidth_db:  # every window at one level: the level carries nothing
+        lo, hi = lo - bandwidth_db, hi + bandwidth_db
+    grid = np.linspace(lo, hi, _LEVEL_GRID_POINTS)
+    flat = 1.0 / (hi - lo)
+    profiles = list(dict.fromkeys(scene_profiles.values()))
+    of = np.array([profiles.index(scene_profiles[label_names[int(i)]]) for i in np.asarray(labels)])
+    out: dict[str, list[float]] = {}
+    for j, name in enumerate(profiles):
+        v = lv[of == j]
+        kde = (np.exp(-0.5 * ((grid[:, None] - v[None]) / bandwidth_db) ** 2).sum(axis=1)
+               / (max(v.size, 1) * bandwidth_db * math.sqrt(2.0 * math.pi)))
+        dens = (1.0 - floor) * kde + floor * flat if v.size else np.full(grid.size, flat)
+        out[name] = [float(f"{d:.6g}") for d in dens]
+    return {"bandwidth_db": float(bandwidth_db), "floor": float(floor),
+            "grid_db": [round(float(g), 4) for g in grid], "likelihood": out}
+
+
 def fit_map_from_checkpoint(
     checkpoint: str | Path,
     scene_profiles: Mapping[str, str],
     evidence_prior: float | None = DEFAULT_EVIDENCE_PRIOR,
     progress: bool = False,
+    level: bool = True,
 ) -> dict[str, Any]:
     """The map ``catuvac-map --checkpoint`` writes (its training split, the shipped profile set)."""
-    ids, labels, names, k, spec = training_cluster_ids(checkpoint=checkpoint, progress=progress)
-    return _document(ids, spec, fit_profile_map(ids, labels, names, k, scene_profiles, gentlest_profile(), evidence_prior))
+    tw = training_cluster_ids(checkpoint=checkpoint, progress=progress)
+    mapping = fit_profile_map(tw.ids, tw.labels, tw.names, tw.n_clusters, scene_profiles, gentlest_profile(), evidence_prior)
+    if level:
+        mapping["level"] = level_model(tw.levels_db, tw.labels, tw.names, scene_profiles)
+    return _document(tw.ids, tw.spec, mapping)
 
 
 def _document(ids: np.ndarray, spec: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
-    what = "most frequent scene per cluster" + ("; evidence = p(profile | cluster)" if "evidence" in mapping else "")
+    what = ("most frequent scene per cluster" + ("; evidence = p(profile | cluster)" if "evidence" in mapping else "")
+            + ("; level = p(window level | profile)" if "level" in mapping else ""))
     doc: dict[str, Any] = {"_fitted": f"catuvac-map on the training split of {spec} ({len(ids)} windows): {what}"}
     doc.update(mapping)
     return doc
+
+
+class TrainingWindows(NamedTuple):
+    """The training split as a map sees it."""
+
+    ids: np.ndarray  # cluster id per window
+    labels: np.ndarray  # scene label index per window
+    names: list[str]  # label names
+    n_clusters: int
+    spec: str  # data spec
+    levels_db: np.ndarray  # each window's level (frontend.window_level_db), as the runtime measures it
 
 
 def training_cluster_ids(
@@ -145,9 +214,9 @@ def training_cluster_ids(
     data: str | None = None,
     split_seed: int = 0,
     progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray, list[str], int, str]:
-    """(cluster id per training window, scene label per window, label names, K, data spec)."""
-    from catuvac.runtime.frontend import normalize_window
+) -> TrainingWindows:
+    """Cluster id, scene label and level of each training window (and K, the data spec)."""
+    from catuvac.runtime.frontend import normalize_window, window_level_db
 
     from .datasets import load_dataset
 
@@ -159,6 +228,7 @@ def training_cluster_ids(
         from .checkpoint import load_checkpoint
 
         ck = load_checkpoint(checkpoint, expect_type="cat_uvac")
+        fe = ck.frontend
         spec = data or ck.train_config.get("data") or "builtin:scenes"
         feats = load_dataset(spec, frontend=ck.frontend, seed=int(ck.train_config.get("split_seed", 0)), progress=progress)
         tr = feats.subset("train")
@@ -171,6 +241,7 @@ def training_cluster_ids(
         from catuvac.runtime.modelmeta import INPUT_NAME, OUTPUT_ID, ort_session, read_model_info
 
         info = read_model_info(model)
+        fe = info.frontend
         spec = data or "builtin:scenes"
         feats = load_dataset(spec, frontend=info.frontend, seed=int(split_seed), progress=progress)
         tr = feats.subset("train")
@@ -183,7 +254,7 @@ def training_cluster_ids(
     if tr.labels is None or not tr.label_names:
         raise ValueError(f"{spec}: the training split has no scene labels; a map needs labelled clips "
                          "(a fitter labels a few clips per cluster)")
-    return ids, np.asarray(tr.labels), list(tr.label_names), K, spec
+    return TrainingWindows(ids, np.asarray(tr.labels), list(tr.label_names), K, spec, window_level_db(tr.x, float(fe.power)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default {DEFAULT_EVIDENCE_PRIOR}; range > 0; smaller trusts the training windows more)")
     p.add_argument("--no-evidence", action="store_true",
                    help="write the plain map (one profile per cluster) without evidence rows")
+    p.add_argument("--no-level", action="store_true",
+                   help="leave out the level model, p(window level | profile) (for audio whose level is not calibrated)")
+    p.add_argument("--level-bandwidth", type=float, default=DEFAULT_LEVEL_BANDWIDTH_DB,
+                   help=f"level model: kernel width, dB (default {DEFAULT_LEVEL_BANDWIDTH_DB:g}; range > 0)")
+    p.add_argument("--level-floor", type=float, default=DEFAULT_LEVEL_FLOOR,
+                   help=f"level model: weight of the flat floor that keeps any level possible for every profile "
+                        f"(default {DEFAULT_LEVEL_FLOOR:g}; range (0, 1])")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
@@ -226,14 +304,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise ValueError(f"the scene → profile table names profile(s) {unknown} that the profile set lacks "
                              f"({list(ps.names)})")
-        ids, labels, names, K, spec = training_cluster_ids(args.checkpoint, args.model, args.data, args.split_seed,
-                                                           progress=not args.quiet)
+        tw = training_cluster_ids(args.checkpoint, args.model, args.data, args.split_seed, progress=not args.quiet)
+        ids, labels, names, K = tw.ids, tw.labels, tw.names, tw.n_clusters
         mapping = fit_profile_map(ids, labels, names, K, table, gentlest_profile(ps),
                                   None if args.no_evidence else args.evidence_prior)
+        if not args.no_level:
+            mapping["level"] = level_model(tw.levels_db, labels, names, table, args.level_bandwidth, args.level_floor)
     except (ValueError, OSError, ScoringError, ProfileError) as e:
         print(f"catuvac-map: error: {e}", file=sys.stderr)
         return 2
-    atomic_write_json(out, _document(ids, spec, mapping))
+    atomic_write_json(out, _document(ids, tw.spec, mapping))
     counts = Counter(ids.tolist())
     for k in range(K):
         members = labels[ids == k]
@@ -241,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ev = mapping.get("evidence", {}).get(str(k), {})
         share = f" (evidence {ev[mapping[str(k)]]:.2f})" if ev else ""
         print(f"  cluster {k}: {counts.get(k, 0):4d} windows {top} → {mapping[str(k)]}{share}")
+    if "level" in mapping:
+        for i, name in enumerate(names):
+            v = tw.levels_db[labels == i]
+            if v.size:
+                print(f"  level of {name} ({table[name]}): {v.min():.1f} … {v.max():.1f} dB (median {np.median(v):.1f})")
     print(f"wrote {out}")
     return 0
 

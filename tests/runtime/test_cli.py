@@ -48,6 +48,13 @@ def test_json_on_file(small_model: Path, wav: Path, tmp_path: Path, capsys: pyte
     assert [d["stable"] for d in lines] == [e.stable for e in ref]
     assert [d["smoothed"] for d in lines] == [[round(float(b), 6) for b in e.smoothed] for e in ref]
     assert "15 decisions" in err and "stable changes 1" in err
+    # a map's level model that says "every level is noisy": followed, unless --no-level
+    lev = tmp_path / "lev.json"
+    lev.write_text(json.dumps({"0": "quiet", "3": "noisy", "default": "quiet", "level": {"grid_db": [-200, 100],
+                                                                      "likelihood": {"quiet": [1e-4, 1e-4], "noisy": [1, 1]}}}))
+    for flags, first in (([], "noisy"), (["--no-level"], "quiet")):
+        assert main(["--model", str(small_model), "--file", str(wav), "--json", "--map", str(lev), *hmm, *flags]) == 0
+        assert json.loads(capsys.readouterr().out.splitlines()[0])["profile"] == first
 
 
 def test_duration_and_plain_lines(small_model: Path, wav: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ import tests.helpers.scene_models as fx
 from catuvac.runtime.audio import AudioError
 from catuvac.runtime.changepoint import change_scores
 from catuvac.runtime.clusterer import ClustererError, SceneClusterer, SceneEvent
-from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
+from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, window_level_db
 from catuvac.runtime.modelmeta import ModelMetadataError
 from catuvac.runtime.smoothing import SmoothingConfig
 from tests.helpers.bad_files import assert_refuses_missing_and_garbage
@@ -100,7 +100,7 @@ def test_events_fields_and_cadence(small_model: Path, low_high_audio: tuple[np.n
         assert e.inference_ms > 0
         d = e.to_dict()
         assert set(d) == {"time_s", "cluster", "probs", "smoothed", "stable", "changed", "profile", "partial", "inference_ms",
-                          "change_score"}
+                          "change_score", "level_db"}
     # the first window is the first decision, after ~2 s; events are ~0.99 s apart
     assert ev[0].time_s == pytest.approx(1.98)
     assert np.diff([e.time_s for e in ev]) == pytest.approx(0.99)
@@ -118,6 +118,9 @@ def test_events_fields_and_cadence(small_model: Path, low_high_audio: tuple[np.n
     np.testing.assert_allclose([e.change_score for e in ev], expect, atol=1e-4)
     assert max(e.change_score for e in ev if 8.0 < e.time_s <= 11.0) > 10.0  # low → high band noise
     assert all(e.change_score < 3.0 for e in ev if e.time_s <= 7.0)
+    # the level of each decision's window is the front-end's window level of the same frames
+    expect_level = [window_level_db(feats[:, W + j * E - W : W + j * E]) for j in range(len(ev))]
+    np.testing.assert_allclose([e.level_db for e in ev], expect_level, atol=1e-3)
 
 
 def test_decision_interval_is_configurable(small_model: Path, low_high_audio: tuple[np.ndarray, int]) -> None:
@@ -348,3 +351,29 @@ def test_low_rate_input_is_noted_once(small_model: Path) -> None:
         c.process(np.zeros(800, np.float32), 8000)
     notes = [x for x in w if issubclass(x.category, CatuvacWarning)]
     assert len(notes) == 1 and "4000 Hz" in str(notes[0].message)
+
+
+def test_map_level_model_weighs_the_pooled_evidence(small_model: Path, low_high_audio: tuple[np.ndarray, int]) -> None:
+    """A level model that says "this level is noisy" turns the quiet-reading first half noisy;
+    use_level=False (catuvac-listen --no-level) ignores it; decisions equal a replay with the levels."""
+    from catuvac.runtime.decisions import HmmConfig, ProfilePooling, replay
+    from catuvac.runtime.profiles_map import ProfileMap
+
+    x, sr = low_high_audio
+    cfg = HmmConfig(dwell_s=20.0, temperature=1.0, switch_prob=0.6, change_dwell_s=0.0)
+    plain = {"0": "quiet", "1": "quiet", "2": "noisy", "3": "noisy"}
+    base = SceneClusterer(small_model, profile_map=plain, decision="hmm", decision_config=cfg).process(x, sr)
+    lv = [e.level_db for e in base]
+    lo, hi = min(lv) - 10.0, max(lv) + 10.0
+    level = {"grid_db": [lo, hi], "likelihood": {"quiet": [1e-4, 1e-4], "noisy": [1.0, 1.0]}}
+    with_level = {**plain, "level": level}
+    c = SceneClusterer(small_model, profile_map=with_level, decision="hmm", decision_config=cfg)
+    ev = c.process(x, sr)
+    assert base[0].profile == "quiet" and all(e.profile == "noisy" for e in ev)
+    assert [e.level_db for e in ev] == lv
+    ignored = SceneClusterer(small_model, profile_map=with_level, decision="hmm", decision_config=cfg, use_level=False)
+    assert [e.profile for e in ignored.process(x, sr)] == [e.profile for e in base]
+    pool = ProfilePooling.from_map(ProfileMap(with_level, n_clusters=4), 4)
+    offline = replay("hmm", np.stack([e.probs for e in ev]), [e.time_s for e in ev], pool, cfg, c.decision_interval_s,
+                     [e.change_score for e in ev], lv)
+    assert offline == [e.profile for e in ev]

@@ -67,6 +67,26 @@ def test_a_mixed_cluster_does_not_switch_the_program():
     assert set(out_ev) == {"transport"}
 
 
+def test_pooling_with_a_level_model_weighs_each_state_by_its_level_likelihood():
+    grid = [-60.0, -40.0, -20.0]
+    level = (grid, {"quiet": [0.04, 0.02, 0.002], "music": [0.001, 0.01, 0.05]})  # "wind": not covered
+    pool = ProfilePooling(["quiet", "music", "wind"], None, level)
+    assert pool.uses_level and not ProfilePooling(["quiet", "music"]).uses_level
+    q = np.array([0.5, 0.3, 0.2])
+    flat = np.mean([0.04, 0.02, 0.002, 0.001, 0.01, 0.05])  # an uncovered state: the mean likelihood, no information
+    # hand computation at -50 dB (halfway between the first two grid points)
+    lik = np.array([0.03, 0.0055, flat])
+    np.testing.assert_allclose(pool.pool(q, -50.0), q * lik / (q * lik).sum())
+    np.testing.assert_allclose(pool.pool(q, -100.0), pool.pool(q, -60.0))  # outside the grid: the nearest end
+    np.testing.assert_allclose(pool.pool(q, 0.0), pool.pool(q, -20.0))
+    np.testing.assert_allclose(pool.pool(q), q)  # no level given: evidence alone
+    np.testing.assert_allclose(ProfilePooling(["quiet", "music", "wind"]).pool(q, -50.0), q)  # no level model
+    zero = ProfilePooling(["a", "b"], None, ([0.0, 1.0], {"a": [0.0, 0.0], "b": [0.0, 0.0]}))
+    np.testing.assert_allclose(zero.pool([0.3, 0.7], 0.5), [0.3, 0.7])  # all likelihoods 0: the level is ignored
+    with pytest.raises(DecisionError, match="one level per window"):
+        replay("hmm", onehot([0, 1]), [0.0, 1.0], pool, CFG, 1.0, None, [-50.0])
+
+
 def test_a_plainly_wrong_program_is_left_when_the_evidence_splits():
     # state 0 for 30 s, then windows split evenly between states 1 and 2: neither reaches the
     # switch threshold, but state 0 is no longer plausible

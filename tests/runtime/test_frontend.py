@@ -5,7 +5,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, FrontEndError, NormStats, fit_global_stats, mel_filterbank, normalize_window, window_level
+from catuvac.runtime.frontend import (
+    FrontEnd,
+    FrontEndConfig,
+    FrontEndError,
+    NormStats,
+    fit_global_stats,
+    mel_filterbank,
+    normalize_window,
+    window_level,
+    window_level_db,
+)
 
 
 def _noise(seconds=3.0, seed=0, sr=16000):
@@ -197,3 +207,18 @@ def test_dynamic_range_clamp_keeps_content_from_being_squashed():
     assert np.ptp(with_clamp[:, tone]) == pytest.approx(1.0, abs=1e-6)
     assert np.ptp(without[:, tone]) < 0.8
     assert with_clamp[:, tone].std() > 1.4 * without[:, tone].std()
+
+
+def test_window_level_db_is_the_mean_power_in_db():
+    # half the bins at power 1e-4, half at 1e-2: mean power 5.05e-3 → -22.97 dB; magnitude features: 20·log10
+    x = np.log(np.concatenate([np.full((64, 10), 1e-4), np.full((64, 10), 1e-2)]))
+    assert window_level_db(x) == pytest.approx(10 * np.log10(5.05e-3))
+    assert window_level_db(x, power=1.0) == pytest.approx(20 * np.log10(5.05e-3))
+    # batches, and no overflow for very loud or very quiet raw features
+    b = window_level_db(np.stack([x, x + np.log(10.0), np.full((128, 10), 800.0)]))
+    assert b.shape == (3,) and b[1] - b[0] == pytest.approx(10.0) and np.isfinite(b[2])
+    # the level the per-window normalization removes: a 20 dB louder signal, same normalized window
+    fe = FrontEnd(FrontEndConfig.scenes())
+    a = fe.features(_noise(5.0))[:, :100]
+    loud = fe.features(10 * _noise(5.0))[:, :100]
+    assert window_level_db(loud) - window_level_db(a) == pytest.approx(20.0, abs=0.01)

@@ -120,3 +120,28 @@ def test_simulator_checks_evidence_profiles_and_the_clusterer_pools_with_them(sm
     x = np.random.default_rng(0).standard_normal(flat.sample_rate * 6).astype(np.float32) * 0.1
     ev = flat.process(x, flat.sample_rate)
     assert ev and all(e.profile == ev[0].profile for e in ev)
+
+
+def test_level_model_roundtrip_and_validation() -> None:
+    level = {"bandwidth_db": 2.0, "grid_db": [-60, -40, -20], "likelihood": {"quiet": [0.04, 0.02, 0.002], "music": [0, 0.01, 0.05]}}
+    m = ProfileMap({"0": "quiet", "1": "music", "level": level}, n_clusters=2)
+    grid, rows = m.level  # type: ignore[misc]
+    assert grid == (-60.0, -40.0, -20.0) and rows["music"] == (0.0, 0.01, 0.05)
+    assert ProfileMap(m.as_dict()).as_dict() == m.as_dict() and m.as_dict()["level"]["bandwidth_db"] == 2.0
+    assert ProfileMap({"0": "quiet"}).level is None and "level" not in ProfileMap({"0": "quiet"}).as_dict()
+    bad = [
+        ([1, 2], "must hold \"grid_db\" and \"likelihood\""),
+        ({"grid_db": [-60], "likelihood": {"quiet": [1]}}, "≥ 2 strictly increasing"),
+        ({"grid_db": [-40, -60], "likelihood": {"quiet": [1, 1]}}, "≥ 2 strictly increasing"),
+        ({"grid_db": [-60, float("inf")], "likelihood": {"quiet": [1, 1]}}, "finite numbers"),
+        ({"grid_db": "-60", "likelihood": {"quiet": [1, 1]}}, "list of numbers"),
+        ({"grid_db": [-60, -40], "likelihood": {"quiet": [1, 1, 1]}}, "3 values for a grid of 2"),
+        ({"grid_db": [-60, -40], "likelihood": {"quiet": [-1, 1]}}, "≥ 0 and not all 0"),
+        ({"grid_db": [-60, -40], "likelihood": {"quiet": [0, 0]}}, "≥ 0 and not all 0"),
+        ({"grid_db": [-60, -40], "likelihood": {}}, "must map profiles"),
+    ]
+    for value, msg in bad:
+        with pytest.raises(ProfileMapError, match=msg):
+            ProfileMap({"0": "quiet", "level": value})
+    with pytest.raises(ProfileMapError, match="not a profile"):
+        ProfileMap({"0": "quiet", "level": {"grid_db": [0, 1], "likelihood": {"loud": [1, 1]}}}, known_profiles=["quiet"])

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from catuvac.training.mapfit import cluster_evidence, fit_profile_map, gentlest_profile, main
+from catuvac.training.mapfit import cluster_evidence, fit_profile_map, gentlest_profile, level_model, main
 
 from .test_cli import run_cli, write_folder
 
@@ -40,6 +40,32 @@ def test_evidence_is_the_smoothed_share_of_each_profile():
             cluster_evidence(ids, labels, names, 4, table, prior=bad)
 
 
+def test_level_model_is_a_floored_kernel_density_per_profile():
+    names = ["quiet_room", "babble", "wind", "speech_quiet"]
+    table = {"quiet_room": "quiet", "babble": "speech-in-noise", "wind": "wind", "speech_quiet": "quiet"}
+    levels = np.array([-40.0, -38.0, -10.0, -8.0, -12.0, -9.0])
+    labels = np.array([0, 0, 1, 1, 3, 3])  # no wind window
+    m = level_model(levels, labels, names, table, bandwidth_db=2.0, floor=0.1)
+    grid = np.array(m["grid_db"])
+    assert grid[0] == -40.0 and grid[-1] == -8.0 and np.all(np.diff(grid) > 0)
+    span = 32.0
+    q = np.array(m["likelihood"]["quiet"])
+    # hand computation at the grid's first point (-40 dB): four quiet windows (two quiet rooms, two speech in quiet)
+    kde = sum(np.exp(-0.5 * ((-40.0 - v) / 2.0) ** 2) for v in (-40.0, -38.0, -12.0, -9.0)) / (4 * 2.0 * np.sqrt(2 * np.pi))
+    assert q[0] == pytest.approx(0.9 * kde + 0.1 / span, rel=1e-5)
+    # the floor keeps every level possible for every profile
+    for row in m["likelihood"].values():
+        assert min(row) >= 0.1 / span * (1 - 1e-5)
+    assert m["likelihood"]["wind"] == pytest.approx([1 / span] * len(grid))  # no windows: flat, no information
+    sin = np.array(m["likelihood"]["speech-in-noise"])
+    assert sin[0] < q[0] / 10 and sin[-1] > q[-1]  # a very quiet window says quiet, a loud one rather babble
+    for bad in ({"bandwidth_db": 0.0}, {"floor": 0.0}, {"floor": 1.5}):
+        with pytest.raises(ValueError, match="level"):
+            level_model(levels, labels, names, table, **bad)
+    with pytest.raises(ValueError, match="finite"):
+        level_model(np.array([-np.inf, -10.0]), np.array([0, 1]), names, table)
+
+
 def test_gentlest_shipped_profile_is_quiet():
     assert gentlest_profile() == "quiet"
 
@@ -56,19 +82,24 @@ def test_cli_on_a_trained_checkpoint(tmp_path, capsys):
     out = tmp_path / "map.json"
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--scene-profiles", str(table), "--quiet"]) == 0
     m = json.loads(out.read_text())
-    assert m["default"] == "quiet" and set(m) == {"_fitted", "0", "1", "2", "default", "evidence"}
+    assert m["default"] == "quiet" and set(m) == {"_fitted", "0", "1", "2", "default", "evidence", "level"}
     assert set(v for k, v in m.items() if k.isdigit()) <= {"quiet", "wind", "music"}
     assert set(m["evidence"]) == {"0", "1", "2"} and all(abs(sum(r.values()) - 1) < 1e-3 for r in m["evidence"].values())
     from catuvac.runtime.profiles_map import ProfileMap
 
     pm = ProfileMap.from_file(out, n_clusters=3)
     assert pm.profile_for(0) == m["0"] and pm.has_evidence
+    assert pm.level is not None and set(pm.level[1]) == {"quiet", "wind", "music"}
     # each cluster's own profile carries the most evidence (its majority; an unused cluster's row is flat)
     assert all(m["evidence"][k][m[k]] == max(m["evidence"][k].values()) for k in ("0", "1", "2"))
     plain = tmp_path / "plain.json"
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(plain), "--scene-profiles", str(table), "--quiet",
                  "--no-evidence"]) == 0
     assert "evidence" not in json.loads(plain.read_text())
+    nolevel = tmp_path / "nolevel.json"
+    assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(nolevel), "--scene-profiles", str(table),
+                 "--quiet", "--no-level"]) == 0
+    assert "level" not in json.loads(nolevel.read_text()) and "evidence" in json.loads(nolevel.read_text())
     capsys.readouterr()
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(tmp_path / "bad.json"), "--scene-profiles",
                  str(table), "--quiet", "--evidence-prior", "0"]) == 2

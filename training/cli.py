@@ -85,6 +85,8 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     g.add_argument("--augment-weight", type=float, default=None, help="weight of the symmetric KL between q(y|x) of a window and of a random view of it (frequency warp, time stretch and shift, masks); 0 = off (default: the preset's)")
     g.add_argument("--neighbour-weight", type=float, default=None, help="weight of SCAN's consistency −log ⟨q(y|x), q(y|x')⟩ with x' one of the window's nearest training windows in the --cluster-features space; 0 = off (default: the preset's)")
     g.add_argument("--neighbour-k", type=int, default=None, help="nearest neighbours mined per window for --neighbour-weight (default 10)")
+    g.add_argument("--self-label-weight", type=float, default=None, help="weight of SCAN's self-labelling: class-balanced cross-entropy of a random view against the window's confident (≥ 0.99) argmax; 0 = off (default: the preset's)")
+    g.add_argument("--self-label-start", type=float, default=None, help="epoch fraction at which --self-label-weight starts (default 0.5)")
     g.add_argument("--kl-warmup-epochs", type=int, default=None, help="ramp λ linearly up over this many epochs; 0 = off (default: the preset's)")
     g.add_argument("--paper-exact", action="store_const", const=True, default=None, help="reproduce the paper literally: random init of h, no extra terms, no KL warm-up, fp32")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
@@ -97,6 +99,7 @@ _OVERRIDES = (
     "data", "n_clusters", "epochs", "batch_size", "lam", "lr_start", "lr_end", "tau_start", "tau_end", "tau_schedule",
     "latent_dim", "arch", "n_mels", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
     "cluster_features", "usage_weight", "y_entropy_weight", "temporal_weight", "augment_weight", "neighbour_weight", "neighbour_k",
+    "self_label_weight", "self_label_start",
     "kl_warmup_epochs", "paper_exact",
 )
 

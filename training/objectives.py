@@ -35,6 +35,11 @@ Extra objectives (opt-in; none is in the paper) are one function each, registere
   cluster feature space (``logits_nn``; :mod:`catuvac.training.clusterspace`, mined once before
   training): SCAN's consistency loss (Van Gansbeke et al. 2020). Unlike a divergence it is
   small only when both posteriors are sharp *and* agree, so it cannot be met by two vague ones.
+- ``self_label`` SCAN's self-labelling step: the cross-entropy of a random view's q(y|x') (as
+  ``augment``) against the window's own argmax, for windows whose q(y|x) is confident
+  (max ≥ :data:`SELF_LABEL_CONFIDENCE`), each pseudo-label weighted by the inverse of its count
+  among the batch's confident windows (so a large cluster cannot swallow the others). It turns
+  the confident core of each cluster into targets that the rest of the cluster is pulled to.
 
 Terms return a per-window tensor (B,) or a batch scalar; :meth:`Objective.__call__` averages,
 weights and sums them. A new objective is a new function plus a weight field.
@@ -113,6 +118,24 @@ def augment(b: Batch) -> torch.Tensor:
     return _sym_kl(b["log_pi"].float(), b["logits_view"])
 
 
+# SCAN's threshold: only near-certain windows give a target.
+SELF_LABEL_CONFIDENCE = 0.99
+
+
+def self_label(b: Batch) -> torch.Tensor:
+    """Class-balanced cross-entropy of q(y|x') (``logits_view``) against confident argmax q(y|x)."""
+    p = b["log_pi"].detach().float().exp()
+    conf, target = p.max(1)
+    keep = conf >= SELF_LABEL_CONFIDENCE
+    if not bool(keep.any()):
+        return b["logits_view"].float().sum(1) * 0.0  # no target in this batch: zero, gradient-connected
+    counts = torch.bincount(target[keep], minlength=p.shape[1]).float()
+    present = (counts > 0).sum()
+    w = keep.float() * keep.sum() / (present * counts.clamp_min(1.0)[target])  # Σ w = number of confident windows
+    ce = F.cross_entropy(b["logits_view"].float(), target, reduction="none")
+    return w * ce
+
+
 def neighbour(b: Batch) -> torch.Tensor:
     """−log ⟨q(y|x), q(y|x')⟩ per window, x' a mined nearest neighbour (``logits_nn``)."""
     p = b["log_pi"].float().exp()
@@ -130,6 +153,7 @@ TERMS: dict[str, tuple[TermFn, str | None]] = {
     "temporal": (temporal, "temporal_weight"),
     "augment": (augment, "augment_weight"),
     "neighbour": (neighbour, "neighbour_weight"),
+    "self_label": (self_label, "self_label_weight"),
 }
 
 
@@ -143,6 +167,7 @@ class Objective:
     temporal_weight: float = 0.0  # weight of ``temporal`` (neighbouring windows agree); 0 = paper
     augment_weight: float = 0.0  # weight of ``augment`` (a window and a random view of it agree); 0 = paper
     neighbour_weight: float = 0.0  # weight of ``neighbour`` (a window and a mined neighbour agree); 0 = paper
+    self_label_weight: float = 0.0  # weight of ``self_label`` (a view follows the window's confident argmax); 0 = paper
 
     def weights(self) -> dict[str, float]:
         """Weight of every active term (extras with weight 0 are not computed)."""
@@ -158,7 +183,7 @@ class Objective:
 
     @property
     def needs_view(self) -> bool:
-        return self.augment_weight != 0
+        return self.augment_weight != 0 or self.self_label_weight != 0
 
     @property
     def needs_neighbours(self) -> bool:

@@ -109,7 +109,7 @@ LATENT_PNG = "latent_space.png"
 # mean H(q(y|x)) (nats; 0 = sharp, log K = uniform); marginal_entropy = H(epoch-mean q(y|x))
 # (log K = all clusters used equally); y_swap_gain = decoder_y_gain on the validation split.
 LOG_FIELDS = (
-    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "neighbour", "val_loss", "clusters_used", "q_entropy",
+    "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "neighbour", "self_label", "val_loss", "clusters_used", "q_entropy",
     "marginal_entropy", "y_swap_gain", "tau", "lr", "lam", "seconds",
 )
 
@@ -184,6 +184,13 @@ class TrainConfig:
     # training. Why: there, most neighbours share the window's class (clusterspace.py's figures).
     neighbour_weight: float = 0.0
     neighbour_k: int = 10  # neighbours per window (SCAN mines 20 in ImageNet-scale sets; ours are small)
+    # Self-labelling (SCAN's second step): weight of the class-balanced cross-entropy of a random
+    # view's q(y|x') against the window's own confident argmax (objectives.py), from the epoch
+    # fraction ``self_label_start`` on. Why: once the clusters have formed, their confident core
+    # is a better teacher than the neighbours alone; started late so that the warm start's K-means
+    # labels are not what it locks in.
+    self_label_weight: float = 0.0
+    self_label_start: float = 0.5
     # KL warm-up: λ ramps linearly from λ/E_w to λ over the first E_w epochs (0 = off). Why
     # (Bowman et al. 2016): a full KL weight from the first step can switch latents off early.
     kl_warmup_epochs: int = 0
@@ -224,6 +231,8 @@ class TrainConfig:
         need(self.y_entropy_weight >= 0 and math.isfinite(self.y_entropy_weight), f"--y-entropy-weight must be a finite number ≥ 0, got {self.y_entropy_weight}")
         need(self.temporal_weight >= 0 and math.isfinite(self.temporal_weight), f"--temporal-weight must be a finite number ≥ 0, got {self.temporal_weight}")
         need(self.augment_weight >= 0 and math.isfinite(self.augment_weight), f"--augment-weight must be a finite number ≥ 0, got {self.augment_weight}")
+        need(self.self_label_weight >= 0 and math.isfinite(self.self_label_weight), f"--self-label-weight must be a finite number ≥ 0, got {self.self_label_weight}")
+        need(0.0 <= self.self_label_start < 1.0, f"--self-label-start must be an epoch fraction in [0, 1), got {self.self_label_start}")
         need(isinstance(self.kl_warmup_epochs, int) and self.kl_warmup_epochs >= 0, f"--kl-warmup-epochs must be an integer ≥ 0, got {self.kl_warmup_epochs}")
         if self.paper_exact:
             off = [f"{k}={getattr(self, k)!r}" for k, v in PAPER_EXACT.items() if getattr(self, k) != v]
@@ -231,11 +240,14 @@ class TrainConfig:
                 off.append("normalization='window_level'")
             need(not off, f"--paper-exact turns every deviation from the paper off, but {', '.join(off)} asks for one; drop one of them")
 
-    def objective(self) -> Objective:
-        """The loss weights of this run (λ is replaced per epoch by :func:`lam_at`)."""
+    def objective(self, epoch: int | None = None) -> Objective:
+        """The loss weights of this run at ``epoch`` (None: the final ones; λ is replaced per
+        epoch by :func:`lam_at`; the self-label term starts at ``self_label_start``)."""
+        started = epoch is None or epoch >= int(math.ceil(self.self_label_start * self.epochs))
         return Objective(lam=self.lam, usage_weight=self.usage_weight, y_entropy_weight=self.y_entropy_weight,
                          temporal_weight=self.temporal_weight, augment_weight=self.augment_weight,
-                         neighbour_weight=self.neighbour_weight)
+                         neighbour_weight=self.neighbour_weight,
+                         self_label_weight=self.self_label_weight if started else 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -256,6 +268,7 @@ PAPER_EXACT: dict[str, Any] = {
     "temporal_weight": 0.0,
     "augment_weight": 0.0,
     "neighbour_weight": 0.0,
+    "self_label_weight": 0.0,
     "cluster_features": "input",  # irrelevant once h_init is random and the neighbour term off; kept plain
     "kl_warmup_epochs": 0,  # λ constant from the first epoch
     "precision": "fp32",
@@ -779,6 +792,7 @@ def _train_epoch(run: _Run, state: _State, loss_module: nn.Module, data: Prepare
     lr, tau, lam = lr_at(cfg, epoch), tau_at(cfg, epoch), lam_at(cfg, epoch)
     for grp in state.optimizer.param_groups:
         grp["lr"] = lr
+    getattr(loss_module, "module", loss_module).objective = cfg.objective(epoch)  # (DDP wraps the loss module)
     torch.manual_seed(_epoch_seed(cfg.seed, epoch, run.dist.rank))
     x_train, m_train = data.x["train"], data.mask["train"]
     nb = data.neighbours.get("train") if cfg.temporal_weight > 0 else None

@@ -12,7 +12,7 @@ import torch
 from catuvac.runtime.frontend import FrontEndConfig
 from catuvac.training.checkpoint import load_checkpoint
 from catuvac.training.model import CatUVAC, ModelConfig, cat_uvac_loss
-from catuvac.training.objectives import TERMS, Objective, augment, neighbour, posterior_stats, temporal, usage
+from catuvac.training.objectives import TERMS, Objective, augment, neighbour, posterior_stats, self_label, temporal, usage
 from catuvac.training.train import PAPER_EXACT, PreparedData, TrainConfig, TrainError, lam_at, make_config, neighbour_index, train
 
 
@@ -87,6 +87,30 @@ def test_neighbour_term_is_scans_negative_log_dot_product():
     assert got == pytest.approx([-math.log(0.82), -math.log(0.5), -math.log(0.18)], rel=1e-6)
     # unlike the symmetric KL, two equal but vague posteriors are not a perfect score
     assert got[1] > got[0] and temporal({"log_pi": p.log(), "logits_pair": q.log()})[1] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_self_label_term_is_class_balanced_cross_entropy_on_confident_windows():
+    p = torch.tensor([[0.995, 0.005], [0.995, 0.005], [0.3, 0.7], [0.001, 0.999]])
+    view = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 3.0], [1.0, 1.0]])
+    got = self_label({"log_pi": p.log(), "logits_view": view}).tolist()
+    ce = lambda logits, k: math.log(sum(math.exp(v) for v in logits)) - logits[k]  # noqa: E731
+    # confident: windows 0, 1 (label 0) and 3 (label 1); 3 targets over 2 labels: 3 / (2 · count)
+    want = [0.75 * ce([2.0, 0.0], 0), 0.75 * ce([0.0, 1.0], 0), 0.0, 1.5 * ce([1.0, 1.0], 1)]
+    assert got == pytest.approx(want, rel=1e-6)
+    # no confident window: zero, still part of the graph
+    vague = self_label({"log_pi": torch.full((2, 2), 0.5).log(), "logits_view": view[:2].requires_grad_()})
+    assert vague.tolist() == [0.0, 0.0] and vague.requires_grad
+
+
+def test_self_label_term_runs_h_on_a_view_and_starts_late():
+    obj = Objective(lam=1.0, self_label_weight=2.0)
+    assert obj.weights()["self_label"] == 2.0 and obj.needs_view
+    _extra_term_through_the_model(obj, "self_label")
+    c = make_config("paper-audiomnist", self_label_weight=2.0, self_label_start=0.5, epochs=10)
+    assert [c.objective(e).self_label_weight for e in (0, 4, 5, 9)] == [0.0, 0.0, 2.0, 2.0]
+    assert c.objective().self_label_weight == 2.0
+    with pytest.raises(TrainError, match="--self-label-start"):
+        make_config("quick", self_label_start=1.0)
 
 
 def _extra_term_through_the_model(obj: Objective, name: str, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -188,17 +212,19 @@ def _clip_data(windows_per_clip: int) -> PreparedData:
 def test_extra_terms_train_and_are_logged_and_recorded(tmp_path):
     cfg = TrainConfig(preset="test", data="clips", n_clusters=2, epochs=2, batch_size=8, device="cpu",
                       usage_weight=1.0, temporal_weight=0.5, augment_weight=0.25, neighbour_weight=0.75,
-                      cluster_features="cepstral_stats", kl_warmup_epochs=2)
+                      cluster_features="cepstral_stats", kl_warmup_epochs=2, self_label_weight=0.5, self_label_start=0.5)
     res = train(cfg, tmp_path / "r", data=_clip_data(2), progress=False, plots=False)
     row = res.history[-1]
+    assert "self_label" not in res.history[0] and row["self_label"] >= 0  # the second epoch of two starts it
     assert row["usage"] >= 0 and row["temporal"] >= 0 and row["augment"] >= 0 and [r["lam"] for r in res.history] == [1.0, 2.0]
     assert row["neighbour"] > 0  # −log of a dot product of two posteriors: positive unless both are one-hot and equal
-    extras = row["usage"] + 0.5 * row["temporal"] + 0.25 * row["augment"] + 0.75 * row["neighbour"]
+    extras = row["usage"] + 0.5 * row["temporal"] + 0.25 * row["augment"] + 0.75 * row["neighbour"] + 0.5 * row["self_label"]
     assert abs(row["loss"] - (row["recon"] + 2.0 * (row["kl_z"] + row["kl_y"]) + extras)) < 1e-3 * row["loss"]
     ck = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
     tc = ck.train_config
     assert (tc["usage_weight"], tc["temporal_weight"], tc["augment_weight"], tc["kl_warmup_epochs"]) == (1.0, 0.5, 0.25, 2)
     assert (tc["neighbour_weight"], tc["neighbour_k"], tc["cluster_features"]) == (0.75, 10, "cepstral_stats")
+    assert (tc["self_label_weight"], tc["self_label_start"]) == (0.5, 0.5)
     with pytest.raises(TrainError, match="--temporal-weight needs recordings longer than the window"):
         train(TrainConfig(preset="test", data="clips", n_clusters=2, epochs=1, device="cpu", temporal_weight=0.5),
               tmp_path / "one", data=_clip_data(1), progress=False)
@@ -222,10 +248,12 @@ def test_cli_flags_for_the_extras_and_paper_exact(tmp_path, capsys):
 
     args = build_train_parser().parse_args(["--out", "o", "--usage-weight", "3", "--y-entropy-weight", "1",
                                             "--temporal-weight", "0.5", "--augment-weight", "2", "--kl-warmup-epochs", "4",
-                                            "--neighbour-weight", "1.5", "--neighbour-k", "5", "--cluster-features", "cepstral"])
+                                            "--neighbour-weight", "1.5", "--neighbour-k", "5", "--cluster-features", "cepstral",
+                                            "--self-label-weight", "2", "--self-label-start", "0.6"])
     c = config_from_args(args)
     assert (c.usage_weight, c.y_entropy_weight, c.temporal_weight, c.augment_weight, c.kl_warmup_epochs, c.paper_exact) == (3.0, 1.0, 0.5, 2.0, 4, False)
     assert (c.neighbour_weight, c.neighbour_k, c.cluster_features) == (1.5, 5, "cepstral")
+    assert (c.self_label_weight, c.self_label_start) == (2.0, 0.6)
     c = config_from_args(build_train_parser().parse_args(["--out", "o", "--paper-exact"]))
     assert c.paper_exact and c.h_init == "random" and c.usage_weight == 0.0  # quick's warm start and usage term off
     assert train_main(["--out", str(tmp_path / "x"), "--paper-exact", "--usage-weight", "1"]) == 2
@@ -233,7 +261,7 @@ def test_cli_flags_for_the_extras_and_paper_exact(tmp_path, capsys):
     assert len(err) == 1 and "--paper-exact" in err[0] and "usage_weight" in err[0]
     help_text = build_train_parser().format_help()
     for flag in ("--paper-exact", "--usage-weight", "--y-entropy-weight", "--temporal-weight", "--augment-weight", "--kl-warmup-epochs",
-                 "--neighbour-weight", "--neighbour-k", "--cluster-features"):
+                 "--neighbour-weight", "--neighbour-k", "--cluster-features", "--self-label-weight", "--self-label-start"):
         assert flag in help_text
 
 

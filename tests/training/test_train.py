@@ -152,10 +152,10 @@ def test_tiny_run_writes_every_output(tmp_path):
     rows = list(csv.DictReader(open(out / "train_log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert list(rows[0]) == [
-        "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "neighbour", "val_loss",
+        "epoch", "loss", "recon", "kl_z", "kl_y", "usage", "y_entropy", "temporal", "augment", "neighbour", "self_label", "val_loss",
         "clusters_used", "q_entropy", "marginal_entropy", "y_swap_gain", "tau", "lr", "lam", "seconds",
     ]
-    assert rows[0]["usage"] == "" and rows[0]["temporal"] == "" and rows[0]["augment"] == ""  # eq. 7 alone: no extra terms
+    assert rows[0]["usage"] == "" and rows[0]["temporal"] == "" and rows[0]["augment"] == "" and rows[0]["self_label"] == ""  # eq. 7 alone: no extra terms
     for r in rows:  # the cluster report: counts of 3 clusters, entropies within [0, log 3]
         assert 1 <= int(r["clusters_used"]) <= 3
         assert 0.0 <= float(r["q_entropy"]) <= float(r["marginal_entropy"]) + 1e-9 <= math.log(3) + 1e-9

@@ -344,7 +344,7 @@ class _PendingMap(ProfileMap):
         self.source, self.explicit_default, self.default = "none", False, ""
         self._table: Any = {}
         self._evidence: Any = {}
-        self._level: Any = None
+        self._features: Any = {}
 
     def __bool__(self) -> bool:
         return False

@@ -80,6 +80,7 @@ class SceneEvent:
     inference_ms: float  # normalization + ONNX Runtime call, milliseconds
     change_score: float = 0.0  # acoustic change at this decision, dB (changepoint.py); fed to the rule
     level_db: float = 0.0  # the window's level, dB re the front-end's unit (frontend.window_level_db)
+    level_spread_db: float = 0.0  # how much the level moves inside the window, dB (frontend.window_level_spread_db)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (probabilities rounded to 6 decimals)."""
@@ -95,6 +96,7 @@ class SceneEvent:
             "inference_ms": round(float(self.inference_ms), 4),
             "change_score": round(float(self.change_score), 4),
             "level_db": round(float(self.level_db), 4),
+            "level_spread_db": round(float(self.level_spread_db), 4),
         }
 
     def same_decision(self, other: "SceneEvent", atol: float = 0.0) -> bool:
@@ -108,6 +110,7 @@ class SceneEvent:
             and self.partial == other.partial
             and math.isclose(self.change_score, other.change_score, rel_tol=0, abs_tol=max(atol, 1e-9))
             and math.isclose(self.level_db, other.level_db, rel_tol=0, abs_tol=max(atol, 1e-6))
+            and math.isclose(self.level_spread_db, other.level_spread_db, rel_tol=0, abs_tol=max(atol, 1e-6))
             and np.allclose(self.probs, other.probs, rtol=0, atol=atol)
             and np.allclose(self.smoothed, other.smoothed, rtol=0, atol=atol)
         )
@@ -149,7 +152,8 @@ class SceneClusterer:
         Weigh the pooled evidence by the map's level model, p(window level | profile), when the
         map has one (``catuvac-map`` fits it; README "Decision quality"). ``False`` ignores it —
         for input whose level is not calibrated like the training audio (an uncalibrated
-        microphone). Every event reports its window's level either way (``level_db``).
+        microphone); the map's level-spread model, which does not depend on the gain, stays in
+        use. Every event reports its window's level and level spread either way.
     """
 
     def __init__(
@@ -211,7 +215,9 @@ class SceneClusterer:
         self._ring = np.zeros((self._F, self._W), dtype=np.float32)
         self._change = ChangeDetector(self._F, cfg.hop_seconds, cfg.power, change_detector)
         self._window = np.zeros((self._F, self._W), dtype=np.float32)  # chronological copy at decision time
-        self._level_buf = np.zeros((self._F, self._W), dtype=np.float64)  # scratch of the window level
+        self._level_buf = np.zeros((self._F, self._W), dtype=np.float64)  # scratch of the window statistics
+        self._frame_level = np.zeros(self._W, dtype=np.float64)
+        self._frame_tmp = np.zeros(self._W, dtype=np.float64)
         self._input = np.zeros((1, 1, self._F, self._W), dtype=np.float32)
         self._resamplers: dict[int, StreamResampler] = {}
         self.frames_total = 0  # frames pushed into the ring since start/reset
@@ -447,9 +453,9 @@ class SceneClusterer:
         hop, sr = self._cfg.hop_length, self._cfg.sample_rate
         t = ((n - 1) * hop + self._cfg.n_fft) / sr
         change = self._change.score()
-        level = self._window_level(min(n, W))
+        level, spread = self._window_stats(min(n, W))
         if self._pool is not None:
-            belief, state, changed = self._smoother.update(self._pool.pool(q, level), t, change)
+            belief, state, changed = self._smoother.update(self._pool.pool(q, level, spread), t, change)
             if changed or self._stable is None:
                 self._stable = self._pool.representative(q, state)
             profile: str | None = self._pool.states[state]
@@ -470,17 +476,26 @@ class SceneClusterer:
             inference_ms=inference_ms,
             change_score=change,
             level_db=level,
+            level_spread_db=spread,
         )
 
-    def _window_level(self, n: int) -> float:
-        """:func:`~catuvac.runtime.frontend.window_level_db` of the window's ``n`` frames (the
-        ring holds exactly them, in some order; a mean does not care), without allocating."""
+    def _window_stats(self, n: int) -> tuple[float, float]:
+        """(:func:`~catuvac.runtime.frontend.window_level_db`, :func:`~catuvac.runtime.frontend.
+        window_level_spread_db`) of the window's ``n`` frames — the ring holds exactly them, in
+        some order, and neither statistic cares — without allocating."""
         x = self._ring[:, :n]
-        buf = self._level_buf[:, :n]
-        m = float(x.max())
-        np.subtract(x, m, out=buf)
+        buf, fl, tmp = self._level_buf[:, :n], self._frame_level[:n], self._frame_tmp[:n]
+        np.max(x, axis=0, out=fl)
+        np.subtract(x, fl, out=buf)
         np.exp(buf, out=buf)
-        return (m + math.log(float(buf.mean()))) * 20.0 / (self._cfg.power * math.log(10.0))
+        np.mean(buf, axis=0, out=tmp)
+        np.log(tmp, out=tmp)
+        fl += tmp  # ln of each frame's mean power
+        top = float(fl.max())
+        np.subtract(fl, top, out=tmp)
+        np.exp(tmp, out=tmp)
+        scale = 20.0 / (self._cfg.power * math.log(10.0))
+        return (top + math.log(float(tmp.mean()))) * scale, float(fl.std()) * scale
 
     def _check_graph(self, path: str, n_features: int, window_frames: int, n_clusters: int) -> None:
         inputs = {i.name: i for i in self._sess.get_inputs()}

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 import numpy as np
 
 from .params import bounded, check_bounds
+from .profiles_map import FEATURE_BLOCKS
 from .smoothing import Smoother, SmootherError, SmoothingConfig
 
 if TYPE_CHECKING:
@@ -386,16 +387,18 @@ class ProfilePooling:
     ``stable`` for a profile decision (the cluster giving that state the most evidence in the
     current window).
 
-    With a map's **level** model (``level``: grid of levels in dB and p(level | profile) on it)
-    ``pool(q, level_db)`` also multiplies each state by the likelihood of the window's level
-    (linear interpolation; a level outside the grid counts as the nearest end) and renormalizes:
-    p(profile | x) ∝ Σ_k q[k] · W[k, s] · p(level | s) — the level is the cue the per-window
-    normalization removes (a quiet room and vehicle rumble share a spectral shape). A state the
-    level model does not cover gets a flat likelihood.
+    With a map's **window-feature** models (``features``: ``{"level": (grid, {profile: row}),
+    "level_spread": …}``, :data:`~catuvac.runtime.profiles_map.FEATURE_BLOCKS`)
+    ``pool(q, level_db, level_spread_db)`` also multiplies each state by the likelihood of the
+    window's value of each feature (linear interpolation; a value outside the grid counts as
+    the nearest end) and renormalizes: p(profile | x) ∝ Σ_k q[k] · W[k, s] · Π_f p(f | s) — the
+    level is the cue the per-window normalization removes (a quiet room and vehicle rumble share
+    a spectral shape), the level's spread over the window tells one talker from a crowd. A state
+    a feature model does not cover gets a flat likelihood for it.
     """
 
     def __init__(self, cluster_profiles: Sequence[str], evidence: Sequence[Mapping[str, float]] | None = None,
-                 level: tuple[Sequence[float], Mapping[str, Sequence[float]]] | None = None) -> None:
+                 features: Mapping[str, tuple[Sequence[float], Mapping[str, Sequence[float]]]] | None = None) -> None:
         if not cluster_profiles:
             raise DecisionError("pooling needs at least one cluster")
         if evidence is not None and len(evidence) != len(cluster_profiles):
@@ -416,43 +419,61 @@ class ProfilePooling:
                     self.weights[k, states.index(name)] = w
             self.weights /= self.weights.sum(axis=1, keepdims=True)
         self._pooled = np.zeros(len(states))
-        self.level_grid: np.ndarray | None = None
-        self.level_likelihood: np.ndarray | None = None  # (S, G)
-        if level is not None:
-            grid = np.asarray(level[0], dtype=np.float64)
-            lik = np.empty((len(states), grid.size))
-            for i, name in enumerate(states):
-                lrow = level[1].get(name)
-                lik[i] = np.nan if lrow is None else np.asarray(lrow, dtype=np.float64)
-            flat = np.nanmean(lik[~np.isnan(lik).any(axis=1)]) if (~np.isnan(lik).any(axis=1)).any() else 1.0
-            self.level_grid, self.level_likelihood = grid, np.where(np.isnan(lik), flat, lik)
+        feats = dict(features or {})
+        unknown = sorted(set(feats) - set(FEATURE_BLOCKS))
+        if unknown:
+            raise DecisionError(f"unknown window feature(s) {unknown}; known: {list(FEATURE_BLOCKS)}")
+        # (block, grid (G,), likelihood (S, G)) per window feature, in FEATURE_BLOCKS order
+        self.features = [(b, *self._likelihood_table(*feats[b])) for b in FEATURE_BLOCKS if b in feats]
+
+    def _likelihood_table(self, grid: Sequence[float], rows: Mapping[str, Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
+        g = np.asarray(grid, dtype=np.float64)
+        lik = np.full((len(self.states), g.size), np.nan)
+        for i, name in enumerate(self.states):
+            if name in rows:
+                lik[i] = np.asarray(rows[name], dtype=np.float64)
+        covered = ~np.isnan(lik).any(axis=1)
+        flat = float(np.mean(lik[covered])) if covered.any() else 1.0
+        return g, np.where(np.isnan(lik), flat, lik)
 
     @classmethod
     def from_map(cls, profile_map: ProfileMap, n_clusters: int, use_level: bool = True) -> "ProfilePooling":
-        """Pooling for a model of ``n_clusters`` with a map's profiles (and evidence and level
-        model, if it has them; ``use_level=False`` ignores the level model)."""
+        """Pooling for a model of ``n_clusters`` with a map's profiles (and evidence and window-
+        feature models, if it has them; ``use_level=False`` ignores the level model — the one
+        that needs calibrated input — and keeps the others)."""
         evidence = [profile_map.evidence_for(k) for k in range(n_clusters)] if profile_map.has_evidence else None
-        return cls([profile_map.profile_for(k) for k in range(n_clusters)], evidence,
-                   profile_map.level if use_level else None)
+        feats = {k: v for k, v in profile_map.features.items() if use_level or k != "level"}
+        return cls([profile_map.profile_for(k) for k in range(n_clusters)], evidence, feats)
 
     @property
     def uses_level(self) -> bool:
-        return self.level_grid is not None
+        return any(b == "level" for b, _, _ in self.features)
+
+    @property
+    def feature_blocks(self) -> tuple[str, ...]:
+        return tuple(b for b, _, _ in self.features)
 
     @property
     def n_states(self) -> int:
         return len(self.states)
 
-    def pool(self, q: np.ndarray, level_db: float | None = None) -> np.ndarray:
-        """p(state | x): q pooled through the evidence rows, times the level likelihood when the
-        pooling has a level model and ``level_db`` is given."""
+    def pool(self, q: np.ndarray, level_db: float | None = None, level_spread_db: float | None = None) -> np.ndarray:
+        """p(state | x): q pooled through the evidence rows, times the likelihood of each window
+        feature the pooling has a model for and is given a value of."""
         out = self._pooled
         np.dot(np.asarray(q, dtype=np.float64).reshape(-1), self.weights, out=out)
-        if level_db is not None and self.level_grid is not None and self.level_likelihood is not None:
+        values = {"level": level_db, "level_spread": level_spread_db}
+        weighed = False
+        for block, grid, lik in self.features:
+            v = values[block]
+            if v is None:
+                continue
+            weighed = True
             for i in range(out.size):  # S ≤ a handful of profiles: scalar interpolation, no allocation
-                out[i] *= np.interp(level_db, self.level_grid, self.level_likelihood[i])
+                out[i] *= np.interp(v, grid, lik[i])
+        if weighed:
             total = out.sum()
-            if not total > 0:  # every likelihood 0 here (a map fitted without a floor): ignore the level
+            if not total > 0:  # every likelihood 0 here (a map fitted without a floor): ignore the features
                 np.dot(np.asarray(q, dtype=np.float64).reshape(-1), self.weights, out=out)
             else:
                 out /= total
@@ -467,6 +488,15 @@ def as_pooling(pooling: Sequence[str] | ProfilePooling) -> ProfilePooling:
     return pooling if isinstance(pooling, ProfilePooling) else ProfilePooling(pooling)
 
 
+def _per_window(values: Sequence[float] | np.ndarray | None, n: int, what: str) -> list[float | None]:
+    if values is None:
+        return [None] * n
+    out: list[float | None] = [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+    if len(out) != n:
+        raise DecisionError(f"expected one {what} per window ({n}), got {len(out)}")
+    return out
+
+
 def replay(
     rule: str,
     probs: np.ndarray,
@@ -476,10 +506,12 @@ def replay(
     decision_interval: float = 1.0,
     change_scores: Sequence[float] | np.ndarray | None = None,
     levels_db: Sequence[float] | np.ndarray | None = None,
+    level_spreads_db: Sequence[float] | np.ndarray | None = None,
 ) -> list[Any]:
     """Offline replay of a rule over recorded per-window q(y|x) (N × K) at ``times``
     (with the acoustic change score of each window, if recorded; ``None`` = no change seen;
-    and each window's level, dB, for a pooling with a level model; ``None`` = level unused).
+    and each window's level and level spread, dB, for a pooling with window-feature models;
+    ``None`` = that feature unused).
 
     Returns the decision per window: profile names when ``cluster_profiles`` (one per
     cluster, or a :class:`ProfilePooling` with a map's evidence) is given — pooled exactly as
@@ -493,11 +525,9 @@ def replay(
     scores = np.zeros(len(p)) if change_scores is None else np.asarray(change_scores, dtype=np.float64)
     if scores.shape != (len(p),):
         raise DecisionError(f"expected one change score per window ({len(p)}), got shape {scores.shape}")
-    levels = [None] * len(p) if levels_db is None else [float(v) for v in np.asarray(levels_db, dtype=np.float64)]
-    if len(levels) != len(p):
-        raise DecisionError(f"expected one level per window ({len(p)}), got {len(levels)}")
+    levels, spreads = (_per_window(v, len(p), what) for v, what in ((levels_db, "level"), (level_spreads_db, "level spread")))
     out: list[Any] = []
-    for q, t, c, lv in zip(p, times, scores, levels):
-        _, d, _ = dec.update(pool.pool(q, lv) if pool else q, float(t), float(c))
+    for q, t, c, lv, sp in zip(p, times, scores, levels, spreads):
+        _, d, _ = dec.update(pool.pool(q, lv, sp) if pool else q, float(t), float(c))
         out.append(pool.states[d] if pool else d)
     return out

@@ -20,11 +20,13 @@ and half transport gives half-and-half evidence instead of a confident vote for 
 
     {"0": "quiet", "1": "noisy-transport", "evidence": {"0": {"quiet": 0.9, "noisy-transport": 0.1}}}
 
-It may also carry a **level** model: p(window level | profile) on a grid of levels (dB re the
-front-end's unit, :func:`catuvac.runtime.frontend.window_level_db`), from the same training
-windows. The per-window normalization removes the level; the runtime multiplies the pooled
-evidence by this likelihood, so a very quiet room is not read as vehicle rumble of the same
-spectral shape:
+It may also carry **window-feature** models, p(feature | profile) on a grid, from the same
+training windows: ``"level"`` — the window's level (dB re the front-end's unit,
+:func:`catuvac.runtime.frontend.window_level_db`), which the per-window normalization removes,
+so that a very quiet room is not read as vehicle rumble of the same spectral shape — and
+``"level_spread"`` — how much the level moves inside the window
+(:func:`~catuvac.runtime.frontend.window_level_spread_db`: one talker pauses, a crowd does not).
+The runtime multiplies the pooled evidence by each likelihood:
 
 .. code-block:: json
 
@@ -41,7 +43,7 @@ Rules:
 - ``"evidence"`` (optional) maps cluster ids to ``{profile: weight}`` rows (weights finite,
   ≥ 0, not all 0; normalized to sum 1 when read); a cluster without a row gives all its
   evidence to its profile, as a plain map does;
-- ``"level"`` (optional): ``grid_db``, ≥ 2 strictly increasing finite levels, and
+- ``"level"``, ``"level_spread"`` (optional, :data:`FEATURE_BLOCKS`): ``grid_db``, ≥ 2 strictly increasing finite values, and
   ``likelihood``, a row of as many finite values ≥ 0 per profile (not all 0); other keys in
   it (``bandwidth_db``, ``floor``: how it was fitted) are kept as notes;
 - an unlisted cluster without a ``"default"`` gets :data:`DEFAULT_PROFILE` (``"default"``) in
@@ -61,11 +63,14 @@ from catuvac.runtime.fileio import read_json_file
 
 from .errors import CatuvacError
 
-__all__ = ["ProfileMap", "ProfileMapError", "DEFAULT_PROFILE"]
+__all__ = ["ProfileMap", "ProfileMapError", "DEFAULT_PROFILE", "FEATURE_BLOCKS"]
 
 # Name for clusters the map does not list: a neutral program a firmware always has.
 DEFAULT_PROFILE = "default"
 _HINT = 'expected {"0": "quiet", "1": "speech-in-noise", "default": "quiet"}'
+# Window-feature models a map may carry: block name → what the runtime measures for it
+# (catuvac.runtime.frontend.window_level_db / window_level_spread_db).
+FEATURE_BLOCKS = ("level", "level_spread")
 
 
 class ProfileMapError(CatuvacError, ValueError):
@@ -89,12 +94,12 @@ class ProfileMap:
         default: str | None = None
         table: dict[int, str] = {}
         evidence: dict[int, dict[str, float]] = {}
-        self._level: dict[str, Any] | None = None
+        self._features: dict[str, dict[str, Any]] = {}
         for key, value in mapping.items():
             if isinstance(key, str) and key.startswith("_"):
                 continue  # comment
-            if key == "level":
-                self._level = _parse_level(value, source, known_profiles)
+            if key in FEATURE_BLOCKS:
+                self._features[key] = _parse_feature(key, value, source, known_profiles)
                 continue
             if key == "evidence":
                 evidence = _parse_evidence(value, source, known_profiles)
@@ -191,17 +196,20 @@ class ProfileMap:
             d["default"] = self.default
         if self._evidence:
             d["evidence"] = {str(k): dict(row) for k, row in self._evidence.items()}
-        if self._level is not None:
-            d["level"] = {**self._level, "grid_db": list(self._level["grid_db"]),
-                          "likelihood": {p: list(v) for p, v in self._level["likelihood"].items()}}
+        for name, block in self._features.items():
+            d[name] = {**block, "grid_db": list(block["grid_db"]),
+                       "likelihood": {p: list(v) for p, v in block["likelihood"].items()}}
         return d
 
     @property
+    def features(self) -> dict[str, tuple[tuple[float, ...], dict[str, tuple[float, ...]]]]:
+        """The window-feature models, {block: (grid, {profile: p(feature | profile) on the grid})}."""
+        return {k: (tuple(b["grid_db"]), dict(b["likelihood"])) for k, b in self._features.items()}
+
+    @property
     def level(self) -> tuple[tuple[float, ...], dict[str, tuple[float, ...]]] | None:
-        """The level model, (grid of levels in dB, {profile: p(level | profile) on the grid}), or None."""
-        if self._level is None:
-            return None
-        return tuple(self._level["grid_db"]), dict(self._level["likelihood"])
+        """The level model (see :attr:`features`), or None."""
+        return self.features.get("level")
 
     to_dict = as_dict
 
@@ -268,23 +276,23 @@ def _finite_row(value: Any, what: str, source: str, n: int | None = None) -> tup
     return tuple(float(v) for v in row)
 
 
-def _parse_level(value: Any, source: str, known: Collection[str] | None) -> dict[str, Any]:
-    hint = '"level": {"grid_db": [-90, -60, -30], "likelihood": {"quiet": [0.03, 0.02, 0.01], ...}}'
+def _parse_feature(block: str, value: Any, source: str, known: Collection[str] | None) -> dict[str, Any]:
+    hint = f'"{block}": {{"grid_db": [-90, -60, -30], "likelihood": {{"quiet": [0.03, 0.02, 0.01], ...}}}}'
     if not isinstance(value, Mapping) or "grid_db" not in value or "likelihood" not in value:
-        raise ProfileMapError(f"{source}: \"level\" must hold \"grid_db\" and \"likelihood\" ({hint}); "
+        raise ProfileMapError(f"{source}: \"{block}\" must hold \"grid_db\" and \"likelihood\" ({hint}); "
                               "refit with catuvac-map, or delete the block")
-    grid = _finite_row(value["grid_db"], "level grid_db", source)
+    grid = _finite_row(value["grid_db"], f"{block} grid_db", source)
     if len(grid) < 2 or any(b <= a for a, b in zip(grid, grid[1:])):
-        raise ProfileMapError(f"{source}: level grid_db must hold ≥ 2 strictly increasing levels")
+        raise ProfileMapError(f"{source}: {block} grid_db must hold ≥ 2 strictly increasing values")
     lik = value["likelihood"]
     if not isinstance(lik, Mapping) or not lik:
-        raise ProfileMapError(f"{source}: level likelihood must map profiles to rows ({hint})")
+        raise ProfileMapError(f"{source}: {block} likelihood must map profiles to rows ({hint})")
     rows: dict[str, tuple[float, ...]] = {}
     for name, row in lik.items():
-        name = _check_name(name, source, "level likelihood", known)
-        r = _finite_row(row, f"level likelihood of {name!r}", source, len(grid))
+        name = _check_name(name, source, f"{block} likelihood", known)
+        r = _finite_row(row, f"{block} likelihood of {name!r}", source, len(grid))
         if min(r) < 0 or max(r) <= 0:
-            raise ProfileMapError(f"{source}: level likelihood of {name!r} must be ≥ 0 and not all 0")
+            raise ProfileMapError(f"{source}: {block} likelihood of {name!r} must be ≥ 0 and not all 0")
         rows[name] = r
     return {**{k: v for k, v in value.items() if k not in ("grid_db", "likelihood")}, "grid_db": grid, "likelihood": rows}
 

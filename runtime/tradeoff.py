@@ -70,6 +70,7 @@ class DayPosteriors:
     duration_s: float
     change_scores: np.ndarray | None = None  # (N,) acoustic change score at each decision, dB
     levels_db: np.ndarray | None = None  # (N,) each window's level, dB (for a map's level model)
+    level_spreads_db: np.ndarray | None = None  # (N,) each window's level spread, dB (the level-spread model)
 
 
 def record_day(model: str | os.PathLike, day_dir: str | os.PathLike, decision_interval: float = 1.0,
@@ -86,7 +87,7 @@ def record_day(model: str | os.PathLike, day_dir: str | os.PathLike, decision_in
         raise ValueError(f"{d / 'day.wav'}: shorter than the model's window")
     return DayPosteriors(d.name, np.array([e.time_s for e in events]), np.stack([e.probs for e in events]),
                          truth, clf.time_s, np.array([e.change_score for e in events]),
-                         np.array([e.level_db for e in events]))
+                         np.array([e.level_db for e in events]), np.array([e.level_spread_db for e in events]))
 
 
 def score_rule(
@@ -96,13 +97,14 @@ def score_rule(
     """(per-day profile scores, their summary) of one rule setting. ``cluster_profiles``: one
     profile per cluster, or a map's :class:`ProfilePooling` (with its evidence). ``pool=False``
     decides over clusters and maps the decided cluster to its profile afterwards (the
-    pre-pooling runtime). ``use_level=False`` ignores a level model of the pooling."""
+    pre-pooling runtime). ``use_level=False`` ignores a level model of the pooling (its other
+    window-feature models stay)."""
     pooling = as_pooling(cluster_profiles)
     scores = []
     for day in days:
         if pool:
             dec = replay(rule, day.probs, day.times, pooling, config, decision_interval, day.change_scores,
-                         day.levels_db if use_level else None)
+                         day.levels_db if use_level else None, day.level_spreads_db)
         else:
             dec = [pooling.cluster_profiles[k]
                    for k in replay(rule, day.probs, day.times, None, config, decision_interval, day.change_scores)]

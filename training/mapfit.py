@@ -14,14 +14,19 @@ pools q(y|x) through these rows (:class:`catuvac.runtime.decisions.ProfilePoolin
 cluster that holds two profiles' scenes no longer votes for one of them; ``--no-evidence``
 writes the plain map. Why it is on by default: README "Decision quality" (issue 11).
 
-It also records a **level model**, p(window level | profile) on a grid of levels (a Gaussian
-kernel density of the training windows' levels per profile, ``--level-bandwidth`` dB, mixed
-with a flat floor of weight ``--level-floor`` so that no level rules a profile out). The model's
-input is normalized per window, which removes the level — the one cue that tells a quiet room
-from vehicle rumble of the same spectral shape; the runtime weighs the pooled evidence by this
-likelihood (:class:`catuvac.runtime.decisions.ProfilePooling`). It assumes the runtime's input
-is calibrated like the training audio (a hearing aid's microphone is); ``--no-level`` leaves it
-out, ``catuvac-listen --no-level`` ignores it.
+It also records two **window-feature models**, p(feature | profile) on a grid (a Gaussian
+kernel density of the training windows' values per profile, mixed with a flat floor of weight
+``--level-floor`` so that no value rules a profile out), which the runtime multiplies into the
+pooled evidence (:class:`catuvac.runtime.decisions.ProfilePooling`):
+
+- ``"level"``: the window's level (``--level-bandwidth`` dB). The model's input is normalized
+  per window, which removes the level — the one cue that tells a quiet room from vehicle rumble
+  of the same spectral shape. It assumes the runtime's input is calibrated like the training
+  audio (a hearing aid's microphone is); ``--no-level`` leaves it out, ``catuvac-listen
+  --no-level`` ignores it.
+- ``"level_spread"``: how much the level moves inside the window (``--spread-bandwidth`` dB):
+  one talker pauses, a crowd does not. Independent of the input's gain; ``--no-level-spread``
+  leaves it out.
 
     catuvac-map --checkpoint runs/quick/checkpoint.pt --out map.json
     catuvac-map --model runs/quick/model/encoder.int8.onnx --data builtin:scenes --out map.json
@@ -49,8 +54,9 @@ from .cli import add_model_source
 if TYPE_CHECKING:
     from catuvac.firmware_sim.profiles import ProfileSet
 
-__all__ = ["gentlest_profile", "fit_profile_map", "cluster_evidence", "level_model", "fit_map_from_checkpoint",
-           "training_cluster_ids", "DEFAULT_EVIDENCE_PRIOR", "DEFAULT_LEVEL_BANDWIDTH_DB", "DEFAULT_LEVEL_FLOOR", "main"]
+__all__ = ["gentlest_profile", "fit_profile_map", "cluster_evidence", "feature_model", "fit_map_from_checkpoint",
+           "training_cluster_ids", "DEFAULT_EVIDENCE_PRIOR", "DEFAULT_LEVEL_BANDWIDTH_DB", "DEFAULT_SPREAD_BANDWIDTH_DB",
+           "DEFAULT_LEVEL_FLOOR", "main"]
 
 # Prior windows per profile in each cluster's evidence row (chosen on the tuning days, README
 # "Decision quality"): small against the ~16 training windows of a typical cluster, so a clean
@@ -63,6 +69,10 @@ DEFAULT_EVIDENCE_PRIOR = 0.3
 # (0.02 / 0.2 scored within 0.005).
 DEFAULT_LEVEL_BANDWIDTH_DB = 2.0
 DEFAULT_LEVEL_FLOOR = 0.05
+# Level-spread model (same days, same models, with the level model): kernel width 1 dB — the
+# spread of one talker's windows runs 7–16 dB, a crowd's 2–4 dB; 0.5 and 2 dB scored within
+# 0.004, floor 0.2 up to 0.017 lower.
+DEFAULT_SPREAD_BANDWIDTH_DB = 1.0
 _LEVEL_GRID_POINTS = 96
 
 
@@ -138,26 +148,28 @@ def cluster_evidence(
     return {str(k): {p: round(float(w), 4) for p, w in zip(profiles, rows[k])} for k in range(n_clusters)}
 
 
-def level_model(
-    levels_db: np.ndarray,
+def feature_model(
+    values_db: np.ndarray,
     labels: np.ndarray,
     label_names: Sequence[str],
     scene_profiles: Mapping[str, str],
     bandwidth_db: float = DEFAULT_LEVEL_BANDWIDTH_DB,
     floor: float = DEFAULT_LEVEL_FLOOR,
+    what: str = "level",
 ) -> dict[str, Any]:
-    """p(level | profile) on a grid spanning the training windows' levels: per profile a Gaussian
-    kernel density (``bandwidth_db``) of its windows' levels, mixed with a flat density of weight
-    ``floor``; profiles without windows get the flat density alone. Rounded to 6 significant digits."""
+    """p(value | profile) of one window feature (``what``: "level" or "level spread") on a grid
+    spanning the training windows' values: per profile a Gaussian kernel density
+    (``bandwidth_db``) of its windows' values, mixed with a flat density of weight ``floor``;
+    profiles without windows get the flat density alone. Rounded to 6 significant digits."""
     if not (isinstance(bandwidth_db, (int, float)) and math.isfinite(bandwidth_db) and bandwidth_db > 0):
-        raise ValueError(f"--level-bandwidth must be a number of dB > 0, got {bandwidth_db!r}")
+        raise ValueError(f"the {what} model's kernel width must be a number of dB > 0, got {bandwidth_db!r}")
     if not (isinstance(floor, (int, float)) and 0 < floor <= 1):
         raise ValueError(f"--level-floor must be in (0, 1], got {floor!r}")
-    lv = np.asarray(levels_db, dtype=np.float64)
+    lv = np.asarray(values_db, dtype=np.float64)
     if lv.size == 0 or not np.all(np.isfinite(lv)):
-        raise ValueError("the training windows' levels must be finite (a window of digital silence?)")
+        raise ValueError(f"the training windows' {what} values must be finite (a window of digital silence?)")
     lo, hi = float(lv.min()), float(lv.max())
-    if hi - lo < bandwidth_db:  # every window at one level: the level carries nothing
+    if hi - lo < bandwidth_db:  # every window at one value: the feature carries nothing
         lo, hi = lo - bandwidth_db, hi + bandwidth_db
     grid = np.linspace(lo, hi, _LEVEL_GRID_POINTS)
     flat = 1.0 / (hi - lo)
@@ -180,18 +192,34 @@ def fit_map_from_checkpoint(
     evidence_prior: float | None = DEFAULT_EVIDENCE_PRIOR,
     progress: bool = False,
     level: bool = True,
+    level_spread: bool = True,
 ) -> dict[str, Any]:
     """The map ``catuvac-map --checkpoint`` writes (its training split, the shipped profile set)."""
     tw = training_cluster_ids(checkpoint=checkpoint, progress=progress)
     mapping = fit_profile_map(tw.ids, tw.labels, tw.names, tw.n_clusters, scene_profiles, gentlest_profile(), evidence_prior)
-    if level:
-        mapping["level"] = level_model(tw.levels_db, tw.labels, tw.names, scene_profiles)
+    mapping.update(window_feature_models(tw, scene_profiles, level, level_spread))
     return _document(tw.ids, tw.spec, mapping)
+
+
+def window_feature_models(
+    tw: "TrainingWindows", scene_profiles: Mapping[str, str], level: bool = True, level_spread: bool = True,
+    level_bandwidth_db: float = DEFAULT_LEVEL_BANDWIDTH_DB, spread_bandwidth_db: float = DEFAULT_SPREAD_BANDWIDTH_DB,
+    floor: float = DEFAULT_LEVEL_FLOOR,
+) -> dict[str, Any]:
+    """The map's ``"level"`` and ``"level_spread"`` blocks (those asked for) from the training windows."""
+    out: dict[str, Any] = {}
+    if level:
+        out["level"] = feature_model(tw.levels_db, tw.labels, tw.names, scene_profiles, level_bandwidth_db, floor)
+    if level_spread:
+        out["level_spread"] = feature_model(tw.level_spreads_db, tw.labels, tw.names, scene_profiles,
+                                            spread_bandwidth_db, floor, what="level spread")
+    return out
 
 
 def _document(ids: np.ndarray, spec: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
     what = ("most frequent scene per cluster" + ("; evidence = p(profile | cluster)" if "evidence" in mapping else "")
-            + ("; level = p(window level | profile)" if "level" in mapping else ""))
+            + ("; level = p(window level | profile)" if "level" in mapping else "")
+            + ("; level_spread = p(window level spread | profile)" if "level_spread" in mapping else ""))
     doc: dict[str, Any] = {"_fitted": f"catuvac-map on the training split of {spec} ({len(ids)} windows): {what}"}
     doc.update(mapping)
     return doc
@@ -206,6 +234,7 @@ class TrainingWindows(NamedTuple):
     n_clusters: int
     spec: str  # data spec
     levels_db: np.ndarray  # each window's level (frontend.window_level_db), as the runtime measures it
+    level_spreads_db: np.ndarray  # each window's level spread (frontend.window_level_spread_db)
 
 
 def training_cluster_ids(
@@ -215,8 +244,8 @@ def training_cluster_ids(
     split_seed: int = 0,
     progress: bool = True,
 ) -> TrainingWindows:
-    """Cluster id, scene label and level of each training window (and K, the data spec)."""
-    from catuvac.runtime.frontend import normalize_window, window_level_db
+    """Cluster id, scene label, level and level spread of each training window (and K, the data spec)."""
+    from catuvac.runtime.frontend import normalize_window, window_level_db, window_level_spread_db
 
     from .datasets import load_dataset
 
@@ -254,7 +283,9 @@ def training_cluster_ids(
     if tr.labels is None or not tr.label_names:
         raise ValueError(f"{spec}: the training split has no scene labels; a map needs labelled clips "
                          "(a fitter labels a few clips per cluster)")
-    return TrainingWindows(ids, np.asarray(tr.labels), list(tr.label_names), K, spec, window_level_db(tr.x, float(fe.power)))
+    power = float(fe.power)
+    return TrainingWindows(ids, np.asarray(tr.labels), list(tr.label_names), K, spec,
+                           window_level_db(tr.x, power), window_level_spread_db(tr.x, power))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,8 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the level model, p(window level | profile) (for audio whose level is not calibrated)")
     p.add_argument("--level-bandwidth", type=float, default=DEFAULT_LEVEL_BANDWIDTH_DB,
                    help=f"level model: kernel width, dB (default {DEFAULT_LEVEL_BANDWIDTH_DB:g}; range > 0)")
+    p.add_argument("--no-level-spread", action="store_true",
+                   help="leave out the level-spread model, p(window level spread | profile)")
+    p.add_argument("--spread-bandwidth", type=float, default=DEFAULT_SPREAD_BANDWIDTH_DB,
+                   help=f"level-spread model: kernel width, dB (default {DEFAULT_SPREAD_BANDWIDTH_DB:g}; range > 0)")
     p.add_argument("--level-floor", type=float, default=DEFAULT_LEVEL_FLOOR,
-                   help=f"level model: weight of the flat floor that keeps any level possible for every profile "
+                   help=f"level and level-spread models: weight of the flat floor that keeps any value possible for every profile "
                         f"(default {DEFAULT_LEVEL_FLOOR:g}; range (0, 1])")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
@@ -308,8 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids, labels, names, K = tw.ids, tw.labels, tw.names, tw.n_clusters
         mapping = fit_profile_map(ids, labels, names, K, table, gentlest_profile(ps),
                                   None if args.no_evidence else args.evidence_prior)
-        if not args.no_level:
-            mapping["level"] = level_model(tw.levels_db, labels, names, table, args.level_bandwidth, args.level_floor)
+        mapping.update(window_feature_models(tw, table, not args.no_level, not args.no_level_spread,
+                                             args.level_bandwidth, args.spread_bandwidth, args.level_floor))
     except (ValueError, OSError, ScoringError, ProfileError) as e:
         print(f"catuvac-map: error: {e}", file=sys.stderr)
         return 2
@@ -321,11 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ev = mapping.get("evidence", {}).get(str(k), {})
         share = f" (evidence {ev[mapping[str(k)]]:.2f})" if ev else ""
         print(f"  cluster {k}: {counts.get(k, 0):4d} windows {top} → {mapping[str(k)]}{share}")
-    if "level" in mapping:
-        for i, name in enumerate(names):
-            v = tw.levels_db[labels == i]
+    for block, values in (("level", tw.levels_db), ("level_spread", tw.level_spreads_db)):
+        for i, name in enumerate(names if block in mapping else ()):
+            v = values[labels == i]
             if v.size:
-                print(f"  level of {name} ({table[name]}): {v.min():.1f} … {v.max():.1f} dB (median {np.median(v):.1f})")
+                print(f"  {block} of {name} ({table[name]}): {v.min():.1f} … {v.max():.1f} dB (median {np.median(v):.1f})")
     print(f"wrote {out}")
     return 0
 

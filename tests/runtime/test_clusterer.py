@@ -15,7 +15,7 @@ import tests.helpers.scene_models as fx
 from catuvac.runtime.audio import AudioError
 from catuvac.runtime.changepoint import change_scores
 from catuvac.runtime.clusterer import ClustererError, SceneClusterer, SceneEvent
-from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, window_level_db
+from catuvac.runtime.frontend import FrontEnd, FrontEndConfig, window_level_db, window_level_spread_db
 from catuvac.runtime.modelmeta import ModelMetadataError
 from catuvac.runtime.smoothing import SmoothingConfig
 from tests.helpers.bad_files import assert_refuses_missing_and_garbage
@@ -100,7 +100,7 @@ def test_events_fields_and_cadence(small_model: Path, low_high_audio: tuple[np.n
         assert e.inference_ms > 0
         d = e.to_dict()
         assert set(d) == {"time_s", "cluster", "probs", "smoothed", "stable", "changed", "profile", "partial", "inference_ms",
-                          "change_score", "level_db"}
+                          "change_score", "level_db", "level_spread_db"}
     # the first window is the first decision, after ~2 s; events are ~0.99 s apart
     assert ev[0].time_s == pytest.approx(1.98)
     assert np.diff([e.time_s for e in ev]) == pytest.approx(0.99)
@@ -121,6 +121,8 @@ def test_events_fields_and_cadence(small_model: Path, low_high_audio: tuple[np.n
     # the level of each decision's window is the front-end's window level of the same frames
     expect_level = [window_level_db(feats[:, W + j * E - W : W + j * E]) for j in range(len(ev))]
     np.testing.assert_allclose([e.level_db for e in ev], expect_level, atol=1e-3)
+    expect_spread = [window_level_spread_db(feats[:, W + j * E - W : W + j * E]) for j in range(len(ev))]
+    np.testing.assert_allclose([e.level_spread_db for e in ev], expect_spread, atol=1e-3)
 
 
 def test_decision_interval_is_configurable(small_model: Path, low_high_audio: tuple[np.ndarray, int]) -> None:
@@ -375,5 +377,5 @@ def test_map_level_model_weighs_the_pooled_evidence(small_model: Path, low_high_
     assert [e.profile for e in ignored.process(x, sr)] == [e.profile for e in base]
     pool = ProfilePooling.from_map(ProfileMap(with_level, n_clusters=4), 4)
     offline = replay("hmm", np.stack([e.probs for e in ev]), [e.time_s for e in ev], pool, cfg, c.decision_interval_s,
-                     [e.change_score for e in ev], lv)
+                     [e.change_score for e in ev], lv, [e.level_spread_db for e in ev])
     assert offline == [e.profile for e in ev]

@@ -70,7 +70,7 @@ def test_a_mixed_cluster_does_not_switch_the_program():
 def test_pooling_with_a_level_model_weighs_each_state_by_its_level_likelihood():
     grid = [-60.0, -40.0, -20.0]
     level = (grid, {"quiet": [0.04, 0.02, 0.002], "music": [0.001, 0.01, 0.05]})  # "wind": not covered
-    pool = ProfilePooling(["quiet", "music", "wind"], None, level)
+    pool = ProfilePooling(["quiet", "music", "wind"], None, {"level": level})
     assert pool.uses_level and not ProfilePooling(["quiet", "music"]).uses_level
     q = np.array([0.5, 0.3, 0.2])
     flat = np.mean([0.04, 0.02, 0.002, 0.001, 0.01, 0.05])  # an uncovered state: the mean likelihood, no information
@@ -81,10 +81,23 @@ def test_pooling_with_a_level_model_weighs_each_state_by_its_level_likelihood():
     np.testing.assert_allclose(pool.pool(q, 0.0), pool.pool(q, -20.0))
     np.testing.assert_allclose(pool.pool(q), q)  # no level given: evidence alone
     np.testing.assert_allclose(ProfilePooling(["quiet", "music", "wind"]).pool(q, -50.0), q)  # no level model
-    zero = ProfilePooling(["a", "b"], None, ([0.0, 1.0], {"a": [0.0, 0.0], "b": [0.0, 0.0]}))
+    zero = ProfilePooling(["a", "b"], None, {"level": ([0.0, 1.0], {"a": [0.0, 0.0], "b": [0.0, 0.0]})})
     np.testing.assert_allclose(zero.pool([0.3, 0.7], 0.5), [0.3, 0.7])  # all likelihoods 0: the level is ignored
     with pytest.raises(DecisionError, match="one level per window"):
         replay("hmm", onehot([0, 1]), [0.0, 1.0], pool, CFG, 1.0, None, [-50.0])
+    with pytest.raises(DecisionError, match="unknown window feature"):
+        ProfilePooling(["a"], None, {"loudness": ([0.0, 1.0], {"a": [1.0, 1.0]})})
+    # a second feature multiplies in: the level spread (one talker pauses, a crowd does not)
+    spread = ([2.0, 12.0], {"quiet": [0.01, 0.09], "music": [0.09, 0.01]})
+    both = ProfilePooling(["quiet", "music", "wind"], None, {"level": level, "level_spread": spread})
+    assert both.feature_blocks == ("level", "level_spread") and both.uses_level
+    ls = np.array([0.05, 0.05, np.mean([0.01, 0.09, 0.09, 0.01])])
+    np.testing.assert_allclose(both.pool(q, -50.0, 7.0), q * lik * ls / (q * lik * ls).sum())
+    np.testing.assert_allclose(both.pool(q, None, 7.0), q * ls / (q * ls).sum())  # only the spread given
+    out = replay("hmm", onehot([0, 0]), [0.0, 1.0], both, CFG, 1.0, None, [-50.0, -50.0], [12.0, 12.0])
+    assert out == ["quiet", "quiet"]
+    with pytest.raises(DecisionError, match="one level spread per window"):
+        replay("hmm", onehot([0, 1]), [0.0, 1.0], both, CFG, 1.0, None, None, [1.0, 2.0, 3.0])
 
 
 def test_a_plainly_wrong_program_is_left_when_the_evidence_splits():

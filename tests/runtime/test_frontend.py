@@ -15,6 +15,7 @@ from catuvac.runtime.frontend import (
     normalize_window,
     window_level,
     window_level_db,
+    window_level_spread_db,
 )
 
 
@@ -222,3 +223,13 @@ def test_window_level_db_is_the_mean_power_in_db():
     a = fe.features(_noise(5.0))[:, :100]
     loud = fe.features(10 * _noise(5.0))[:, :100]
     assert window_level_db(loud) - window_level_db(a) == pytest.approx(20.0, abs=0.01)
+
+
+def test_window_level_spread_db_is_the_spread_of_frame_levels():
+    # frames alternating 1e-2 / 1e-4 power: frame levels -20 / -40 dB, spread 10 dB; gain does not move it
+    cols = [np.full(64, 1e-2 if j % 2 == 0 else 1e-4) for j in range(10)]
+    x = np.log(np.stack(cols, axis=1))
+    assert window_level_spread_db(x) == pytest.approx(10.0)
+    assert window_level_spread_db(x + np.log(100.0)) == pytest.approx(10.0)
+    assert window_level_spread_db(x, power=1.0) == pytest.approx(20.0)
+    assert window_level_spread_db(np.stack([x, np.zeros_like(x)])) == pytest.approx([10.0, 0.0])

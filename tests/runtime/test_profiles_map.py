@@ -129,6 +129,11 @@ def test_level_model_roundtrip_and_validation() -> None:
     assert grid == (-60.0, -40.0, -20.0) and rows["music"] == (0.0, 0.01, 0.05)
     assert ProfileMap(m.as_dict()).as_dict() == m.as_dict() and m.as_dict()["level"]["bandwidth_db"] == 2.0
     assert ProfileMap({"0": "quiet"}).level is None and "level" not in ProfileMap({"0": "quiet"}).as_dict()
+    two = ProfileMap({"0": "quiet", "level": level, "level_spread": {**level, "grid_db": [1, 5, 20]}})
+    assert set(two.features) == {"level", "level_spread"} and two.features["level_spread"][0] == (1.0, 5.0, 20.0)
+    assert ProfileMap(two.as_dict()).as_dict() == two.as_dict()
+    with pytest.raises(ProfileMapError, match="level_spread grid_db"):
+        ProfileMap({"0": "quiet", "level_spread": {"grid_db": [5, 1], "likelihood": {"quiet": [1, 1]}}})
     bad = [
         ([1, 2], "must hold \"grid_db\" and \"likelihood\""),
         ({"grid_db": [-60], "likelihood": {"quiet": [1]}}, "≥ 2 strictly increasing"),

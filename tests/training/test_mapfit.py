@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from catuvac.training.mapfit import cluster_evidence, fit_profile_map, gentlest_profile, level_model, main
+from catuvac.training.mapfit import cluster_evidence, feature_model, fit_profile_map, gentlest_profile, main
 
 from .test_cli import run_cli, write_folder
 
@@ -45,7 +45,7 @@ def test_level_model_is_a_floored_kernel_density_per_profile():
     table = {"quiet_room": "quiet", "babble": "speech-in-noise", "wind": "wind", "speech_quiet": "quiet"}
     levels = np.array([-40.0, -38.0, -10.0, -8.0, -12.0, -9.0])
     labels = np.array([0, 0, 1, 1, 3, 3])  # no wind window
-    m = level_model(levels, labels, names, table, bandwidth_db=2.0, floor=0.1)
+    m = feature_model(levels, labels, names, table, bandwidth_db=2.0, floor=0.1)
     grid = np.array(m["grid_db"])
     assert grid[0] == -40.0 and grid[-1] == -8.0 and np.all(np.diff(grid) > 0)
     span = 32.0
@@ -61,9 +61,9 @@ def test_level_model_is_a_floored_kernel_density_per_profile():
     assert sin[0] < q[0] / 10 and sin[-1] > q[-1]  # a very quiet window says quiet, a loud one rather babble
     for bad in ({"bandwidth_db": 0.0}, {"floor": 0.0}, {"floor": 1.5}):
         with pytest.raises(ValueError, match="level"):
-            level_model(levels, labels, names, table, **bad)
+            feature_model(levels, labels, names, table, **bad)
     with pytest.raises(ValueError, match="finite"):
-        level_model(np.array([-np.inf, -10.0]), np.array([0, 1]), names, table)
+        feature_model(np.array([-np.inf, -10.0]), np.array([0, 1]), names, table)
 
 
 def test_gentlest_shipped_profile_is_quiet():
@@ -82,7 +82,7 @@ def test_cli_on_a_trained_checkpoint(tmp_path, capsys):
     out = tmp_path / "map.json"
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--scene-profiles", str(table), "--quiet"]) == 0
     m = json.loads(out.read_text())
-    assert m["default"] == "quiet" and set(m) == {"_fitted", "0", "1", "2", "default", "evidence", "level"}
+    assert m["default"] == "quiet" and set(m) == {"_fitted", "0", "1", "2", "default", "evidence", "level", "level_spread"}
     assert set(v for k, v in m.items() if k.isdigit()) <= {"quiet", "wind", "music"}
     assert set(m["evidence"]) == {"0", "1", "2"} and all(abs(sum(r.values()) - 1) < 1e-3 for r in m["evidence"].values())
     from catuvac.runtime.profiles_map import ProfileMap
@@ -90,6 +90,7 @@ def test_cli_on_a_trained_checkpoint(tmp_path, capsys):
     pm = ProfileMap.from_file(out, n_clusters=3)
     assert pm.profile_for(0) == m["0"] and pm.has_evidence
     assert pm.level is not None and set(pm.level[1]) == {"quiet", "wind", "music"}
+    assert set(pm.features["level_spread"][1]) == {"quiet", "wind", "music"}
     # each cluster's own profile carries the most evidence (its majority; an unused cluster's row is flat)
     assert all(m["evidence"][k][m[k]] == max(m["evidence"][k].values()) for k in ("0", "1", "2"))
     plain = tmp_path / "plain.json"
@@ -99,7 +100,11 @@ def test_cli_on_a_trained_checkpoint(tmp_path, capsys):
     nolevel = tmp_path / "nolevel.json"
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(nolevel), "--scene-profiles", str(table),
                  "--quiet", "--no-level"]) == 0
-    assert "level" not in json.loads(nolevel.read_text()) and "evidence" in json.loads(nolevel.read_text())
+    doc = json.loads(nolevel.read_text())
+    assert "level" not in doc and "level_spread" in doc and "evidence" in doc
+    assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(nolevel), "--scene-profiles", str(table),
+                 "--quiet", "--no-level", "--no-level-spread"]) == 0
+    assert not {"level", "level_spread"} & set(json.loads(nolevel.read_text()))
     capsys.readouterr()
     assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(tmp_path / "bad.json"), "--scene-profiles",
                  str(table), "--quiet", "--evidence-prior", "0"]) == 2

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CatuvacError
+from .frontend import db_per_ln
 from .params import bounded, check_bounds
 
 __all__ = ["ChangeDetectorConfig", "ChangeDetector", "ChangeDetectorError", "N_BANDS", "change_scores"]
@@ -76,8 +77,7 @@ class ChangeDetector:
         self.n_reference = max(1, int(round(self.config.reference_s / hop_seconds)))
         edges = np.linspace(0, n_features, N_BANDS + 1).astype(np.intp)
         self._starts = edges[:-1]
-        # band mean of ln(feature) → dB of the power spectrum: 20 / (power · ln 10)
-        self._scale = (20.0 / (power * math.log(10.0))) / np.diff(edges).astype(np.float64)
+        self._scale = db_per_ln(power) / np.diff(edges).astype(np.float64)  # band sum of ln(feature) → mean in dB
         self._ring = np.zeros((N_BANDS, self.n_recent + self.n_reference), dtype=np.float32)
         self.reset()
 

@@ -47,7 +47,7 @@ from .changepoint import ChangeDetector, ChangeDetectorConfig
 from .decisions import DEFAULT_RULE, DecisionRule, HmmConfig, ProfilePooling, make_decider
 from .defaults import DECISION_INTERVAL_S
 from .errors import CatuvacError, CatuvacWarning
-from .frontend import FrontEnd, FrontEndError, normalize_window
+from .frontend import FrontEnd, FrontEndError, normalize_window, window_level_stats_db
 from .incremental import IncrementalEncoder, stream_model_path
 from .modelmeta import INPUT_NAME, OUTPUT_ID, OUTPUT_PROBS, ModelInfo, ModelMetadataError, ort_session
 from .profiles_map import ProfileMap
@@ -215,9 +215,6 @@ class SceneClusterer:
         self._ring = np.zeros((self._F, self._W), dtype=np.float32)
         self._change = ChangeDetector(self._F, cfg.hop_seconds, cfg.power, change_detector)
         self._window = np.zeros((self._F, self._W), dtype=np.float32)  # chronological copy at decision time
-        self._level_buf = np.zeros((self._F, self._W), dtype=np.float64)  # scratch of the window statistics
-        self._frame_level = np.zeros(self._W, dtype=np.float64)
-        self._frame_tmp = np.zeros(self._W, dtype=np.float64)
         self._input = np.zeros((1, 1, self._F, self._W), dtype=np.float32)
         self._resamplers: dict[int, StreamResampler] = {}
         self.frames_total = 0  # frames pushed into the ring since start/reset
@@ -453,7 +450,8 @@ class SceneClusterer:
         hop, sr = self._cfg.hop_length, self._cfg.sample_rate
         t = ((n - 1) * hop + self._cfg.n_fft) / sr
         change = self._change.score()
-        level, spread = self._window_stats(min(n, W))
+        # the ring holds exactly the window's frames, in some order; neither statistic cares
+        level, spread = (float(v) for v in window_level_stats_db(self._ring[:, : min(n, W)], self._cfg.power))
         if self._pool is not None:
             belief, state, changed = self._smoother.update(self._pool.pool(q, level, spread), t, change)
             if changed or self._stable is None:
@@ -478,24 +476,6 @@ class SceneClusterer:
             level_db=level,
             level_spread_db=spread,
         )
-
-    def _window_stats(self, n: int) -> tuple[float, float]:
-        """(:func:`~catuvac.runtime.frontend.window_level_db`, :func:`~catuvac.runtime.frontend.
-        window_level_spread_db`) of the window's ``n`` frames — the ring holds exactly them, in
-        some order, and neither statistic cares — without allocating."""
-        x = self._ring[:, :n]
-        buf, fl, tmp = self._level_buf[:, :n], self._frame_level[:n], self._frame_tmp[:n]
-        np.max(x, axis=0, out=fl)
-        np.subtract(x, fl, out=buf)
-        np.exp(buf, out=buf)
-        np.mean(buf, axis=0, out=tmp)
-        np.log(tmp, out=tmp)
-        fl += tmp  # ln of each frame's mean power
-        top = float(fl.max())
-        np.subtract(fl, top, out=tmp)
-        np.exp(tmp, out=tmp)
-        scale = 20.0 / (self._cfg.power * math.log(10.0))
-        return (top + math.log(float(tmp.mean()))) * scale, float(fl.std()) * scale
 
     def _check_graph(self, path: str, n_features: int, window_frames: int, n_clusters: int) -> None:
         inputs = {i.name: i for i in self._sess.get_inputs()}

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -66,6 +67,8 @@ __all__ = [
     "window_level",
     "window_level_db",
     "window_level_spread_db",
+    "window_level_stats_db",
+    "db_per_ln",
 ]
 
 FORMAT_VERSION = 1
@@ -399,26 +402,37 @@ def window_level(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(m, -50.0, 50.0)))  # clipped: no overflow on degenerate statistics
 
 
-def window_level_db(logmel: np.ndarray, power: float = 2.0) -> np.ndarray:
-    """The sound level of a window of *raw* log features (n_features, T) or a batch (B, n_features,
-    T): 10·log10 of its mean (mel) power (``power`` 2; for magnitude features, ``power`` 1,
-    20·log10 of the mean magnitude), dB re the front-end's unit — the level that the per-window
-    normalization removes. Shape (), or (B,)."""
+def db_per_ln(power: float = 2.0) -> float:
+    """dB per natural-log unit of a feature: 10/ln 10 for power (``power`` 2), 20/ln 10 for magnitude."""
+    return 20.0 / (power * math.log(10.0))
+
+
+def window_level_stats_db(logmel: np.ndarray, power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """(level, level spread) of a window of *raw* log features (n_features, T) or a batch
+    (B, n_features, T), dB re the front-end's unit; each of shape (), or (B,).
+
+    level: 10·log10 of the window's mean (mel) power (``power`` 2; for magnitude features,
+    ``power`` 1, 20·log10 of the mean magnitude) — what the per-window normalization removes.
+    spread: the standard deviation over frames of each frame's level — one talker in a quiet
+    room pauses between syllables and words (≈ 5–17 dB on the built-in scenes), a crowd does not
+    (≈ 2–4 dB); independent of the input's gain."""
     x = np.asarray(logmel, dtype=np.float64)
-    m = x.max(axis=(-2, -1), keepdims=True)
-    mean = np.exp(x - m).mean(axis=(-2, -1), keepdims=True)  # log-mean-exp without overflow
-    return ((m + np.log(mean)) * (20.0 / (power * np.log(10.0))))[..., 0, 0]
+    m = x.max(axis=-2, keepdims=True)
+    frame = m[..., 0, :] + np.log(np.exp(x - m).mean(axis=-2))  # ln of each frame's mean power (log-mean-exp)
+    top = frame.max(axis=-1, keepdims=True)
+    level = top[..., 0] + np.log(np.exp(frame - top).mean(axis=-1))  # frames have equal bins: mean of frame means
+    scale = db_per_ln(power)
+    return level * scale, frame.std(axis=-1) * scale
+
+
+def window_level_db(logmel: np.ndarray, power: float = 2.0) -> np.ndarray:
+    """The level of :func:`window_level_stats_db`."""
+    return window_level_stats_db(logmel, power)[0]
 
 
 def window_level_spread_db(logmel: np.ndarray, power: float = 2.0) -> np.ndarray:
-    """How much the level moves inside a window of *raw* log features (n_features, T) or a batch:
-    the standard deviation over frames of each frame's level (dB, as :func:`window_level_db`).
-    One talker in a quiet room pauses between syllables and words (≈ 7–16 dB on the built-in
-    scenes), a crowd does not (≈ 2–4 dB); independent of the input's gain. Shape (), or (B,)."""
-    x = np.asarray(logmel, dtype=np.float64)
-    m = x.max(axis=-2, keepdims=True)
-    frame = (m[..., 0, :] + np.log(np.exp(x - m).mean(axis=-2))) * (20.0 / (power * np.log(10.0)))
-    return frame.std(axis=-1)
+    """The level spread of :func:`window_level_stats_db`."""
+    return window_level_stats_db(logmel, power)[1]
 
 
 def clamp_dynamic_range(logmel: np.ndarray, config: FrontEndConfig) -> np.ndarray:

@@ -249,7 +249,7 @@ def training_cluster_ids(
     progress: bool = True,
 ) -> TrainingWindows:
     """Cluster id, scene label, level and level spread of each training window (and K, the data spec)."""
-    from catuvac.runtime.frontend import normalize_window, window_level_db, window_level_spread_db
+    from catuvac.runtime.frontend import normalize_window, window_level_stats_db
 
     from .datasets import load_dataset
 
@@ -287,9 +287,8 @@ def training_cluster_ids(
     if tr.labels is None or not tr.label_names:
         raise ValueError(f"{spec}: the training split has no scene labels; a map needs labelled clips "
                          "(a fitter labels a few clips per cluster)")
-    power = float(fe.power)
-    return TrainingWindows(ids, np.asarray(tr.labels), list(tr.label_names), K, spec,
-                           window_level_db(tr.x, power), window_level_spread_db(tr.x, power))
+    levels, spreads = window_level_stats_db(tr.x, float(fe.power))
+    return TrainingWindows(ids, np.asarray(tr.labels), list(tr.label_names), K, spec, levels, spreads)
 
 
 def build_parser() -> argparse.ArgumentParser:

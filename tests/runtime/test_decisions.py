@@ -261,6 +261,30 @@ def test_change_score_shortens_the_dwell_by_hand():
     assert not d.changing  # reset forgets the last change
 
 
+def test_change_temperature_tempers_only_the_change_regime_by_hand():
+    """Emissions are q^(1/change_temperature) while the change regime holds, q^(1/temperature) elsewhere."""
+    cfg = HmmConfig(dwell_s=50.0, temperature=4.0, change_temperature=1.5, floor=0.0, change_dwell_s=2.0,
+                    change_threshold_db=3.0, change_hold_s=1.0)
+    q = np.array([0.3, 0.7])
+
+    def step(prev, dwell, temp):
+        a = math.exp(-1.0 / dwell)
+        v = np.array([a * prev[0] + (1 - a) * prev[1], a * prev[1] + (1 - a) * prev[0]]) * q ** (1 / temp)
+        return v / v.sum()
+
+    d = HmmDecider(2, cfg)
+    expect = d.update(np.array([0.9, 0.1]), 0.0)[0]
+    np.testing.assert_allclose(expect, np.array([0.9, 0.1]) ** 0.25 / (np.array([0.9, 0.1]) ** 0.25).sum())
+    for t, score, dwell, temp in [(1.0, 0.0, 50.0, 4.0), (2.0, 5.0, 2.0, 1.5), (3.0, 0.0, 2.0, 1.5), (4.0, 0.0, 50.0, 4.0)]:
+        b = d.update(q, t, change_score=score)[0]
+        expect = step(expect, dwell, temp)
+        np.testing.assert_allclose(b, expect, rtol=1e-12)
+    # 0 (the default) keeps `temperature` in the change regime too
+    plain = HmmDecider(2, replace(cfg, change_temperature=0.0))
+    first = plain.update(np.array([0.9, 0.1]), 0.0)[0]
+    np.testing.assert_allclose(plain.update(q, 1.0, change_score=5.0)[0], step(first, 2.0, 4.0), rtol=1e-12)
+
+
 def test_a_detected_change_is_followed_sooner_and_a_steady_misreading_is_not():
     seq = [0] * 40 + [1] * 30
     probs = onehot(seq, p=0.99)

@@ -7,7 +7,7 @@ import pytest
 
 from catuvac.runtime.decisions import HmmConfig, decision_config
 from catuvac.runtime.timeline import Segment, Transient, Truth
-from catuvac.runtime.tradeoff import DayPosteriors, main, objective, plot_tradeoff, score_rule, sweep, tune
+from catuvac.runtime.tradeoff import DayPosteriors, _brief, main, meets_targets, objective, plot_tradeoff, score_rule, sweep, tune
 
 TABLE = {"a": "quiet", "b": "music", "c": "wind"}
 
@@ -48,6 +48,36 @@ def test_score_rule_and_objective():
     assert nopool["profile_accuracy"]["mean"] == pytest.approx(s["profile_accuracy"]["mean"])
 
 
+def _summary(acc, delay, sph, missed=0, transient=0):
+    return {"profile_accuracy": {"mean": acc}, "switch_delay_median_s": {"mean": delay},
+            "spurious_switches_per_hour": {"mean": sph}, "missed_changes_total": missed, "transient_switches_total": transient}
+
+
+def test_meets_targets_at_the_boundaries():
+    assert meets_targets(_brief(_summary(0.90, 5.0, 6.0, 0, 1)))
+    for bad in (_summary(0.899, 5.0, 6.0), _summary(0.95, 5.01, 1.0), _summary(0.95, 4.0, 6.1),
+                _summary(0.95, 4.0, 1.0, missed=1), _summary(0.95, 4.0, 1.0, transient=2), _summary(0.95, None, 1.0)):
+        assert not meets_targets(_brief(bad))
+    # the transient target is ≤ 1 per three days: 4 over twelve days meet it, 5 do not
+    assert meets_targets(_brief({**_summary(0.95, 4.0, 1.0, transient=4), "n_days": 12}))
+    assert not meets_targets(_brief({**_summary(0.95, 4.0, 1.0, transient=5), "n_days": 12}))
+
+
+def test_tune_prefers_a_setting_that_meets_the_targets(monkeypatch):
+    from catuvac.runtime import tradeoff
+
+    # slow and accurate (objective 0.99, delay 5.5 s) against fast (objective 0.95, every target met)
+    fake = {2.0: _summary(0.95, 4.5, 0.0), 3.0: _summary(0.995, 5.5, 0.0)}
+    monkeypatch.setitem(tradeoff.GRIDS, "hmm", {"temperature": (3.0, 2.0)})
+    monkeypatch.setattr(tradeoff, "score_rule", lambda days, rule, cfg, *a, **k: ([], fake[cfg.temperature]))
+    best = tune([], PROFILES, TABLE, rules=("hmm",), progress=False)["hmm"]
+    assert best["config"]["temperature"] == 2.0 and best["meets_targets"]
+    assert objective(fake[3.0]) > best["objective"]
+    # when no setting meets them all, the objective alone decides
+    fake[2.0] = _summary(0.95, 5.2, 0.0)
+    assert tune([], PROFILES, TABLE, rules=("hmm",), progress=False)["hmm"]["config"]["temperature"] == 3.0
+
+
 def test_sweep_tune_and_plot(tmp_path):
     base = {"fixed-lag": HmmConfig(dwell_s=20.0, temperature=2.0, switch_prob=0.5, lag_s=1.0)}
     res = sweep(DAYS, PROFILES, TABLE, base=base)
@@ -60,9 +90,10 @@ def test_sweep_tune_and_plot(tmp_path):
     assert med[-1] >= med[0]
     best = tune(DAYS, PROFILES, TABLE, rules=("hmm",), progress=False)
     _, default = score_rule(DAYS, "hmm", HMM, PROFILES, TABLE)  # a point of the grid
-    assert best["hmm"]["objective"] >= objective(default)
+    rank = (meets_targets(_brief(default)), objective(default))
+    assert (best["hmm"]["meets_targets"], best["hmm"]["objective"]) >= rank
     assert set(best["hmm"]["config"]) == {"dwell_s", "temperature", "floor", "switch_prob", "lag_s", "hold_prob",
-                                          "change_dwell_s", "change_threshold_db", "change_hold_s"}
+                                          "change_dwell_s", "change_threshold_db", "change_hold_s", "change_temperature"}
     plot_tradeoff(res, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 5000
 

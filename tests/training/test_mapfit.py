@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from catuvac.training.mapfit import cluster_evidence, feature_model, fit_profile_map, gentlest_profile, main
+from catuvac.training.mapfit import FLOOR_CHOICES, cluster_evidence, feature_model, fit_profile_map, gentlest_profile, held_out_floor, main
 
 from .test_cli import run_cli, write_folder
 
@@ -66,6 +66,53 @@ def test_level_model_is_a_floored_kernel_density_per_profile():
         feature_model(np.array([-np.inf, -10.0]), np.array([0, 1]), names, table)
 
 
+def test_held_out_floor_grows_with_the_model_misfit():
+    names = ["a", "b"]
+    table = {"a": "quiet", "b": "music"}
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 50)
+    train = np.where(labels == 0, -40.0, -10.0) + rng.normal(0, 1.0, 100)
+
+    def model_at(f):
+        return feature_model(train, labels, names, table, bandwidth_db=1.0, floor=f)
+
+    # held-out windows like the training ones: the smallest floor fits them best
+    like = np.where(labels == 0, -40.0, -10.0) + rng.normal(0, 1.0, 100)
+    best, scores = held_out_floor(model_at, like, labels, names, table)
+    assert best == min(FLOOR_CHOICES) and set(scores) == {f"{f:g}" for f in FLOOR_CHOICES}
+    # a fifth of them far from their profile's training values: a larger floor
+    odd = like.copy()
+    odd[::5] = np.where(labels[::5] == 0, -10.0, -40.0)
+    best_odd, scores_odd = held_out_floor(model_at, odd, labels, names, table)
+    assert best_odd > best and scores_odd[f"{best_odd:g}"] == max(scores_odd.values())
+    # the score is the mean log of the runtime's lookup (hand computation for one floor)
+    m = model_at(0.1)
+    want = np.mean([np.log(np.interp(v, m["grid_db"], m["likelihood"][table[names[i]]])) for v, i in zip(odd, labels)])
+    assert scores_odd["0.1"] == pytest.approx(want)
+    with pytest.raises(ValueError, match="held-out"):
+        held_out_floor(model_at, np.zeros(0), np.zeros(0, int), names, table)
+
+
+def test_auto_floor_per_block_and_the_fallback_without_validation_windows():
+    from catuvac.training.mapfit import TrainingWindows, window_feature_models
+
+    names, table = ["a", "b"], {"a": "quiet", "b": "music"}
+    labels = np.repeat([0, 1], 20)
+    level = np.where(labels == 0, -40.0, -10.0) + np.linspace(-1, 1, 40)
+    spread = np.where(labels == 0, 2.0, 9.0) + np.linspace(-0.5, 0.5, 40)
+    val_labels = np.array([0, 1, 0, 1])
+    tw = TrainingWindows(np.zeros(40, int), labels, names, 2, "test", level, spread,
+                         val_labels, np.array([-40.0, -10.0, -39.0, -11.0]), np.array([9.0, 2.0, 9.5, 2.5]))
+    out = window_feature_models(tw, table)
+    assert out["level"]["floor"] == min(FLOOR_CHOICES)  # the held-out levels sit where training put them
+    assert out["level_spread"]["floor"] > out["level"]["floor"]  # their spreads are the other profile's
+    assert out["level"]["floor_fit"]["held_out_windows"] == 4
+    bare = window_feature_models(tw._replace(val_labels=np.zeros(0, int), val_levels_db=np.zeros(0),
+                                             val_level_spreads_db=np.zeros(0)), table)
+    assert bare["level"]["floor"] == bare["level_spread"]["floor"] == 0.1 and isinstance(bare["level"]["floor_fit"], str)
+    assert window_feature_models(tw, table, floor=0.2)["level_spread"]["floor"] == 0.2
+
+
 def test_gentlest_shipped_profile_is_quiet():
     assert gentlest_profile() == "quiet"
 
@@ -91,6 +138,17 @@ def test_cli_on_a_trained_checkpoint(tmp_path, capsys):
     assert pm.profile_for(0) == m["0"] and pm.has_evidence
     assert pm.level is not None and set(pm.level[1]) == {"quiet", "wind", "music"}
     assert set(pm.features["level_spread"][1]) == {"quiet", "wind", "music"}
+    # the floors were fitted on the validation windows (a tiny corpus may have none: the fallback)
+    for block in ("level", "level_spread"):
+        fit = m[block]["floor_fit"]
+        assert m[block]["floor"] in FLOOR_CHOICES if isinstance(fit, dict) else m[block]["floor"] == 0.1
+    fixed = tmp_path / "fixed.json"
+    assert main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(fixed), "--scene-profiles", str(table), "--quiet",
+                 "--level-floor", "0.3"]) == 0
+    doc = json.loads(fixed.read_text())
+    assert doc["level"]["floor"] == 0.3 and "floor_fit" not in doc["level"]
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(run / "checkpoint.pt"), "--out", str(fixed), "--level-floor", "some"])
     # each cluster's own profile carries the most evidence (its majority; an unused cluster's row is flat)
     assert all(m["evidence"][k][m[k]] == max(m["evidence"][k].values()) for k in ("0", "1", "2"))
     plain = tmp_path / "plain.json"

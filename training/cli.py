@@ -69,8 +69,10 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto (default: cuda if available), cpu or cuda")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None, help="plain NCHW convolutions on CPU")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default $CATUVAC_CACHE/features)")
-    p.add_argument("--h-init", choices=("random", "kmeans"), default=None, help="initialization of h: random, or fitted to K-means clusters first (default: the preset's)")
-    p.add_argument("--h-init-epochs", type=int, default=None, help="epochs of the K-means warm start of h (default 3)")
+    p.add_argument("--h-init", choices=("random", "kmeans", "spectral"), default=None,
+                   help="initialization of h: random, or fitted first to the K-means or the k-nearest-neighbour-graph spectral "
+                        "clusters of the training windows in --cluster-features space (default: the preset's)")
+    p.add_argument("--h-init-epochs", type=int, default=None, help="epochs of the warm start of h (default: the preset's, else 3)")
     p.add_argument("--cluster-features", choices=CLUSTER_FEATURES, default=None,
                    help="space of the warm start's K-means and of the neighbour mining: input (flattened window), cepstral "
                    "(envelope sequence, words) or cepstral_stats (envelope statistics, scenes); default: the preset's")
@@ -84,7 +86,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     g.add_argument("--temporal-weight", type=float, default=None, help="weight of the symmetric KL between q(y|x) of neighbouring windows of one recording (needs clips longer than the window); 0 = off")
     g.add_argument("--augment-weight", type=float, default=None, help="weight of the symmetric KL between q(y|x) of a window and of a random view of it (frequency warp, time stretch and shift, masks); 0 = off (default: the preset's)")
     g.add_argument("--neighbour-weight", type=float, default=None, help="weight of SCAN's consistency −log ⟨q(y|x), q(y|x')⟩ with x' one of the window's nearest training windows in the --cluster-features space; 0 = off (default: the preset's)")
-    g.add_argument("--neighbour-k", type=int, default=None, help="nearest neighbours mined per window for --neighbour-weight (default 10)")
+    g.add_argument("--neighbour-k", type=int, default=None, help="nearest neighbours per window for --neighbour-weight and the graph of --h-init spectral (default 10)")
     g.add_argument("--self-label-weight", type=float, default=None, help="weight of SCAN's self-labelling: class-balanced cross-entropy of a random view against the window's confident (≥ 0.99) argmax; 0 = off (default: the preset's)")
     g.add_argument("--self-label-start", type=float, default=None, help="epoch fraction at which --self-label-weight starts (default 0.5)")
     g.add_argument("--kl-warmup-epochs", type=int, default=None, help="ramp λ linearly up over this many epochs; 0 = off (default: the preset's)")

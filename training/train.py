@@ -78,6 +78,7 @@ from .clusterspace import CLUSTER_FEATURES, cluster_features, nearest_neighbours
 from .model import ModelConfig, arch_fields, build_model, level_input_for
 from .objectives import Objective, posterior_stats
 from .presets import preset_values
+from .warmstart import H_INITS
 
 __all__ = [
     "TrainError",
@@ -151,11 +152,12 @@ class TrainConfig:
     device: str = "auto"  # cuda when available, else cpu
     channels_last: bool = True  # NHWC convolutions: same math, faster oneDNN kernels on CPU
     eval_batch_size: int = 64  # inference batch for validation and metrics (no gradients)
-    # Initialization of h (paper silent): "random" (PyTorch defaults) or "kmeans" (fit h to the
-    # K-means clusters of the training inputs before eq. 7 training; see warmstart.py for why).
+    # Initialization of h (paper silent): "random" (PyTorch defaults), "kmeans" or "spectral" (fit
+    # h to the K-means / kNN-graph spectral clusters of the training windows in cluster_features'
+    # space before eq. 7 training; see warmstart.py for why).
     # Only Cat. UVAC has an h; for UVAC the setting is ignored.
     h_init: str = "random"
-    h_init_epochs: int = 3  # cross-entropy epochs of the K-means warm start (h only)
+    h_init_epochs: int = 3  # cross-entropy epochs of the warm start (h only)
     # The space the warm start's K-means and the neighbour term's mining read (clusterspace.py):
     # "input" (the flattened window, as the K-means baseline), "cepstral" (envelope sequence, for
     # words) or "cepstral_stats" (envelope statistics, for scenes). The network input is unchanged.
@@ -183,7 +185,9 @@ class TrainConfig:
     # ``neighbour_k`` nearest training windows in the cluster_features space, mined once before
     # training. Why: there, most neighbours share the window's class (clusterspace.py's figures).
     neighbour_weight: float = 0.0
-    neighbour_k: int = 10  # neighbours per window (SCAN mines 20 in ImageNet-scale sets; ours are small)
+    # neighbours per window (SCAN mines 20 in ImageNet-scale sets; ours are small); also the
+    # neighbourhood graph of h_init = "spectral"
+    neighbour_k: int = 10
     # Self-labelling (SCAN's second step): weight of the class-balanced cross-entropy of a random
     # view's q(y|x') against the window's own confident argmax (objectives.py), from the epoch
     # fraction ``self_label_start`` on. Why: once the clusters have formed, their confident core
@@ -221,7 +225,7 @@ class TrainConfig:
         need(self.window_seconds is None or self.window_seconds > 0, f"--window-seconds must be positive, got {self.window_seconds}")
         need(self.max_files is None or self.max_files >= 1, f"--max-files must be ≥ 1, got {self.max_files}")
         need(self.eval_batch_size >= 1, f"eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
-        need(self.h_init in ("random", "kmeans"), f"--h-init must be 'random' or 'kmeans', got {self.h_init!r}")
+        need(self.h_init in H_INITS, f"--h-init must be one of {', '.join(H_INITS)}, got {self.h_init!r}")
         need(self.precision in ("fp32", "bf16"), f"--precision must be 'fp32' or 'bf16', got {self.precision!r}")
         need(self.cluster_features in CLUSTER_FEATURES, f"--cluster-features must be one of {', '.join(CLUSTER_FEATURES)}, got {self.cluster_features!r}")
         need(self.neighbour_weight >= 0 and math.isfinite(self.neighbour_weight), f"--neighbour-weight must be a finite number ≥ 0, got {self.neighbour_weight}")
@@ -721,7 +725,7 @@ def _build(run: _Run, data: PreparedData, resume: bool) -> _State:
     )
     torch.manual_seed(cfg.seed)
     model = build_model(mcfg).to(run.device)
-    warm = cfg.h_init == "kmeans" and cfg.model_type == "cat_uvac" and not resume  # UVAC has no h: ignored
+    warm = cfg.h_init != "random" and cfg.model_type == "cat_uvac" and not resume  # UVAC has no h: ignored
     mine = cfg.neighbour_weight > 0 and cfg.model_type == "cat_uvac"
     feats = cluster_features(data.x["train"], data.mask["train"], cfg.cluster_features) if warm or mine else None
     if warm:
@@ -729,8 +733,9 @@ def _build(run: _Run, data: PreparedData, resume: bool) -> _State:
 
         # same seed and data on every rank → identical warm start, no communication needed
         rep = warm_start_h(model, data.x["train"], cfg.n_clusters, cfg.seed, epochs=cfg.h_init_epochs,
-                           batch_size=cfg.batch_size, device=run.device, features=feats)
-        _say(run, f"h warm start from K-means on {cfg.cluster_features!r} features: {rep['pseudo_label_clusters']} "
+                           batch_size=cfg.batch_size, device=run.device, features=feats, method=cfg.h_init,
+                           n_neighbors=cfg.neighbour_k)
+        _say(run, f"h warm start from {cfg.h_init} clusters of {cfg.cluster_features!r} features: {rep['pseudo_label_clusters']} "
                   f"clusters, h fits them {rep['fit_to_pseudo_labels']:.0%}")
     if run.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -7,8 +7,8 @@ Kinds (``TrainConfig.cluster_features``):
 - ``input``: the flattened normalized window, as the K-means baseline sees it (section III-C);
 - ``cepstral``: per frame, the DCT over frequency of the normalized window, coefficients
   1 … 19 (the spectral envelope: formants, timbre), each minus its mean over the window
-  (cepstral mean normalization), flattened in time order — for words, whose identity is a
-  sequence of envelopes;
+  (cepstral mean normalization) and liftered (:data:`CEPSTRAL_LIFTER`), flattened in time
+  order — for words, whose identity is a sequence of envelopes;
 - ``cepstral_stats``: the same 19 coefficients summarized over the (active) frames by their mean
   and standard deviation — for scenes, which are textures rather than sequences.
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CLUSTER_FEATURES", "N_CEPSTRA", "cluster_features", "nearest_neighbours"]
+__all__ = ["CLUSTER_FEATURES", "N_CEPSTRA", "CEPSTRAL_LIFTER", "cluster_features", "lifter_weights", "nearest_neighbours"]
 
 CLUSTER_FEATURES = ("input", "cepstral", "cepstral_stats")
 # c1 … c19: the envelope of a 128-bin spectrum; coefficient 20 and above follow the pitch
@@ -44,11 +44,27 @@ CLUSTER_FEATURES = ("input", "cepstral", "cepstral_stats")
 N_CEPSTRA = 20
 
 
+# The sequence kind's lifter: HTK's sinusoidal lifter (CEPLIFTER = 22), w_n = 1 + (L/2)·sin(πn/L).
+# The DCT's higher coefficients (the finer envelope detail that tells one phoneme from the next)
+# are small beside c1–c3 (overall tilt, the talker's voice), so unweighted distances are mostly
+# about the talker; the lifter evens their weight out, as MFCC front-ends have long done. Measured
+# on the real digits' training split (spectral clustering of the 10-neighbour graph, K = 10,
+# accuracy / NMI): none 0.672 / 0.672, √n 0.807 / 0.770, n^0.75 0.767 / 0.756, n 0.644 / 0.686,
+# HTK L = 22 0.812 / 0.770; neighbour agreement 0.85 → 0.86.
+CEPSTRAL_LIFTER = 22
+
+
 def _cepstra(x: np.ndarray) -> np.ndarray:
     """(N, F, T) normalized windows → (N, N_CEPSTRA − 1, T): DCT-II over frequency, c1 … c19."""
     from scipy.fft import dct
 
     return dct(x, type=2, axis=1, norm="ortho")[:, 1:N_CEPSTRA]
+
+
+def lifter_weights(n_cepstra: int = N_CEPSTRA, lifter: int = CEPSTRAL_LIFTER) -> np.ndarray:
+    """(n_cepstra − 1,) weights of c1 … c_{n−1}: 1 + (L/2)·sin(πn/L)."""
+    n = np.arange(1, n_cepstra, dtype=np.float64)
+    return 1.0 + 0.5 * lifter * np.sin(np.pi * n / lifter)
 
 
 def _numpy(a: Any, dtype: Any = np.float64) -> np.ndarray:
@@ -80,7 +96,8 @@ def _cepstral_chunk(a: np.ndarray, m: np.ndarray | None, kind: str) -> np.ndarra
     a = a.reshape(a.shape[0], a.shape[-2], a.shape[-1])
     c = _cepstra(a)
     if kind == "cepstral":
-        return (c - c.mean(axis=2, keepdims=True)).reshape(len(c), -1)
+        c = (c - c.mean(axis=2, keepdims=True)) * lifter_weights()[None, :, None]
+        return c.reshape(len(c), -1)
     m = np.ones(a.shape[::2], np.float64) if m is None else m
     w = m / np.maximum(m.sum(axis=1, keepdims=True), 1.0)  # frame weights (a window without activity: zeros)
     mean = np.einsum("nct,nt->nc", c, w)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.fft import idct
 
-from catuvac.training.clusterspace import CLUSTER_FEATURES, N_CEPSTRA, cluster_features, nearest_neighbours
+from catuvac.training.clusterspace import CLUSTER_FEATURES, N_CEPSTRA, cluster_features, lifter_weights, nearest_neighbours
 
 
 def _envelope_windows(n=12, f=64, t=20, seed=0):
@@ -47,7 +47,15 @@ def test_cepstral_kind_keeps_the_envelope_and_drops_level_and_harmonics():
     assert np.abs(f).max() < 1e-9
     x[:, :, 10:] += idct(np.eye(64)[3], norm="ortho")[None, :, None]  # the envelope changes half-way
     g = cluster_features(x, None, "cepstral").reshape(12, N_CEPSTRA - 1, 20)
-    assert g[:, 2, 10:] == pytest.approx(0.5) and g[:, 2, :10] == pytest.approx(-0.5)  # c3 = index 2 (c1 first)
+    w3 = 1 + 11 * np.sin(3 * np.pi / 22)  # HTK's lifter (L = 22) on c3 = index 2 (c1 first)
+    assert g[:, 2, 10:] == pytest.approx(0.5 * w3) and g[:, 2, :10] == pytest.approx(-0.5 * w3)
+
+
+def test_lifter_is_htks_sinusoid():
+    w = lifter_weights()
+    assert w.shape == (N_CEPSTRA - 1,)
+    np.testing.assert_allclose(w[[0, 10]], [1 + 11 * np.sin(np.pi / 22), 12.0])  # c1, and c11 at the crest
+    assert np.all(w >= 1.0)
 
 
 def test_cepstral_stats_separates_envelopes_and_weights_frames_by_the_mask():

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"hmm/fixed-lag: acoustic change score that counts as a change, dB (default {hmm.change_threshold_db:g})")
     p.add_argument("--change-hold", type=float, default=None,
                    help=f"hmm/fixed-lag: how long after a change the short dwell applies, s (default {hmm.change_hold_s:g})")
+    p.add_argument("--change-temperature", type=float, default=None,
+                   help=f"hmm/fixed-lag: emission temperature while the sound has just changed (default "
+                        f"{hmm.change_temperature:g}; 0 = --temperature throughout)")
     p.add_argument("--block-size", type=int, default=MIC_BLOCK_SIZE, help=f"microphone block size in samples (default {MIC_BLOCK_SIZE})")
     p.add_argument("--ema", type=float, default=None, help=f"ema rule: EMA time constant, s (default {ema.ema_seconds})")
     p.add_argument("--hysteresis", type=float, default=None, help=f"switch margin on smoothed q (default {ema.hysteresis})")
@@ -207,7 +210,7 @@ def _decision(args: argparse.Namespace) -> tuple[str, object]:
     return rule, decision_config(rule, dwell_s=args.hmm_dwell, temperature=args.temperature,
                                  switch_prob=args.switch_prob, floor=args.floor, lag_s=args.lag, hold_prob=args.hold_prob,
                                  change_dwell_s=args.change_dwell, change_threshold_db=args.change_threshold,
-                                 change_hold_s=args.change_hold)
+                                 change_hold_s=args.change_hold, change_temperature=args.change_temperature)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:

@@ -33,7 +33,7 @@ def test_json_on_file(small_model: Path, wav: Path, tmp_path: Path, capsys: pyte
     prof = tmp_path / "p.json"
     prof.write_text(json.dumps({"0": "quiet", "3": "noisy"}))
     hmm = ["--decision", "hmm", "--hmm-dwell", "20", "--temperature", "2", "--switch-prob", "0.6", "--floor", "0.05",
-           "--change-dwell", "2", "--change-threshold", "4", "--change-hold", "5"]
+           "--change-dwell", "2", "--change-threshold", "4", "--change-hold", "5", "--change-temperature", "1.5"]
     assert main(["--model", str(small_model), "--file", str(wav), "--json", "--profiles", str(prof), *hmm]) == 0
     out, err = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines()]
@@ -43,7 +43,8 @@ def test_json_on_file(small_model: Path, wav: Path, tmp_path: Path, capsys: pyte
         assert len(d["probs"]) == 4 and d["overflows"] == 0
     assert lines[0]["profile"] == "quiet" and lines[-1]["profile"] == "noisy"
     assert [d["changed"] for d in lines].count(True) == 2
-    cfg = HmmConfig(20.0, 2.0, floor=0.05, switch_prob=0.6, change_dwell_s=2.0, change_threshold_db=4.0, change_hold_s=5.0)
+    cfg = HmmConfig(20.0, 2.0, floor=0.05, switch_prob=0.6, change_dwell_s=2.0, change_threshold_db=4.0, change_hold_s=5.0,
+                    change_temperature=1.5)
     ref = SceneClusterer(small_model, profile_map=str(prof), decision_config=cfg).process_file(wav)
     assert [d["stable"] for d in lines] == [e.stable for e in ref]
     assert [d["smoothed"] for d in lines] == [[round(float(b), 6) for b in e.smoothed] for e in ref]

@@ -242,7 +242,8 @@ def test_saturation_and_can_switch():
 
 def test_change_score_shortens_the_dwell_by_hand():
     """While a change score ≥ the threshold is within change_hold_s, the transition uses change_dwell_s."""
-    cfg = HmmConfig(dwell_s=50.0, temperature=1.0, floor=0.0, change_dwell_s=2.0, change_threshold_db=3.0, change_hold_s=2.0)
+    cfg = HmmConfig(dwell_s=50.0, temperature=1.0, floor=0.0, change_dwell_s=2.0, change_threshold_db=3.0, change_hold_s=2.0,
+                    change_temperature=0.0)  # the dwell alone (the change regime's temperature: the next test)
     q0, q1 = np.array([0.9, 0.1]), np.array([0.3, 0.7])
 
     def step(prev, q, dwell):

@@ -232,14 +232,17 @@ class HmmDecider:
 
     def _stay_prob(self, dt: float, t: float) -> float:
         c = self.config
-        changing = c.change_dwell_s > 0 and t - self._change_t <= c.change_hold_s
-        return math.exp(-max(dt, 0.0) / (c.change_dwell_s if changing else c.dwell_s))
+        return math.exp(-max(dt, 0.0) / (c.change_dwell_s if self._in_change(t) else c.dwell_s))
+
+    def _in_change(self, t: float) -> bool:
+        """Whether stream time ``t`` falls in the change regime (a change seen within change_hold_s)."""
+        c = self.config
+        return c.change_dwell_s > 0 and t - self._change_t <= c.change_hold_s
 
     @property
     def changing(self) -> bool:
         """Whether the last update fell in an acoustic change (the short dwell applied)."""
-        c = self.config
-        return c.change_dwell_s > 0 and self._last_t - self._change_t <= c.change_hold_s
+        return self._in_change(self._last_t)
 
     def _transition(self, v: np.ndarray, stay: float, out: np.ndarray) -> np.ndarray:
         """out = Aᵀv for the sticky matrix (A symmetric): stay·v + (1−stay)/(S−1)·(Σv − v)."""
@@ -267,8 +270,8 @@ class HmmDecider:
         np.multiply(q, 1.0 - c.floor, out=e)
         e += c.floor / S
         np.maximum(e, 1e-300, out=e)
-        changing = c.change_dwell_s > 0 and t - self._change_t <= c.change_hold_s
-        np.power(e, 1.0 / (c.change_temperature if changing and c.change_temperature > 0 else c.temperature), out=e)
+        temperature = c.change_temperature if c.change_temperature > 0 and self._in_change(t) else c.temperature
+        np.power(e, 1.0 / temperature, out=e)
         n = self.n_lag + 1
         i = self._count % n
         prev = self._alpha[(self._count - 1) % n]

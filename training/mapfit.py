@@ -39,6 +39,7 @@ model's front-end and ``--data`` (default ``builtin:scenes``) is split with ``--
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from collections import Counter
@@ -232,6 +233,7 @@ def held_out_floor(
 def _feature_block(values: np.ndarray, held_out: np.ndarray, tw: "TrainingWindows", scene_profiles: Mapping[str, str],
                    bandwidth_db: float, floor: float | str, what: str) -> dict[str, Any]:
     """One window-feature model; ``floor="auto"``: fitted on the held-out windows (:func:`held_out_floor`)."""
+    @functools.lru_cache(maxsize=None)  # the chosen floor's block is not fitted twice
     def model_at(f: float) -> dict[str, Any]:
         return feature_model(values, tw.labels, tw.names, scene_profiles, bandwidth_db, f, what=what)
 

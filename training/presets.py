@@ -49,6 +49,12 @@ to its nearest training windows there: on the real digits at 15 epochs 78.9 % / 
 three seeds (the paper reports 76.3 % / 0.78 on AudioMNIST) against 35.1 % / 0.31 for the
 K-means warm start on the input (the ``_WORDS`` log below).
 
+For real scenes (``paper-us8k``, ``paper-tau2019``) the warm start reads the envelope statistics
+(``cluster_features = "cepstral_stats"``, the space ``quick`` uses) and h is fitted to them for 30
+epochs instead of 10: on the real scenes of corpus v5 all 8 clusters are then used on the
+training split in every seed, where the input-space warm start left one empty (the ``_SCENES``
+log below). TAU2019 itself was not available here; it gets the scene settings unmeasured.
+
 Time of a full 500-epoch paper run on this machine (training only, 1 thread of a shared
 2-core CPU, measured ``seconds`` column of ``train_log.csv``): ≈ 2.9 s per epoch of 224
 windows of 128 × 132 (13 ms per window per epoch), so 500 epochs of the built-in corpus take
@@ -190,13 +196,34 @@ _WORDS = {"cluster_features": "cepstral", "neighbour_weight": 10.0, "h_init": "s
 #   → no gain on the scenes (a better partition of the training windows does not carry to the test
 #     split's 72): the scene presets keep the K-means warm start.
 
+# Scenes on corpus v5 (2026-12-07 night; catuvac-corpus now has every class in every split,
+# test split 56 windows; K = 8, 30 epochs). K-means fitted on the 56 test windows themselves
+# (the table's K-means row) gets 0.762 / NMI 0.78; fitted on the training split and applied to
+# the test windows, as the trained model is, 0.524 / 0.60 (the "K-means (fit on train)" row);
+# on the training split itself 0.49 / 0.42. Candidates scored on the test split and, because 56
+# windows are ~10 recordings, also on the 417 training windows (labels used for scoring only):
+#   flags (beyond the preset as it was)                           seed  test acc / NMI / used   train acc / NMI / used
+#   (none: K-means warm start on the input, 10 epochs)              0/1/2  0.554 / 0.602 / 6   0.554 / 0.610 / 6   0.589 / 0.571 / 7     0.444 / 0.429 / 7   0.446 / 0.425 / 7   0.472 / 0.472 / 8
+#   --cluster-features cepstral_stats                                0/1    0.679 / 0.654 / 7   0.696 / 0.689 / 6     0.388 / 0.441 / 8   0.504 / 0.465 / 6
+#   … --h-init spectral                                              0/1    0.732 / 0.667 / 7   0.518 / 0.551 / 7     0.511 / 0.454 / 7   0.506 / 0.449 / 7
+#   … --usage-weight 3                                               0/1    0.393 / 0.440 / 6   0.339 / 0.373 / 5     0.451 / 0.403 / 7   0.506 / 0.439 / 8
+#   … --h-init-epochs 30                                             0/1/2  0.607 / 0.644 / 8   0.607 / 0.628 / 8   0.518 / 0.538 / 6     0.513 / 0.453 / 8   0.487 / 0.460 / 8   0.391 / 0.431 / 8
+#   … --h-init-epochs 60                                             0/1    0.661 / 0.650 / 7   0.625 / 0.589 / 8     0.506 / 0.462 / 8   0.484 / 0.465 / 8
+# (commands: catuvac-train --preset paper-us8k --data folder:$CATUVAC_CACHE/real/seed0/scenes/clips
+# --clusters 8 --epochs 30 --seed S [flags]; catuvac-eval --split test|train)
+# → h fits the envelope-statistics partition only 74–97 % after 10 warm-start epochs and keeps
+#   fewer clusters; after 30 it uses all 8 on the training split in every seed. Accuracy stays
+#   inside the seeds' spread, at K-means' level on the training split, below the transductive
+#   K-means row on the test split.
+_SCENES = {"cluster_features": "cepstral_stats", "h_init_epochs": 30}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # AudioMNIST: 1-s magnitude spectrogram (front-end chosen by the data spec), λ = 0.5.
     "paper-audiomnist": {**_PAPER, **_ANTI_COLLAPSE, **_WORDS, "lam": 0.5, "data": None, "window_seconds": 1.0},
     # UrbanSound8K: 4-s window (files are zero-padded to 4 s, activity mask on), λ = 2.0.
-    "paper-us8k": {**_PAPER, **_ANTI_COLLAPSE, "lam": 2.0, "data": None, "window_seconds": 4.0},
+    "paper-us8k": {**_PAPER, **_ANTI_COLLAPSE, **_SCENES, "lam": 2.0, "data": None, "window_seconds": 4.0},
     # TAU2019: 10-s window (the files' length), λ = 2.0.
-    "paper-tau2019": {**_PAPER, **_ANTI_COLLAPSE, "lam": 2.0, "data": None, "window_seconds": 10.0},
+    "paper-tau2019": {**_PAPER, **_ANTI_COLLAPSE, **_SCENES, "lam": 2.0, "data": None, "window_seconds": 10.0},
     # Built-in synthetic scenes, minutes on 2 CPU cores.
     "quick": {
         **_PAPER,
@@ -337,9 +364,9 @@ PRESETS["device"] = {**PRESETS["quick"], "arch": "device", "n_mels": 64, "normal
                      "cluster_features": "input", "neighbour_weight": 0.0}
 
 PRESET_NOTES: dict[str, str] = {
-    "paper-audiomnist": "paper: AudioMNIST, λ=0.5, 500 epochs, 1-s spectrogram, K=10; spectral warm start and neighbour term on cepstral envelopes",
-    "paper-us8k": "paper: UrbanSound8K, λ=2.0, 500 epochs, 4-s log-mel window, K=10",
-    "paper-tau2019": "paper: TAU2019, λ=2.0, 500 epochs, 10-s log-mel window, K=10",
+    "paper-audiomnist": "paper: AudioMNIST, λ=0.5, 500 epochs, 1-s spectrogram, K=10; beyond the paper: spectral warm start and neighbour term on cepstral envelopes, cluster-usage term",
+    "paper-us8k": "paper: UrbanSound8K, λ=2.0, 500 epochs, 4-s log-mel window, K=10; beyond the paper: K-means warm start (30 epochs) on envelope statistics, cluster-usage term",
+    "paper-tau2019": "paper: TAU2019, λ=2.0, 500 epochs, 10-s log-mel window, K=10; beyond the paper: as paper-us8k",
     "quick": "built-in scenes (8-s clips), K=14 (2 × the 7 classes, pooled per profile), temporal and neighbour terms, minutes on 2 CPU cores (demo, acceptance, tests)",
     "device": "quick on the hearing-aid network (K=7): 64 mels, global normalization, ≤ 128 KB int8, incremental streaming",
 }

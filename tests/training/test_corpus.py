@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -184,3 +185,13 @@ def test_espeak_synth_runs_the_command(tmp_path):
     assert x.dtype == np.float32 and len(x) == 1600  # 0.1 s at 22.05 kHz → 16 kHz
     with pytest.raises(CorpusError, match="make real-corpus"):
         espeak_synth(str(tmp_path / "no-such-synth"))("en", 150, 50, "one")
+
+
+def test_the_package_script_installs_every_package_the_corpus_reads():
+    """`make real-corpus` installs what SCENE_SOURCES and the synthesizer need, nothing is forgotten."""
+    script = (Path(__file__).resolve().parents[2] / "tools" / "real_corpus_packages.sh").read_text()
+    m = re.search(r'PKGS="\$\{CATUVAC_CORPUS_PACKAGES:-([^}]*)\}"', script)
+    assert m, "PKGS default not found in tools/real_corpus_packages.sh"
+    listed = set(m.group(1).split())
+    needed = {s.package for s in corpus_mod.SCENE_SOURCES} | {"espeak-ng"}
+    assert needed <= listed, f"missing from the script: {sorted(needed - listed)}"

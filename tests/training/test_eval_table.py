@@ -222,7 +222,8 @@ def test_run_table_with_fake_trainer(tmp_path, monkeypatch):
     assert on_disk["groups"] == t["groups"]
     for rec in t["per_run"]:
         validate_metrics(rec["metrics"])
-        assert set(rec["metrics"]) == {"labels", "kmeans", *trained}
+        assert set(rec["metrics"]) == {"labels", "kmeans", "kmeans_train", *trained}
+        assert set(rec["metrics"]["kmeans_train"]["spaces"]) == {"input"}
         want = {"input", "uvac:z_mean"} | {f"{m}:{r}" for m in trained if m != "uvac" for r in ("q_y", "z_mean")}
         assert set(rec["metrics"]["labels"]["spaces"]) == want
         assert set(rec["metrics"]["cat_uvac"]["spaces"]) == {"input", "q_y", "z_mean"}  # side by side

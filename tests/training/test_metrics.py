@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, normalized_mutual_info_score, silhouette_score
 
-from catuvac.training.baselines import kmeans_baseline, kmeans_predict
+from catuvac.training.baselines import kmeans_baseline, kmeans_fit_apply, kmeans_predict, kmeans_train_baseline
 from catuvac.training.metrics import (
     MetricsError,
     contingency,
@@ -167,6 +167,22 @@ def test_kmeans_baseline_on_separated_blobs():
     with pytest.raises(MetricsError, match="at least 3 samples"):
         kmeans_predict(x[:2], 3)
     assert math.isfinite(e["spaces"]["input"]["chi"])
+
+
+def test_kmeans_fitted_on_train_assigns_test_to_the_nearest_train_centroid():
+    # train: two tight groups at 0 and 10; test: four points all nearer 0 than 10
+    x_train = np.array([[-0.1], [0.0], [0.1], [9.9], [10.0], [10.1]])
+    x_test = np.array([[1.0], [2.0], [3.0], [4.0]])
+    y_test = np.array([0, 0, 1, 1])
+    pred = kmeans_fit_apply(x_train, x_test, 2, seed=0)
+    assert len(set(pred.tolist())) == 1  # both land in the train cluster at 0
+    near0 = kmeans_fit_apply(x_train, np.array([[0.0]]), 2, seed=0)[0]
+    assert pred[0] == near0
+    # fitted on the test windows themselves (the paper's baseline) K-means splits them
+    assert kmeans_baseline(x_test, y_test, 2, seed=0)["accuracy"] == 1.0
+    e = kmeans_train_baseline(x_train, x_test, y_test, 2, seed=0)
+    assert e["accuracy"] == 0.5 and e["n_clusters_used"] == 1
+    np.testing.assert_array_equal(kmeans_predict(x_test, 2, seed=0), kmeans_fit_apply(x_test, x_test, 2, seed=0))
 
 
 # --------------------------------------------------------------------------- the one metrics builder

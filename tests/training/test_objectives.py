@@ -290,10 +290,13 @@ def test_cluster_purity_pinned_and_presets_fight_collapse():
         # words start h from the spectral clusters of their neighbour graph; the others from K-means
         assert c.usage_weight > 0 and c.h_init == ("spectral" if preset == "paper-audiomnist" else "kmeans")
         assert not c.paper_exact and make_config(preset, paper_exact=True).h_init == "random"
-        # words: warm start and neighbour term on the cepstral envelope sequence; quick on its
-        # statistics; the real-scene presets on the input, without the term (measured, presets.py)
-        want = {"paper-audiomnist": ("cepstral", True), "quick": ("cepstral_stats", True)}.get(preset, ("input", False))
-        assert (c.cluster_features, c.neighbour_weight > 0) == want
+        # words: warm start and neighbour term on the cepstral envelope sequence; the scene
+        # presets on its statistics, quick with the term, the real-scene ones without it and with
+        # a longer warm start (measured, presets.py)
+        want = {"paper-audiomnist": ("cepstral", True, 10), "quick": ("cepstral_stats", True, 10)}.get(
+            preset, ("cepstral_stats", False, 30))
+        assert (c.cluster_features, c.neighbour_weight > 0, c.h_init_epochs) == want
+        assert make_config(preset, paper_exact=True).cluster_features == "input"
 
 
 def test_resume_with_extra_terms_is_bitwise(tmp_path):

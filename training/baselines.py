@@ -56,9 +56,7 @@ def kmeans_baseline(
     ``n_init=10``: scikit-learn's classic default — ten k-means++ restarts, best inertia kept,
     so one unlucky start does not decide the baseline.
     """
-    x = flatten_features(x_norm)
-    pred = kmeans_predict(x, n_clusters, seed=seed, n_init=n_init)
-    return method_entry(pred, labels, {INPUT_SPACE: x}, seed=seed)
+    return kmeans_train_baseline(x_norm, x_norm, labels, n_clusters, seed=seed, n_init=n_init)
 
 
 def kmeans_train_baseline(

@@ -61,6 +61,10 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
     p.add_argument("--model-type", choices=("cat_uvac", "uvac"), default=None, help="cat_uvac (default) or the uvac baseline")
     p.add_argument("--seed", type=int, default=None, help="initialisation / noise / data-order seed (default 0)")
     p.add_argument("--split-seed", type=int, default=None, help="train/val/test split seed (default 0)")
+    p.add_argument("--folds", type=int, default=None,
+                   help="grouped F-fold cross-validation: deal the recordings into F folds and test on --fold "
+                   "(default 0 = off, the fixed 80/10/10 split; US8K's official folds with --folds 10)")
+    p.add_argument("--fold", type=int, default=None, help="the test fold of --folds, 0 … F−1 (default 0)")
     p.add_argument("--window-seconds", type=float, default=None, help="context window (default: the data set's)")
     p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
                    help="input normalization (default window, the paper's; global: training-set statistics; "
@@ -99,7 +103,7 @@ def build_train_parser(prog: str = "catuvac-train") -> argparse.ArgumentParser:
 
 _OVERRIDES = (
     "data", "n_clusters", "epochs", "batch_size", "lam", "lr_start", "lr_end", "tau_start", "tau_end", "tau_schedule",
-    "latent_dim", "arch", "n_mels", "model_type", "seed", "split_seed", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
+    "latent_dim", "arch", "n_mels", "model_type", "seed", "split_seed", "folds", "fold", "window_seconds", "normalization", "max_files", "device", "channels_last", "h_init", "h_init_epochs", "precision",
     "cluster_features", "usage_weight", "y_entropy_weight", "temporal_weight", "augment_weight", "neighbour_weight", "neighbour_k",
     "self_label_weight", "self_label_start",
     "kl_warmup_epochs", "paper_exact",

@@ -49,6 +49,11 @@ each reader declares its groups and :class:`~catuvac.training.readers.SplitPolic
     ``split_sizes`` overrides the default: three fractions summing to 1, or three group
     counts summing to the number of groups. With ≥ 3 groups, val and test get at least one
     group each.
+    Cross-validation (``folds`` = F ≥ 2, ``fold`` = i; :func:`assign_folds`): the groups are
+    dealt into F folds (stratified by label, seeded), fold i is the test split and a ninth of
+    the other groups the validation split (10 % of all at F = 10), the rest trains. Over
+    i = 0 … F−1 every window is tested exactly once. US8K's ten official folds are used as
+    they are when F = 10 (its documented protocol); TAU2019 and the folders get seeded folds.
 
 Feature cache
     ``$CATUVAC_CACHE/features`` (default ``~/.cache/catuvac/features``), one ``.npz`` per audio
@@ -93,6 +98,8 @@ __all__ = [
     "default_cache_dir",
     "load_dataset",
     "assign_splits",
+    "assign_folds",
+    "split_args",
     "clip_windows",
     "activity_mask",
     "format_skipped_report",
@@ -348,13 +355,7 @@ def assign_splits(
         fr = np.asarray(sizes, dtype=float)
         if abs(fr.sum() - 1.0) > 1e-6:
             raise DatasetError(f"split fractions {tuple(sizes)} must add up to 1")
-        glabel: dict[str, int] = {}
-        if labels is not None and stratify:
-            for g, lab in zip(groups, labels):
-                glabel.setdefault(g, int(lab))
-        by_class: dict[int, list[str]] = {}
-        for g in uniq:
-            by_class.setdefault(glabel.get(g, 0), []).append(g)
+        by_class = _groups_by_class(groups, labels, stratify)
         for c in sorted(by_class):
             members = [by_class[c][i] for i in rng.permutation(len(by_class[c]))]
             nc = len(members)
@@ -371,6 +372,96 @@ def assign_splits(
                     if len(train) > 1:
                         gsplit[train[int(rng.integers(len(train)))]] = name
     return np.array([gsplit[g] for g in groups], dtype="<U5")
+
+
+# share of the non-test groups that validates under cross-validation: 10 % of all groups at F = 10
+CV_VAL_SHARE = 1 / 9
+
+
+def assign_folds(
+    groups: Sequence[str],
+    labels: Sequence[int] | None = None,
+    seed: int = 0,
+    folds: int = 5,
+    fold: int = 0,
+    stratify: bool = True,
+    predefined: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Train / val / test split of fold ``fold`` of a grouped ``folds``-fold cross-validation.
+
+    The groups are dealt round-robin into the folds class by class (seeded; one running count
+    over the classes keeps fold sizes within one group), or taken from ``predefined`` (per
+    item, e.g. US8K's ``fold`` column) when it names exactly ``folds`` folds. Fold ``fold`` is
+    the test split; :data:`CV_VAL_SHARE` of the remaining groups of each class validate.
+    Depends only on the set of groups, their labels and ``seed``.
+    """
+    if not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise DatasetError(f"cross-validation needs --folds ≥ 2, got {folds}")
+    if not 0 <= fold < folds:
+        raise DatasetError(f"--fold must be in 0 … {folds - 1} for {folds} folds, got {fold}")
+    groups = [str(g) for g in groups]
+    uniq = sorted(set(groups))
+    if len(uniq) < folds:
+        raise DatasetError(f"{folds}-fold cross-validation needs at least {folds} clips/groups, got {len(uniq)}; use fewer --folds")
+    rng = np.random.default_rng(seed)
+    by_class = _groups_by_class(groups, labels, stratify)
+    gfold = _predefined_folds(groups, predefined, folds)
+    if gfold is None:
+        gfold, dealt = {}, 0
+        for c in sorted(by_class):
+            for j in rng.permutation(len(by_class[c])):
+                gfold[by_class[c][j]] = dealt % folds
+                dealt += 1
+    gsplit = {g: "test" for g in uniq if gfold[g] == fold}
+    for c in sorted(by_class):
+        rest = [g for g in by_class[c] if g not in gsplit]
+        members = [rest[i] for i in rng.permutation(len(rest))]
+        nva = _round(len(members) * CV_VAL_SHARE)
+        for i, g in enumerate(members):
+            gsplit[g] = "val" if i < nva else "train"
+    train = sorted(g for g, s in gsplit.items() if s == "train")
+    if "val" not in gsplit.values() and len(train) > 1:  # with enough groups val is never empty
+        gsplit[train[int(rng.integers(len(train)))]] = "val"
+    return np.array([gsplit[g] for g in groups], dtype="<U5")
+
+
+def _groups_by_class(groups: Sequence[str], labels: Sequence[int] | None, stratify: bool) -> dict[int, list[str]]:
+    """Sorted groups per class (the class of a group's first item; one class 0 unstratified)."""
+    glabel: dict[str, int] = {}
+    if labels is not None and stratify:
+        for g, lab in zip(groups, labels):
+            glabel.setdefault(g, int(lab))
+    by_class: dict[int, list[str]] = {}
+    for g in sorted(set(groups)):
+        by_class.setdefault(glabel.get(g, 0), []).append(g)
+    return by_class
+
+
+def _predefined_folds(groups: Sequence[str], predefined: Sequence[int] | None, folds: int) -> dict[str, int] | None:
+    """Group → fold index from the data set's own folds when they number exactly ``folds``."""
+    if predefined is None or any(f is None for f in predefined):
+        return None
+    names = sorted(set(int(f) for f in predefined))
+    if len(names) != folds:
+        return None
+    index = {f: i for i, f in enumerate(names)}
+    return {g: index[int(f)] for g, f in zip(groups, predefined)}
+
+
+def split_args(train_config: Any, seed: int | None = None) -> dict[str, int]:
+    """``load_dataset`` keyword arguments that rebuild the split a checkpoint was trained on.
+
+    ``train_config``: the checkpoint's training settings (a mapping). ``seed``: an explicit
+    split seed instead of the recorded one. A checkpoint from before cross-validation
+    recorded only ``split_seed`` (or nothing: 0).
+    """
+    tc = dict(train_config or {})
+    s = seed if seed is not None else tc.get("split_seed")
+    out = {"seed": int(s) if isinstance(s, (int, np.integer)) else 0}
+    folds = tc.get("folds")
+    if isinstance(folds, (int, np.integer)) and folds >= 2:
+        out.update(folds=int(folds), fold=int(tc.get("fold") or 0))
+    return out
 
 
 # --------------------------------------------------------------------------- loading
@@ -439,13 +530,16 @@ def load_dataset(
     split_sizes: Sequence[float] | Sequence[int] | None = None,
     vad_db: "float | None | str" = "auto",
     use_cache: bool = True,
+    folds: int = 0,
+    fold: int = 0,
 ) -> FeatureSet:
     """Read a dataset into windows of raw log features (see the module docstring for the rules).
 
     ``frontend``: default :func:`default_frontend`. ``seed``: split seed (and the subset drawn
     by ``max_files``). ``cache_dir``: default :func:`default_cache_dir`; ``use_cache=False``
     neither reads nor writes it. ``max_files``: use a seeded random subset of the files (quick
-    runs). ``split_sizes``: see :func:`assign_splits`. ``vad_db``: energy-rule threshold, "auto"
+    runs). ``split_sizes``: see :func:`assign_splits`. ``folds`` ≥ 2: fold ``fold`` of a grouped
+    cross-validation instead (:func:`assign_folds`; 0 = off). ``vad_db``: energy-rule threshold, "auto"
     = the reader's default (60 dB for US8K, off elsewhere), ``None`` = off.
 
     Raises :class:`DatasetError` for a bad spec, a missing path / metadata, an empty dataset
@@ -461,7 +555,7 @@ def load_dataset(
     windows = _compute_windows(listing, cfg, vad, predicted, cache, _tqdm(listing.entries, progress, len(listing.entries), f"features {ds}"))
     if len(windows.entry) == 0:
         _raise_nothing_readable(listing, reader, ds)
-    fs = _feature_set(listing, windows, _split_windows(listing, windows, reader, seed, split_sizes), cfg, ds)
+    fs = _feature_set(listing, windows, _split_windows(listing, windows, reader, seed, split_sizes, folds, fold), cfg, ds)
     _report(fs, progress)
     return fs
 
@@ -573,17 +667,22 @@ def _raise_nothing_readable(listing: ClipListing, reader: DatasetReader, ds: Dat
 
 
 def _split_windows(listing: ClipListing, windows: _Windows, reader: DatasetReader, seed: int,
-                   split_sizes: Sequence[float] | Sequence[int] | None) -> np.ndarray:
-    """Each window's split: the readable clips' groups split by the reader's policy (or ``split_sizes``)."""
+                   split_sizes: Sequence[float] | Sequence[int] | None, folds: int = 0, fold: int = 0) -> np.ndarray:
+    """Each window's split: the readable clips' groups split by the reader's policy (or
+    ``split_sizes``), or fold ``fold`` of a ``folds``-fold cross-validation."""
     used = sorted(set(windows.entry.tolist()))
     entries = listing.entries
-    clip_split = assign_splits(
-        [entries[i].group for i in used],
-        None if listing.label_names is None else [int(entries[i].label) for i in used],  # type: ignore[arg-type]
-        seed=seed,
-        sizes=split_sizes if split_sizes is not None else reader.split.sizes(len(used)),
-        stratify=reader.split.stratify,
-    )
+    groups = [entries[i].group for i in used]
+    labels = None if listing.label_names is None else [int(entries[i].label) for i in used]  # type: ignore[arg-type]
+    if folds:
+        if split_sizes is not None:
+            raise DatasetError("give either split sizes or cross-validation folds, not both")
+        predefined = [entries[i].fold for i in used]
+        clip_split = assign_folds(groups, labels, seed=seed, folds=folds, fold=fold, stratify=reader.split.stratify,
+                                  predefined=None if any(f is None for f in predefined) else predefined)  # type: ignore[arg-type]
+    else:
+        clip_split = assign_splits(groups, labels, seed=seed, sizes=split_sizes if split_sizes is not None else reader.split.sizes(len(used)),
+                                   stratify=reader.split.stratify)
     lookup = dict(zip(used, clip_split.tolist()))
     return np.array([lookup[i] for i in windows.entry.tolist()], dtype="<U5")
 

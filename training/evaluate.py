@@ -189,17 +189,6 @@ def model_spaces(model: nn.Module, outs: Mapping[str, np.ndarray]) -> tuple[np.n
     return outs["cluster"], {rep: outs[rep] for rep in model.representations}
 
 
-def split_seed_of(train_config: Mapping[str, Any], seed: int | None = None) -> int:
-    """The split seed: explicit, else the checkpoint's ``split_seed`` (the test split it never saw).
-
-    A checkpoint without one was trained with :class:`~catuvac.training.train.TrainConfig`'s default, 0.
-    """
-    if seed is not None:
-        return int(seed)
-    v = train_config.get("split_seed")
-    return int(v) if isinstance(v, (int, np.integer)) else 0
-
-
 # --------------------------------------------------------------------------- markdown
 def _fmt(v: Any, spec: str) -> str:
     return "–" if v is None else format(v, spec)
@@ -243,7 +232,7 @@ def run_eval(
     the one the model never saw; it also seeds K-means and the silhouette subset.
     """
     from .checkpoint import load_checkpoint
-    from .datasets import default_frontend, load_dataset, parse_data_spec
+    from .datasets import default_frontend, load_dataset, parse_data_spec, split_args
 
     if json_out is not None:
         check_output_path(json_out, "--json", (".json",), EvalError, inputs={"--checkpoint": checkpoint})
@@ -263,13 +252,14 @@ def run_eval(
             file=sys.stderr,
         )
     tc = ck.train_config
-    split_seed = split_seed_of(tc, seed)
+    split_kw = split_args(tc, seed)  # the checkpoint's split (or fold), unless a seed is given
+    split_seed = split_kw["seed"]
     kwargs: dict[str, Any] = {}
     if max_files is None and isinstance(tc.get("max_files"), int) and str(tc.get("data", "")) == str(data):
         kwargs["max_files"] = tc["max_files"]  # same subset as training, so the split matches
     elif max_files is not None:
         kwargs["max_files"] = max_files
-    ds = load_dataset(spec, frontend=fe, seed=split_seed, progress=progress, **kwargs)
+    ds = load_dataset(spec, frontend=fe, progress=progress, **split_kw, **kwargs)
     part = ds.subset(split)
     if len(part) == 0:
         raise EvalError(f"{spec}: the {split!r} split is empty ({ds.summary()}); use a larger data set or --split")

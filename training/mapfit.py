@@ -311,7 +311,7 @@ def training_cluster_ids(
     """Cluster id, scene label, level and level spread of each training window (and K, the data spec)."""
     from catuvac.runtime.frontend import normalize_window, window_level_stats_db
 
-    from .datasets import load_dataset
+    from .datasets import load_dataset, split_args
 
     if (checkpoint is None) == (model is None):
         raise ValueError("give exactly one of --checkpoint CKPT or --model ENCODER.onnx")
@@ -323,7 +323,7 @@ def training_cluster_ids(
         ck = load_checkpoint(checkpoint, expect_type="cat_uvac")
         fe = ck.frontend
         spec = data or ck.train_config.get("data") or "builtin:scenes"
-        feats = load_dataset(spec, frontend=ck.frontend, seed=int(ck.train_config.get("split_seed", 0)), progress=progress)
+        feats = load_dataset(spec, frontend=ck.frontend, progress=progress, **split_args(ck.train_config))
         tr = feats.subset("train")
         x = torch.from_numpy(normalize_window(tr.x, ck.frontend)[:, None])
         net: Any = ck.model.eval()

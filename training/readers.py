@@ -108,6 +108,7 @@ class ClipEntry:
     clip_id: str  # relative path, unique per clip
     label: int | None
     group: str  # split unit: clips of one group always share a split
+    fold: int | None = None  # the data set's own cross-validation fold (US8K's fold1…fold10), if any
 
 
 @dataclass
@@ -320,7 +321,7 @@ def _list_us8k(spec: DataSpec) -> ClipListing:
             continue
         rel = f"fold{fold}/{r['slice_file_name']}"
         names.setdefault(cid, r["class"] or str(cid))
-        entries.append(ClipEntry(root / "audio" / rel, rel, cid, f"fsID:{r['fsID']}"))
+        entries.append(ClipEntry(root / "audio" / rel, rel, cid, f"fsID:{r['fsID']}", fold))
     n_classes = max(names) + 1 if names else 0
     return ClipListing(entries, [names.get(c, str(c)) for c in range(n_classes)], skipped, root)
 

@@ -5,7 +5,8 @@
 
 1. trains UVAC and Cat. UVAC with :func:`catuvac.training.train.train` (the data set's preset,
    ``model_type`` "uvac" / "cat_uvac", ``n_clusters`` K, ``seed`` = the run's seed; the split
-   seed stays fixed so every run is scored on the same test split);
+   seed stays fixed so every run is scored on the same test split — or, with ``--folds F``,
+   run r is trained without fold r mod F of a grouped cross-validation and scored on it);
 2. scores both on the test split, runs K-means (same K, run's seed) on the normalized input
    features, and the "None (labels)" row;
 3. aggregates mean ± std (sample standard deviation, ddof = 1; none for a single run) over
@@ -35,6 +36,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -246,8 +248,12 @@ def format_table_markdown(table: Mapping[str, Any]) -> str:
     n_classes = table.get("n_classes")
     runs = table["runs"]
     head = "| Dataset | Clusters | Method | Accuracy (%) ↑ | NMI ↑ | Silhouette ↑ | DBI ↓ | CHI ×10³ ↑ |"
+    folds = int(table.get("folds") or 0)
+    where = (f"the held-out fold of {dataset} ({folds}-fold cross-validation by recording: run r is trained "
+             f"without fold r mod {folds} and scored on it, {table.get('n_test')} test windows over the folds run)"
+             if folds else f"the test split of {dataset}")
     lines = [
-        f"**Table I** — clustering metrics on the test split of {dataset}, mean ± std over {runs} run(s).",
+        f"**Table I** — clustering metrics on {where}, mean ± std over {runs} run(s).",
         "",
         head,
         "|---|---:|---|---:|---:|---:|---:|---:|",
@@ -287,7 +293,8 @@ def _train_one(cfg: Any, run_dir: Path, data: Any, progress: bool) -> nn.Module:
     if ckpt.exists():
         ck = load_checkpoint(ckpt, expect_type=cfg.model_type)
         want = {k: v for k, v in cfg.to_dict().items() if k not in _RUN_ONLY}
-        have = {k: ck.train_config.get(k) for k in want}
+        stored = {**type(cfg)().to_dict(), **ck.train_config}  # settings added since it was written: their defaults
+        have = {k: stored.get(k) for k in want}
         if have != want:
             diff = "; ".join(f"{k}: {have[k]!r} vs {want[k]!r}" for k in want if have[k] != want[k])
             raise TableError(f"{ckpt} was trained with other settings ({diff}): use another --out folder")
@@ -299,6 +306,30 @@ def _train_one(cfg: Any, run_dir: Path, data: Any, progress: bool) -> nn.Module:
     res.model.eval()
     return res.model
 
+
+
+@dataclass
+class _Split:
+    """One split's windows as the table scores them."""
+
+    prepared: Any  # train.PreparedData
+    x_train: np.ndarray
+    x_test: np.ndarray
+    labels: np.ndarray | None
+
+
+def _prepare_split(cfg: Any, data: str, max_k: int, progress: bool) -> _Split:
+    from .train import prepare_data
+
+    prepared = prepare_data(cfg, progress=progress)
+    where = f"fold {cfg.fold} of {cfg.folds}" if cfg.folds else "the test split"
+    n_test = prepared.n("test")
+    if n_test < max_k + 1:
+        raise TableError(
+            f"{data}: {where} has {n_test} windows, too few to score {max_k} clusters; "
+            "use more data (e.g. a larger builtin:scenes?n=…), fewer --folds or fewer clusters"
+        )
+    return _Split(prepared, prepared.x["train"][:, 0].numpy(), prepared.x["test"][:, 0].numpy(), prepared.labels.get("test"))
 
 
 def run_table(
@@ -318,14 +349,19 @@ def run_table(
     progress: bool = True,
     quiet: bool = False,
     title: str | None = None,
+    folds: int = 0,
 ) -> dict[str, Any]:
     """Train / evaluate every method for every K and run, aggregate, write table.json and table.md.
+
+    ``folds`` = F ≥ 2: grouped cross-validation — run r trains without fold r mod F and is scored
+    on it (K-means rows too), so over F runs every window is a test window once (0 = off: every
+    run is scored on the one fixed test split).
 
     ``preset``: training preset (default: :func:`default_preset` of ``data``); ``epochs``,
     ``lam``, ``window_seconds``, ``max_files``, ``split_seed``, ``device``: override the
     preset (``None`` = keep). Returns the table dict written to ``table.json``.
     """
-    from .train import TrainError, make_config, prepare_data
+    from .train import TrainError, make_config
 
     clusters = [int(k) for k in clusters]
     if not clusters or any(k < 2 for k in clusters):
@@ -354,52 +390,57 @@ def run_table(
         except TrainError as e:
             raise TableError(str(e)) from e
 
-    base = config("cat_uvac", clusters[0], seed0)
-    prepared = prepare_data(base, progress=progress and not quiet)
-    if prepared.n("test") == 0:
-        raise TableError(f"{data}: the test split is empty; use a larger data set")
-    x_test = prepared.x["test"][:, 0].numpy()
-    x_train = prepared.x["train"][:, 0].numpy()
-    labels = prepared.labels.get("test")
-    n_test = x_test.shape[0]
-    if n_test < max(clusters) + 1:
-        raise TableError(
-            f"{data}: the test split has {n_test} windows, too few to score {max(clusters)} clusters; "
-            "use more data (e.g. a larger builtin:scenes?n=…) or fewer clusters"
-        )
-    n_classes = len(prepared.label_names) if prepared.label_names is not None and labels is not None else None
+    fold_of = (lambda r: r % folds) if folds else (lambda r: 0)
+    split: dict[int, _Split] = {}  # the current fold's windows only (a data set's folds may not fit in memory at once)
+    n_test_of: dict[int, int] = {}
 
+    def split_for(r: int) -> _Split:
+        """The run's train / test windows (one fold of the cross-validation, or the fixed split)."""
+        f = fold_of(r)
+        if f not in split:
+            split.clear()
+            split[f] = _prepare_split(config("cat_uvac", clusters[0], seed0, folds=folds, fold=f), data, max(clusters),
+                                      progress and not quiet)
+            n_test_of[f] = int(split[f].x_test.shape[0])
+        return split[f]
+
+    base = config("cat_uvac", clusters[0], seed0, folds=folds)
+    first = split_for(0)  # fails early on a fold too small to score
+    label_names, has_labels = first.prepared.label_names, first.labels is not None
+    del first
     records: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
-    total = len(clusters) * runs
     bar = None
     if progress and not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc="table runs", unit="run", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=len(clusters) * runs, desc="table runs", unit="run", file=sys.stderr, dynamic_ncols=True)
     for k in clusters:
         run_metrics: list[dict[str, Any]] = []
         for r in range(runs):
-            seed = seed0 + r
+            seed, sp = seed0 + r, split_for(r)
             t0 = time.perf_counter()
             models: dict[str, Any] = {}
             for method, (model_type, extra) in MODEL_METHODS.items():
                 if method not in methods:
                     continue
-                cfg = config(model_type, k, seed, **extra)
-                model = _train_one(cfg, out / f"K{k}" / f"run{r}" / method, prepared, False)
-                models[method] = model_spaces(model, model_outputs(model, x_test, batch_size=cfg.eval_batch_size, device="cpu"))
-            metrics = build_metrics(models, x_test, labels, k, seed, kmeans="kmeans" in methods, labels_row_="labels" in methods, qualify=True,
-                                    input_in_rows=True)
+                cfg = config(model_type, k, seed, folds=folds, fold=fold_of(r), **extra)
+                model = _train_one(cfg, out / f"K{k}" / f"run{r}" / method, sp.prepared, False)
+                models[method] = model_spaces(model, model_outputs(model, sp.x_test, batch_size=cfg.eval_batch_size, device="cpu"))
+            metrics = build_metrics(models, sp.x_test, sp.labels, k, seed, kmeans="kmeans" in methods, labels_row_="labels" in methods,
+                                    qualify=True, input_in_rows=True)
             if "kmeans_train" in methods:
-                metrics["kmeans_train"] = to_jsonable(kmeans_train_baseline(x_train, x_test, labels, k, seed=seed))
+                metrics["kmeans_train"] = to_jsonable(kmeans_train_baseline(sp.x_train, sp.x_test, sp.labels, k, seed=seed))
             run_metrics.append(metrics)
-            records.append({"clusters": k, "run": r, "seed": seed, "seconds": time.perf_counter() - t0, "metrics": metrics})
+            records.append({"clusters": k, "run": r, "seed": seed, "fold": fold_of(r) if folds else None,
+                            "n_test": int(sp.x_test.shape[0]), "seconds": time.perf_counter() - t0, "metrics": metrics})
             if bar is not None:
                 bar.update(1)
         groups.append({"clusters": k, "aggregate": aggregate_runs(run_metrics)})
     if bar is not None:
         bar.close()
+    n_test = sum(n_test_of.values())
+    n_classes = len(label_names) if label_names is not None and has_labels else None
 
     table: dict[str, Any] = {
         "dataset": title or _dataset_title(data),
@@ -411,10 +452,11 @@ def run_table(
         "runs": runs,
         "seed0": seed0,
         "split_seed": base.split_seed,
+        "folds": folds,  # 0: one fixed test split; F: run r tests on fold r mod F (n_test: all folds run)
         "methods": methods,
         "n_test": n_test,
         "n_classes": n_classes,
-        "label_names": prepared.label_names,
+        "label_names": label_names,
         "primary_space": {m: PRIMARY_SPACE[m] for m in methods},
         "seconds": time.perf_counter() - t_start,
         "groups": groups,
@@ -441,6 +483,10 @@ def add_table_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--window-seconds", type=float, default=None, help="override the context window")
     parser.add_argument("--max-files", type=int, default=None, help="seeded subset of the files (quick runs)")
     parser.add_argument("--split-seed", type=int, default=None, help="train/val/test split seed (fixed across runs)")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="grouped F-fold cross-validation: run r is trained without fold r mod F and scored on it "
+                        "(use --runs F to test every window once; US8K's official folds with --folds 10); "
+                        "default 0: every run on the one fixed test split")
     parser.add_argument("--seed0", type=int, default=0, help="seed of the first run; run r uses seed0 + r")
     parser.add_argument("--methods", nargs="+", default=None, choices=ALL_METHODS,
                         help="rows to compute (default: all; kmeans = K-means fitted on the test windows, the paper's "
@@ -468,7 +514,7 @@ def table_from_args(args: argparse.Namespace) -> int:
             args.data, clusters=args.clusters, runs=args.runs, preset=args.preset, epochs=args.epochs,
             out_dir=args.out_dir, seed0=args.seed0, methods=args.methods, lam=args.lam,
             window_seconds=args.window_seconds, max_files=args.max_files, split_seed=args.split_seed,
-            device=args.device, progress=args.progress, title=args.title,
+            folds=args.folds, device=args.device, progress=args.progress, title=args.title,
         )
     except (TableError, TrainError, CheckpointError, DatasetError, MetricsError, FrontEndError) as e:
         print(f"catuvac-table: error: {e}", file=sys.stderr)

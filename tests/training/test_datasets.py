@@ -12,7 +12,7 @@ import soundfile as sf
 
 from catuvac.runtime.frontend import FrontEnd, FrontEndConfig
 from catuvac.training import datasets as D
-from catuvac.training.datasets import DatasetError, assign_splits, clip_windows, default_frontend, load_dataset, parse_data_spec
+from catuvac.training.datasets import DatasetError, assign_folds, assign_splits, clip_windows, default_frontend, load_dataset, parse_data_spec
 
 SCENES4 = FrontEndConfig.scenes(4.0)
 
@@ -364,6 +364,51 @@ def test_assign_splits_counts_fractions_and_groups():
         assert len(set(s[np.array(groups) == k])) == 1
     # tiny: 3 groups still give one of each
     assert sorted(assign_splits(["a", "b", "c"]).tolist()) == ["test", "train", "val"]
+
+
+def test_assign_folds_tests_every_group_once_stratified_and_seeded():
+    groups = [f"g{i // 3}" for i in range(120)]  # 40 groups of 3 items, 4 classes of 10 groups
+    labels = [(i // 3) % 4 for i in range(120)]
+    g, lab = np.array(groups), np.array(labels)
+    tested: list[str] = []
+    for f in range(5):
+        s = assign_folds(groups, labels, seed=3, folds=5, fold=f)
+        for k in set(groups):  # groups never straddle splits
+            assert len(set(s[g == k])) == 1
+        # 2 test groups per class in every fold; a ninth of the other 8 (round(0.89) = 1) validates
+        for c in range(4):
+            assert [len(set(g[(s == k) & (lab == c)])) for k in ("train", "val", "test")] == [7, 1, 2]
+        tested += sorted(set(g[s == "test"]))
+        # seeded: independent of the input order
+        assert np.array_equal(assign_folds(groups[::-1], labels[::-1], seed=3, folds=5, fold=f), s[::-1])
+    assert sorted(tested) == sorted(set(groups))  # over the folds every group is tested exactly once
+    assert not np.array_equal(assign_folds(groups, labels, seed=4, folds=5, fold=0), assign_folds(groups, labels, seed=3, folds=5, fold=0))
+    with pytest.raises(DatasetError, match="--folds ≥ 2"):
+        assign_folds(groups, labels, folds=1)
+    with pytest.raises(DatasetError, match=r"--fold must be in 0 … 4"):
+        assign_folds(groups, labels, folds=5, fold=5)
+    with pytest.raises(DatasetError, match="at least 50 clips/groups, got 40; use fewer --folds"):
+        assign_folds(groups, labels, folds=50)
+
+
+def test_assign_folds_uses_the_data_sets_own_folds():
+    groups = [f"g{i}" for i in range(12)]
+    own = [7 + i % 3 for i in range(12)]  # folds named 7, 8, 9
+    for f, name in enumerate((7, 8, 9)):
+        s = assign_folds(groups, seed=0, folds=3, fold=f, predefined=own)
+        assert [g for g, sp in zip(groups, s) if sp == "test"] == [g for g, o in zip(groups, own) if o == name]
+        assert (s == "val").sum() >= 1
+    # another number of folds than the data set's: seeded folds instead
+    s = assign_folds(groups, seed=0, folds=4, fold=0, predefined=own)
+    assert (s == "test").sum() == 3
+
+
+def test_us8k_cross_validation_on_the_official_folds(us8k, tmp_path):
+    fs = load_dataset(f"us8k:{us8k}", cache_dir=tmp_path, progress=False, folds=2, fold=1)
+    test = sorted(set(fs.clip_ids[fs.split == "test"]))
+    assert test == ["fold2/103-1-0-0.wav", "fold2/104-2-0-0.wav", "fold2/105-2-0-0.wav", "fold2/106-2-0-0.wav"]
+    with pytest.raises(DatasetError, match="not both"):
+        load_dataset(f"us8k:{us8k}", cache_dir=tmp_path, progress=False, folds=2, split_sizes=(0.8, 0.1, 0.1))
 
 
 def test_module_does_not_import_torch():

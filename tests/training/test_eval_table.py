@@ -52,7 +52,7 @@ def make_folder(root: Path, per_class: int = 12, seconds: float = 2.4) -> Path:
     return root
 
 
-def tiny_checkpoint(path: Path, model_type: str = "cat_uvac", n_mels: int = 32) -> tuple[Path, FrontEndConfig]:
+def tiny_checkpoint(path: Path, model_type: str = "cat_uvac", n_mels: int = 32, split: dict | None = None) -> tuple[Path, FrontEndConfig]:
     fe = FrontEndConfig(n_mels=n_mels, window_seconds=WINDOW_S)
     assert fe.window_frames == 19
     cfg = ModelConfig(
@@ -62,7 +62,7 @@ def tiny_checkpoint(path: Path, model_type: str = "cat_uvac", n_mels: int = 32) 
     torch.manual_seed(0)
     m = build_model(cfg)
     m.eval()
-    return save_checkpoint(path, m, cfg, fe, {"split_seed": 0, "seed": 0}, epoch=1), fe
+    return save_checkpoint(path, m, cfg, fe, split or {"split_seed": 0, "seed": 0}, epoch=1), fe
 
 
 def _check_entry(e: dict) -> None:
@@ -113,6 +113,17 @@ def test_run_eval_json_shape_and_pins(tmp_path, capsys):
     assert len(ds) >= 8
     printed = capsys.readouterr().out
     assert "| UVAC | z_mean |" in printed and "| K-means | input | 100.00 |" in printed
+
+
+def test_run_eval_scores_the_checkpoints_fold(tmp_path):
+    data = make_folder(tmp_path / "data", per_class=6)  # 12 clips of 4 windows
+    for fold in range(3):
+        ckpt, fe = tiny_checkpoint(tmp_path / f"ck{fold}.pt", "uvac", split={"split_seed": 2, "seed": 0, "folds": 3, "fold": fold})
+        metrics = run_eval(ckpt, f"folder:{data}", progress=False, quiet=True)
+        want = load_dataset(f"folder:{data}", frontend=fe, seed=2, progress=False, folds=3, fold=fold).subset("test")
+        x = normalize_features(want.x, fe).reshape(len(want), -1)
+        assert len(want) == 16  # 2 low and 2 high clips: the held-out fold, not the fixed split's test
+        assert metrics["labels"]["spaces"]["input"]["silhouette"] == pytest.approx(silhouette_score(x, want.labels), abs=1e-6)
 
 
 def test_run_eval_cat_uvac_cli_and_errors(tmp_path, capsys):
@@ -245,6 +256,32 @@ def test_run_table_with_fake_trainer(tmp_path, monkeypatch):
     shares = [r["metrics"]["kmeans"]["smallest_cluster_share"] for r in t["per_run"] if r["clusters"] == 2]
     assert km["smallest_cluster_share"]["mean"] == pytest.approx(np.mean(shares), abs=1e-12) and 0 < min(shares) <= 0.5
     assert "| data | 2 | Cat. UVAC | " in side
+
+
+def test_run_table_cross_validation_tests_every_window_once(tmp_path, monkeypatch):
+    data = make_folder(tmp_path / "data", per_class=6)
+    seen: dict[int, list[bytes]] = {}
+
+    def fake_train(cfg, run_dir, prepared, progress):
+        assert (cfg.folds, cfg.fold) == (3, cfg.seed % 3)  # run r is trained on the split of fold r mod 3
+        seen[cfg.seed] = [w.tobytes() for w in prepared.x["test"].numpy()]
+        torch.manual_seed(cfg.seed)
+        mc = ModelConfig(model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=128, n_frames=19, latent_dim=4,
+                         conv_channels=(4, 8, 8, 16), gru_hidden=16, decoder_channels=(8, 8, 4, 1))
+        return build_model(mc).eval()
+
+    monkeypatch.setattr(table_mod, "_train_one", fake_train)
+    t = run_table(f"folder:{data}", clusters=[2], runs=3, epochs=1, out_dir=tmp_path / "tab", folds=3,
+                  methods=["kmeans", "kmeans_train", "cat_uvac"], window_seconds=WINDOW_S, progress=False, quiet=True)
+    assert [r["fold"] for r in t["per_run"]] == [0, 1, 2] and t["folds"] == 3
+    # 12 clips × 4 windows: 2 low and 2 high clips per fold, every window tested once
+    assert [r["n_test"] for r in t["per_run"]] == [16, 16, 16] and t["n_test"] == 48
+    assert len({w for ws in seen.values() for w in ws}) == 48  # no window is in two folds' test splits
+    md = (tmp_path / "tab" / "table.md").read_text()
+    assert "3-fold cross-validation by recording" in md and "48 test windows" in md
+    with pytest.raises(table_mod.TableError, match="fold 0 of 12 has 4 windows.*fewer --folds"):
+        run_table(f"folder:{data}", clusters=[4], runs=1, epochs=1, out_dir=tmp_path / "tab2", folds=12, methods=["kmeans"],
+                  window_seconds=WINDOW_S, progress=False, quiet=True)
 
 
 def test_run_table_bad_settings(tmp_path):

@@ -207,9 +207,11 @@ def test_build_metrics_one_rule_for_kmeans_and_labels():
     assert set(m["labels"]["spaces"]) == {"input", "uvac:z_mean", "cat_uvac:q_y"} and "kmeans" not in m
 
 
-def test_split_seed_of_checkpoint():
-    from catuvac.training.evaluate import split_seed_of
+def test_split_of_checkpoint():
+    from catuvac.training.datasets import split_args
 
-    assert split_seed_of({"split_seed": 7, "seed": 3}) == 7
-    assert split_seed_of({"seed": 3}) == 0  # the training seed is not the split seed
-    assert split_seed_of({"split_seed": 7}, seed=2) == 2
+    assert split_args({"split_seed": 7, "seed": 3}) == {"seed": 7}
+    assert split_args({"seed": 3}) == {"seed": 0}  # the training seed is not the split seed
+    assert split_args({"split_seed": 7}, seed=2) == {"seed": 2}
+    assert split_args({"split_seed": 1, "folds": 5, "fold": 3}) == {"seed": 1, "folds": 5, "fold": 3}
+    assert split_args({"split_seed": 1, "folds": 0, "fold": 0}) == {"seed": 1}  # cross-validation off

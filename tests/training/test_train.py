@@ -125,6 +125,25 @@ def test_overrides_and_bad_settings():
         make_config("quick", tau_schedule="cosine")
     with pytest.raises(TrainError, match="--data"):
         train(make_config("paper-us8k", device="cpu"), "/nonexistent/never/written")
+    with pytest.raises(TrainError, match="--folds must be 0"):
+        make_config("quick", folds=1)
+    with pytest.raises(TrainError, match=r"--fold must be in 0 … 2 for --folds 3"):
+        make_config("quick", folds=3, fold=3)
+    with pytest.raises(TrainError, match="--fold must be in 0 … 0"):
+        make_config("quick", fold=1)  # a fold without cross-validation
+
+
+def test_prepare_data_takes_the_configured_fold(tmp_path):
+    from catuvac.training.datasets import load_dataset
+    from catuvac.training.train import prepare_data, resolve_frontend
+
+    spec = "builtin:scenes?n=4&s=4"
+    for fold in range(2):
+        cfg = make_config("quick", data=spec, folds=2, fold=fold, n_clusters=2)
+        prepared = prepare_data(cfg, progress=False, cache_dir=tmp_path)
+        fs = load_dataset(spec, frontend=resolve_frontend(cfg), cache_dir=tmp_path, progress=False, folds=2, fold=fold)
+        assert prepared.n("test") == int((fs.split == "test").sum()) == 14  # 2 of the 4 clips of each of 7 classes
+        assert prepared.n("train") + prepared.n("val") == 14
 
 
 # --------------------------------------------------------------------------- a tiny run

@@ -220,7 +220,11 @@ _WORDS = {"cluster_features": "cepstral", "neighbour_weight": 10.0, "h_init": "s
 # 7 / 6 / 8 / 6 / 8 clusters used on the held-out folds; K-means fitted on each held-out fold 0.531 /
 # 0.601; --paper-exact 0.390 / 0.289. Warm start only (h after its 30 epochs, seed 0, no eq. 7): 0.601 /
 # 0.578 on the held-out folds; with random views of the windows (augment.py) 0.557, with the spectral
-# warm start (neighbour_k 5) 0.557 and 4 clusters used on four folds: neither adopted.
+# warm start (neighbour_k 5) 0.557 and 4 clusters used on four folds: neither adopted. Full training
+# with --neighbour-weight 10 (the quick preset's term; catuvac-train --folds 5 --fold r --seed r):
+# 0.555 / 0.587, 7 / 7 / 8 / 6 / 7 used — accuracy −1.8 points at equal NMI: not adopted.
+# --self-label-weight 100 (SCAN's class-balanced self-labelling from half the schedule): 0.557 / 0.563,
+# 8 / 6 / 8 / 6 / 8 used — worse on both: not adopted.
 _SCENES = {"cluster_features": "cepstral_stats", "h_init_epochs": 30}
 
 PRESETS: dict[str, dict[str, Any]] = {

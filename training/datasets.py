@@ -385,13 +385,14 @@ def assign_folds(
     folds: int = 5,
     fold: int = 0,
     stratify: bool = True,
-    predefined: Sequence[int] | None = None,
+    predefined: Sequence[int | None] | None = None,
 ) -> np.ndarray:
     """Train / val / test split of fold ``fold`` of a grouped ``folds``-fold cross-validation.
 
     The groups are dealt round-robin into the folds class by class (seeded; one running count
     over the classes keeps fold sizes within one group), or taken from ``predefined`` (per
-    item, e.g. US8K's ``fold`` column) when it names exactly ``folds`` folds. Fold ``fold`` is
+    item, e.g. US8K's ``fold`` column) when every item has one and they name exactly ``folds``
+    folds. Fold ``fold`` is
     the test split; :data:`CV_VAL_SHARE` of the remaining groups of each class validate.
     Depends only on the set of groups, their labels and ``seed``.
     """
@@ -437,15 +438,15 @@ def _groups_by_class(groups: Sequence[str], labels: Sequence[int] | None, strati
     return by_class
 
 
-def _predefined_folds(groups: Sequence[str], predefined: Sequence[int] | None, folds: int) -> dict[str, int] | None:
-    """Group → fold index from the data set's own folds when they number exactly ``folds``."""
+def _predefined_folds(groups: Sequence[str], predefined: Sequence[int | None] | None, folds: int) -> dict[str, int] | None:
+    """Group → fold index from the data set's own folds when every item has one and they number exactly ``folds``."""
     if predefined is None or any(f is None for f in predefined):
         return None
-    names = sorted(set(int(f) for f in predefined))
+    names = sorted({int(f) for f in predefined if f is not None})
     if len(names) != folds:
         return None
     index = {f: i for i, f in enumerate(names)}
-    return {g: index[int(f)] for g, f in zip(groups, predefined)}
+    return {g: index[int(f)] for g, f in zip(groups, predefined) if f is not None}
 
 
 def split_args(train_config: Any, seed: int | None = None) -> dict[str, int]:
@@ -677,9 +678,8 @@ def _split_windows(listing: ClipListing, windows: _Windows, reader: DatasetReade
     if folds:
         if split_sizes is not None:
             raise DatasetError("give either split sizes or cross-validation folds, not both")
-        predefined = [entries[i].fold for i in used]
         clip_split = assign_folds(groups, labels, seed=seed, folds=folds, fold=fold, stratify=reader.split.stratify,
-                                  predefined=None if any(f is None for f in predefined) else predefined)  # type: ignore[arg-type]
+                                  predefined=[entries[i].fold for i in used])
     else:
         clip_split = assign_splits(groups, labels, seed=seed, sizes=split_sizes if split_sizes is not None else reader.split.sizes(len(used)),
                                    stratify=reader.split.stratify)

@@ -228,8 +228,8 @@ def run_eval(
 ) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on ``split`` of ``data``; write ``json_out`` (atomic) and return the metrics.
 
-    ``seed``: split seed — ``None`` uses the checkpoint's training seed so the test split is
-    the one the model never saw; it also seeds K-means and the silhouette subset.
+    ``seed``: split seed — ``None`` uses the checkpoint's split seed (and cross-validation fold)
+    so the test split is the one the model never saw; it also seeds K-means and the silhouette subset.
     """
     from .checkpoint import load_checkpoint
     from .datasets import default_frontend, load_dataset, parse_data_spec, split_args
@@ -252,7 +252,7 @@ def run_eval(
             file=sys.stderr,
         )
     tc = ck.train_config
-    split_kw = split_args(tc, seed)  # the checkpoint's split (or fold), unless a seed is given
+    split_kw = split_args(tc, seed)  # the checkpoint's split (and fold); ``seed`` replaces only its seed
     split_seed = split_kw["seed"]
     kwargs: dict[str, Any] = {}
     if max_files is None and isinstance(tc.get("max_files"), int) and str(tc.get("data", "")) == str(data):

@@ -12,6 +12,12 @@
 3. aggregates mean ± std (sample standard deviation, ddof = 1; none for a single run) over
    the runs, per K, method, metric and representation.
 
+``--methods … supervised`` adds a ceiling row: the same h trained with cross-entropy on the
+training split's labels (the epoch with the best validation accuracy kept), scored on the same
+test windows, at K = the number of classes only. It says how much of a gap is the clusterer's
+and how much the data's: a network that cannot tell the classes apart on held-out recordings
+even with their labels bounds what clustering can reach there.
+
 Outputs in ``out_dir``: ``table.json`` (settings, every run's metrics in the shared shape of
 :mod:`catuvac.training.metrics`, the aggregates), ``table.md`` (printed too) and one folder
 per trained model ``K<k>/run<r>/<model_type>/`` with its checkpoint. A finished checkpoint
@@ -67,7 +73,9 @@ __all__ = [
     "main",
 ]
 
-ALL_METHODS = ("labels", "kmeans", "kmeans_train", "uvac", "cat_uvac_exact", "cat_uvac")
+ALL_METHODS = ("labels", "kmeans", "kmeans_train", "uvac", "cat_uvac_exact", "cat_uvac", "supervised")
+# rows computed only when asked for (--methods): the supervised row reads the labels a clusterer never sees
+OPT_IN_METHODS = ("supervised",)
 # trained rows: method → (model_type, settings on top of the preset)
 MODEL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "uvac": ("uvac", {}),
@@ -75,8 +83,10 @@ MODEL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "cat_uvac": ("cat_uvac", {}),  # the preset as it is (its defaults, fixes included)
 }
 # representation of the main table's geometry columns (paper layout, one row per method)
-PRIMARY_SPACE = {"labels": INPUT_SPACE, "kmeans": INPUT_SPACE, "kmeans_train": INPUT_SPACE, "uvac": "z_mean", "cat_uvac_exact": "q_y", "cat_uvac": "q_y"}
-TITLES = {**METHOD_TITLES, "kmeans_train": "K-means (fit on train)", "cat_uvac_exact": "Cat. UVAC --paper-exact", "cat_uvac": "Cat. UVAC"}
+PRIMARY_SPACE = {"labels": INPUT_SPACE, "kmeans": INPUT_SPACE, "kmeans_train": INPUT_SPACE, "uvac": "z_mean", "cat_uvac_exact": "q_y",
+                 "cat_uvac": "q_y", "supervised": "q_y"}
+TITLES = {**METHOD_TITLES, "kmeans_train": "K-means (fit on train)", "cat_uvac_exact": "Cat. UVAC --paper-exact", "cat_uvac": "Cat. UVAC",
+          "supervised": "Supervised h (labels; ceiling)"}
 # spaces of the side-by-side geometry table (the same partition measured in each space)
 SIDE_BY_SIDE = (INPUT_SPACE, "z_mean", "q_y")
 _RUN_ONLY = ("device", "eval_batch_size", "channels_last")  # train settings that do not change a model
@@ -96,8 +106,9 @@ def paper_exact_supported() -> bool:
 
 
 def default_methods() -> tuple[str, ...]:
-    """Every row this version can compute (the ``--paper-exact`` row needs TrainConfig.paper_exact)."""
-    return tuple(m for m in ALL_METHODS if m != "cat_uvac_exact" or paper_exact_supported())
+    """The rows computed unless ``--methods`` says otherwise: every row this version can compute (the
+    ``--paper-exact`` row needs TrainConfig.paper_exact) but the opt-in ones."""
+    return tuple(m for m in ALL_METHODS if m not in OPT_IN_METHODS and (m != "cat_uvac_exact" or paper_exact_supported()))
 
 
 def default_preset(data: str) -> str:
@@ -217,6 +228,13 @@ _SIDE_NOTE = (
 )
 
 
+_SUPERVISED_NOTE = (
+    "Supervised h — the same network trained on the training split's labels (the epoch with the best "
+    "validation accuracy kept), scored like the clusterings (best one-to-one matching), on q(y|x): a "
+    "ceiling, not a clusterer. "
+)
+
+
 def _side_space(method: str, rep: str) -> str:
     if method == "labels" and rep != INPUT_SPACE:
         return f"cat_uvac:{rep}"
@@ -267,6 +285,7 @@ def format_table_markdown(table: Mapping[str, Any]) -> str:
         "which then assign the test windows; UVAC — the mean of z (`z_mean`); Cat. UVAC — q(y|x) "
         "(`q_y`). Accuracy and NMI are shown only when the number of clusters equals the number "
         f"of classes ({n_classes if n_classes is not None else 'no labels'}), as in the paper. "
+        f"{_SUPERVISED_NOTE if any('supervised' in g['aggregate'] for g in table['groups']) else ''}"
         "Mean ± sample standard deviation over the runs; a value averaged over fewer runs (a "
         "collapsed clustering has no geometry) is marked in table.json (`n`).",
         "",
@@ -306,6 +325,24 @@ def _train_one(cfg: Any, run_dir: Path, data: Any, progress: bool) -> nn.Module:
     res.model.eval()
     return res.model
 
+
+
+def _train_supervised(cfg: Any, prepared: Any, n_classes: int) -> nn.Module:
+    """The ceiling row: Cat. UVAC's h (the preset's network and front-end) trained with cross-entropy
+    on the training split's labels for the table's epochs, keeping the epoch with the best
+    validation accuracy (ceiling.train_supervised). Not checkpointed (about a minute a run on the
+    real scenes): a restarted table trains it again."""
+    import torch
+
+    from .ceiling import train_supervised
+    from .model import build_model
+    from .train import model_config
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_config(cfg, prepared, n_clusters=n_classes))
+    train_supervised(model, prepared.x["train"], prepared.labels["train"], cfg.epochs, cfg.seed, cfg.batch_size,
+                     prepared.x["val"], prepared.labels.get("val"))
+    return model
 
 
 @dataclass
@@ -408,6 +445,10 @@ def run_table(
     first = split_for(0)  # fails early on a fold too small to score
     label_names, has_labels = first.prepared.label_names, first.labels is not None
     del first
+    n_classes = len(label_names) if label_names is not None and has_labels else None
+    if "supervised" in methods and (n_classes is None or n_classes not in clusters):
+        raise TableError(f"the supervised row needs labels and a --clusters value equal to the number of classes "
+                         f"({n_classes if n_classes is not None else 'unlabelled data'}); leave 'supervised' out of --methods")
     records: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
     bar = None
@@ -427,6 +468,11 @@ def run_table(
                 cfg = config(model_type, k, seed, folds=folds, fold=fold_of(r), **extra)
                 model = _train_one(cfg, out / f"K{k}" / f"run{r}" / method, sp.prepared, False)
                 models[method] = model_spaces(model, model_outputs(model, sp.x_test, batch_size=cfg.eval_batch_size, device="cpu"))
+            if "supervised" in methods and k == n_classes:
+                cfg = config("cat_uvac", k, seed, folds=folds, fold=fold_of(r))
+                model = _train_supervised(cfg, sp.prepared, k)
+                pred, spaces = model_spaces(model, model_outputs(model, sp.x_test, batch_size=cfg.eval_batch_size, device="cpu"))
+                models["supervised"] = (pred, {"q_y": spaces["q_y"]})  # its z head is never trained
             metrics = build_metrics(models, sp.x_test, sp.labels, k, seed, kmeans="kmeans" in methods, labels_row_="labels" in methods,
                                     qualify=True, input_in_rows=True)
             if "kmeans_train" in methods:
@@ -440,7 +486,6 @@ def run_table(
     if bar is not None:
         bar.close()
     n_test = sum(n_test_of.values())
-    n_classes = len(label_names) if label_names is not None and has_labels else None
 
     table: dict[str, Any] = {
         "dataset": title or _dataset_title(data),
@@ -489,10 +534,11 @@ def add_table_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "default 0: every run on the one fixed test split")
     parser.add_argument("--seed0", type=int, default=0, help="seed of the first run; run r uses seed0 + r")
     parser.add_argument("--methods", nargs="+", default=None, choices=ALL_METHODS,
-                        help="rows to compute (default: all; kmeans = K-means fitted on the test windows, the paper's "
+                        help="rows to compute (default: all but supervised; kmeans = K-means fitted on the test windows, the paper's "
                         "baseline; kmeans_train = K-means fitted on the training split, then applied to the test "
                         "windows, as the trained rows are; cat_uvac_exact = Cat. UVAC --paper-exact, needs a "
-                        "version with that switch)")
+                        "version with that switch; supervised = the same h trained on the labels, a ceiling for the clustering "
+                        "rows, only at K = the number of classes and only when named)")
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the preset's)")
     parser.add_argument("--out", dest="out_dir", default="table_out", help="output folder (table.json, table.md, checkpoints)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

@@ -87,6 +87,7 @@ __all__ = [
     "TrainHooks",
     "TrainResult",
     "make_config",
+    "model_config",
     "lr_at",
     "lam_at",
     "PAPER_EXACT",
@@ -722,14 +723,20 @@ def _preset_default(cfg: TrainConfig, name: str) -> bool:
     return PRESETS.get(cfg.preset, {}).get(name) == getattr(cfg, name)
 
 
+def model_config(cfg: TrainConfig, data: PreparedData, n_clusters: int | None = None) -> ModelConfig:
+    """The network a config builds for the prepared windows (``n_clusters``: replaces K)."""
+    n_feat, n_frames = int(data.x["train"].shape[2]), int(data.x["train"].shape[3])
+    return ModelConfig(
+        model_type=cfg.model_type, n_clusters=cfg.n_clusters if n_clusters is None else n_clusters, n_features=n_feat,
+        n_frames=n_frames, latent_dim=cfg.latent_dim, level_input=level_input_for(data.frontend, cfg.model_type),
+        **arch_fields(cfg.arch),
+    )
+
+
 def _build(run: _Run, data: PreparedData, resume: bool) -> _State:
     """The model (identical initialisation on every rank: same seed), h's warm start, Adam."""
     cfg = run.cfg
-    n_feat, n_frames = int(data.x["train"].shape[2]), int(data.x["train"].shape[3])
-    mcfg = ModelConfig(
-        model_type=cfg.model_type, n_clusters=cfg.n_clusters, n_features=n_feat, n_frames=n_frames, latent_dim=cfg.latent_dim,
-        level_input=level_input_for(data.frontend, cfg.model_type), **arch_fields(cfg.arch),
-    )
+    mcfg = model_config(cfg, data)
     torch.manual_seed(cfg.seed)
     model = build_model(mcfg).to(run.device)
     warm = cfg.h_init != "random" and cfg.model_type == "cat_uvac" and not resume  # UVAC has no h: ignored

@@ -349,3 +349,24 @@ def test_paper_exact_row(tmp_path, monkeypatch):
     assert seen == {"cat_uvac_exact": True, "cat_uvac": False}
     md = (tmp_path / "tab" / "table.md").read_text()
     assert "| tiny | 2 | Cat. UVAC --paper-exact" in md and t["dataset"] == "tiny"
+
+
+def test_supervised_row_is_opt_in_and_scores_the_labels(tmp_path):
+    """The ceiling row: h trained on the labels, only at K = classes, only when named."""
+    assert "supervised" not in table_mod.default_methods()
+    data = make_folder(tmp_path / "data", per_class=10)
+    t = run_table(f"folder:{data}", clusters=[2, 3], runs=2, epochs=3, out_dir=tmp_path / "tab", methods=["kmeans", "supervised"],
+                  window_seconds=WINDOW_S, progress=False, quiet=True, device="cpu")
+    for rec in t["per_run"]:
+        if rec["clusters"] == 2:
+            sup = rec["metrics"]["supervised"]
+            assert sup["accuracy"] == 1.0 and set(sup["spaces"]) == {"input", "q_y"}  # low vs high noise: learnt
+        else:
+            assert "supervised" not in rec["metrics"]  # K ≠ classes: no ceiling row
+    md = (tmp_path / "tab" / "table.md").read_text()
+    assert "| data | 2 | Supervised h (labels; ceiling) | 100.00" in md
+    assert "Supervised h — the same network trained on the training split's labels" in md
+    assert not any((tmp_path / "tab").rglob("supervised"))  # not checkpointed
+    with pytest.raises(table_mod.TableError, match="supervised row needs labels and a --clusters value equal"):
+        run_table(f"folder:{data}", clusters=[3], runs=1, epochs=1, out_dir=tmp_path / "tab2", methods=["supervised"],
+                  window_seconds=WINDOW_S, progress=False, quiet=True)

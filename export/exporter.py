@@ -203,13 +203,17 @@ def load_windows(
     progress: bool = True,
     split_sizes: Sequence[float] | None = None,
     max_files: int | None = None,
+    folds: int = 0,
+    fold: int = 0,
 ) -> WindowData:
-    """Normalized calibration (train split) and verification (val + test) windows of ``spec``."""
+    """Normalized calibration (train split) and verification (val + test) windows of ``spec``
+    (``folds`` ≥ 2: of fold ``fold`` of the grouped cross-validation, as ``load_dataset``)."""
     from catuvac.runtime.frontend import FrontEndError, normalize_window
     from catuvac.training.datasets import DatasetError, load_dataset
 
     try:
-        fs = load_dataset(spec, frontend=frontend, seed=seed, progress=progress, split_sizes=split_sizes, max_files=max_files)
+        fs = load_dataset(spec, frontend=frontend, seed=seed, progress=progress, split_sizes=split_sizes, max_files=max_files,
+                          folds=folds, fold=fold)
     except (DatasetError, FrontEndError, OSError) as e:
         raise ExportError(f"calibration data {spec!r}: {e}") from e
     if len(fs) == 0:
@@ -562,7 +566,7 @@ class _Run:
     fe: Any
     out: Path
     opts: ExportOptions
-    seed: int
+    split: dict[str, int]  # load_dataset's split arguments: the checkpoint's split seed (and fold)
     t_start: float
     tmpdir: Path = Path()
     data: WindowData | None = None
@@ -624,7 +628,7 @@ def run_export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, opts: 
         raise ExportError(f"--c: the C target runs the paper architecture only, not arch {ck.model_config.arch!r}; "
                           "export this model without --c (ONNX fp32 / int8)")
     created = _prepare_out_dir(out)
-    run = _Run(ck=ck, fe=fe, out=out, opts=opts, seed=_split_seed(ck, opts.seed), t_start=t_start)
+    run = _Run(ck=ck, fe=fe, out=out, opts=opts, split=_checkpoint_split(ck, opts.seed), t_start=t_start)
     try:
         _log(opts.progress, f"checkpoint {ck.path} (K={ck.model_config.n_clusters}, {fe.window_seconds:g} s = {fe.window_frames} frames)")
         run.data = _windows(run)
@@ -681,11 +685,13 @@ def _export_frontend(ck: Any, window_seconds: float | None) -> Any:
     return fe
 
 
-def _split_seed(ck: Any, seed: int | None) -> int:
-    """The trainer's split seed by default: the same held-out windows as at training time."""
-    if seed is not None:
-        return int(seed)
-    return int(ck.train_config.get("split_seed", ck.train_config.get("seed", 0)) or 0)
+def _checkpoint_split(ck: Any, seed: int | None) -> dict[str, int]:
+    """The trainer's split (its seed, and its fold under cross-validation) by default: calibration
+    reads the windows the model trained on, verification the ones it did not; ``seed`` replaces
+    only the split seed."""
+    from catuvac.training.datasets import split_args
+
+    return split_args(ck.train_config, seed)
 
 
 def _windows(run: _Run) -> WindowData:
@@ -702,8 +708,10 @@ def _windows(run: _Run) -> WindowData:
             )
         _log(opts.progress, f"loading calibration / verification windows from {spec}")
         data = load_windows(
-            str(spec), fe, seed=run.seed, max_calibration=opts.max_calibration, max_verify=opts.max_verify,
-            progress=opts.progress, max_files=ck.train_config.get("max_files") if opts.calibration is None else None,
+            str(spec), fe, max_calibration=opts.max_calibration, max_verify=opts.max_verify, progress=opts.progress,
+            max_files=ck.train_config.get("max_files") if opts.calibration is None else None,
+            # the checkpoint's own data: its split and fold; other data: the split seed only
+            **(run.split if opts.calibration is None else {"seed": run.split["seed"]}),
         )
     for name, arr in (("calibration", data.calibration), ("verification", data.verification)):
         if arr.shape[1:] != (fe.n_features, fe.window_frames):

@@ -376,6 +376,29 @@ def test_cli_run_with_folder_calibration(tmp_path, checkpoint, audio_folder, mon
     assert read_model_info(out / "encoder.int8.onnx").precision == "int8"
 
 
+def test_fold_checkpoint_calibrates_on_its_fold(tmp_path, model, frontend, audio_folder, monkeypatch):
+    """A checkpoint trained on fold i of a cross-validation calibrates on that fold's training
+    windows and verifies on its held-out ones, as catuvac-eval scores it."""
+    from catuvac.training.datasets import load_dataset
+
+    monkeypatch.setenv("CATUVAC_CACHE", str(tmp_path / "cache"))
+    ckpt = tmp_path / "checkpoint.pt"
+    save_checkpoint(ckpt, model, model.cfg, frontend,
+                    {"preset": "test", "data": f"folder:{audio_folder}", "split_seed": 3, "folds": 4, "fold": 1}, epoch=1)
+    seen = []
+    real = ex.load_windows
+    monkeypatch.setattr(ex, "load_windows", lambda *a, **k: seen.append(k) or real(*a, **k))
+    report = export_model(ckpt, tmp_path / "model", progress=False, min_agreement=0.0)
+    assert (seen[0]["seed"], seen[0]["folds"], seen[0]["fold"]) == (3, 4, 1)
+    fs = load_dataset(f"folder:{audio_folder}", frontend=frontend, seed=3, folds=4, fold=1, progress=False)
+    assert report["n_calibration_windows"] == int((fs.split == "train").sum())
+    assert int((fs.split == "test").sum()) == 7  # fold 1: a quarter of the 28 clips
+    assert report["n_windows"] == int((fs.split != "train").sum()) == 8  # its test clips + one validating
+    # other data than the checkpoint's: its split seed only, no folds
+    export_model(ckpt, tmp_path / "model2", calibration=f"folder:{audio_folder}", progress=False, min_agreement=0.0)
+    assert seen[1]["seed"] == 3 and "folds" not in seen[1]
+
+
 def test_cli_errors_exit_2(tmp_path, checkpoint, capsys):
     rc = cli_main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o"), "--quiet"])
     assert rc == 2

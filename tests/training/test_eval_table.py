@@ -20,7 +20,7 @@ from catuvac.training.evaluate import EvalError, evaluate_model, normalize_featu
 from catuvac.training.evaluate import main as eval_main
 from catuvac.training.metrics import validate_metrics
 from catuvac.training.model import ModelConfig, build_model
-from catuvac.training.table import aggregate_runs, format_table_markdown, run_table
+from catuvac.training.table import aggregate_runs, format_table_markdown, paired_vs_kmeans, run_table
 
 SR = 16000
 WINDOW_S = 0.6  # 19 frames at hop 480: the smallest window the 4 stride-2 convolutions accept comfortably
@@ -184,6 +184,28 @@ def test_aggregate_runs_mean_std_pinned():
     assert cu["silhouette"]["n"] == 2
     one = aggregate_runs(runs[:1])
     assert one["kmeans"]["accuracy"] == {"mean": 0.2, "std": None, "n": 1}
+
+
+def test_paired_vs_kmeans_pinned():
+    runs = [
+        {"labels": _entry(1.0, 1.0, 0.0, 1.0, 1.0), "kmeans": _entry(0.50, 0.60, 0.1, 1.0, 1.0), "cat_uvac": _entry(0.60, 0.55, 0.8, 0.2, 9.0, "q_y")},
+        {"labels": _entry(1.0, 1.0, 0.0, 1.0, 1.0), "kmeans": _entry(0.40, 0.50, 0.1, 1.0, 1.0), "cat_uvac": _entry(0.40, 0.56, 0.8, 0.2, 9.0, "q_y")},
+        {"labels": _entry(1.0, 1.0, 0.0, 1.0, 1.0), "kmeans": _entry(0.70, 0.70, 0.1, 1.0, 1.0), "cat_uvac": _entry(0.55, 0.64, 0.8, 0.2, 9.0, "q_y")},
+    ]
+    d = paired_vs_kmeans(runs)
+    assert set(d) == {"cat_uvac"}  # neither the labels row nor K-means against itself
+    acc, nmi = d["cat_uvac"]["accuracy"], d["cat_uvac"]["nmi"]
+    assert acc["mean"] == pytest.approx(-0.05 / 3, abs=1e-12) and acc["n"] == 3  # +0.10, 0.00, −0.15
+    assert acc["std"] == pytest.approx(np.std([0.10, 0.0, -0.15], ddof=1), abs=1e-12)
+    assert nmi["mean"] == pytest.approx((-0.05 + 0.06 - 0.06) / 3, abs=1e-12)
+    assert d["cat_uvac"]["runs_at_least"] == {"accuracy": 2, "nmi": 1}
+    t = {"dataset": "D", "n_classes": 2, "runs": 3, "lambda": 2.0,
+         "groups": [{"clusters": 2, "aggregate": aggregate_runs(runs), "vs_kmeans": d},
+                    {"clusters": 3, "aggregate": aggregate_runs(runs), "vs_kmeans": d}]}
+    md = format_table_markdown(t)
+    assert "**Paired against K-means**" in md
+    assert "| D | 2 | Cat. UVAC | -1.67 ± 12.58 | 2 of 3 | -0.02 ± 0.07 | 1 of 3 |" in md
+    assert "| D | 3 | Cat. UVAC |" not in md.split("**Paired against K-means**")[1]  # K ≠ classes: no accuracy to pair
 
 
 def test_format_table_markdown_layout():

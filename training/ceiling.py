@@ -133,8 +133,8 @@ def supervised_ceiling(
 
     from .evaluate import model_outputs
     from .metrics import method_entry
-    from .model import ModelConfig, build_model
-    from .train import make_config, prepare_data
+    from .model import build_model
+    from .train import make_config, model_config, prepare_data
 
     torch.set_flush_denormal(True)
     cfg = make_config("quick", data=data, device="cpu", seed=seed)
@@ -144,8 +144,7 @@ def supervised_ceiling(
     fe = prep.frontend
     xtr, ytr = prep.x["train"], np.asarray(prep.labels["train"])
     torch.manual_seed(seed)
-    model = build_model(ModelConfig(n_clusters=len(prep.label_names or []) or cfg.n_clusters,
-                                    n_features=fe.n_features, n_frames=fe.window_frames))
+    model = build_model(model_config(cfg, prep, n_clusters=len(prep.label_names or []) or cfg.n_clusters))
     history = train_supervised(model, xtr, ytr, epochs, seed, cfg.batch_size, progress=progress)
     out = model_outputs(model, prep.x["test"][:, 0].numpy(), cfg.eval_batch_size)
     test = method_entry(out["cluster"], prep.labels["test"], {})
